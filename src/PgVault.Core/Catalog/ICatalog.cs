@@ -1,0 +1,51 @@
+namespace PgVault.Catalog;
+
+/// <summary>
+/// The catalog: an index over the repository that serves the API. It can be rebuilt from the repository, so losing it
+/// never makes a backup unrestorable. Implementations: SQLite (embedded default) and PostgreSQL (shared by several
+/// pgvault instances). Both pass <c>CatalogContract</c>.
+/// </summary>
+/// <remarks>
+/// Listings are stable: newest <c>CreatedDate</c> first, then <c>Id</c> ascending (ordinal), served by an index.
+/// Cluster and backup ids compare case-sensitively. Every method is safe to call concurrently.
+/// </remarks>
+public interface ICatalog
+{
+    /// <summary>"sqlite" or "postgres".</summary>
+    string Provider { get; }
+
+    /// <summary>
+    /// Creates or upgrades the schema to this version's. Idempotent and safe when several instances start at once.
+    /// Throws <see cref="Errors.PgVaultException"/> (<c>CatalogSchemaTooNew</c>) when the schema is newer than this code.
+    /// </summary>
+    Task MigrateAsync(CancellationToken ct);
+
+    /// <summary>Checks that the catalog answers; throws when it does not.</summary>
+    Task PingAsync(CancellationToken ct);
+
+    /// <summary>
+    /// Inserts a cluster, or updates an existing one's display name, state, version and location.
+    /// An existing cluster keeps its original <see cref="ClusterRecord.CreatedDate"/>.
+    /// </summary>
+    Task UpsertClusterAsync(ClusterRecord cluster, CancellationToken ct);
+
+    /// <summary>The cluster, or null when it is unknown.</summary>
+    Task<ClusterRecord?> GetClusterAsync(string clusterId, CancellationToken ct);
+
+    /// <summary>A page of the clusters in <paramref name="scope"/>, newest first, then by id.</summary>
+    Task<Page<ClusterRecord>> ListClustersAsync(ClusterScope scope, PageRequest page, CancellationToken ct);
+
+    /// <summary>
+    /// Inserts or replaces backups by id, all in one transaction: either every record is stored or none is.
+    /// </summary>
+    Task SaveBackupsAsync(IReadOnlyCollection<BackupRecord> backups, CancellationToken ct);
+
+    /// <summary>The backup, or null when it is unknown.</summary>
+    Task<BackupRecord?> GetBackupAsync(string backupId, CancellationToken ct);
+
+    /// <summary>A page of the backups of the clusters in <paramref name="scope"/>, newest first, then by id.</summary>
+    Task<Page<BackupRecord>> ListBackupsAsync(ClusterScope scope, PageRequest page, CancellationToken ct);
+
+    /// <summary>Deletes a backup; returns false when it did not exist (not an error).</summary>
+    Task<bool> DeleteBackupAsync(string backupId, CancellationToken ct);
+}

@@ -1,0 +1,91 @@
+namespace PgVault.Catalog;
+
+/// <summary>State of a backup (a cluster's continuous backup chain), exactly the IONOS <c>State</c> enum.</summary>
+public enum BackupState
+{
+    /// <summary>Restorable: at least one complete base backup with unbroken WAL to the chain's end.</summary>
+    Available,
+    /// <summary>The first base backup is running.</summary>
+    Busy,
+    /// <summary>Being deleted by expiry.</summary>
+    Destroying,
+    /// <summary>Restorable, but WAL streaming is interrupted or lagging, or a later base backup failed.</summary>
+    Degraded,
+    /// <summary>Nothing in the chain is restorable.</summary>
+    Failed,
+    /// <summary>The state cannot be determined.</summary>
+    Unknown,
+}
+
+/// <summary>State of a cluster as the IONOS API reports it.</summary>
+public enum ClusterState
+{
+    Available,
+    Busy,
+    Destroying,
+    Degraded,
+    Failed,
+    Unknown,
+}
+
+/// <summary>
+/// One backup as the API shows it: a cluster's continuous backup chain (base backups plus the WAL between them).
+/// The catalog is an index of the repository, not the source of truth.
+/// </summary>
+public sealed record BackupRecord
+{
+    /// <summary>Opaque, stable id; PgVault uses the IONOS form <c>&lt;clusterId&gt;-&lt;suffix&gt;-&lt;pg major&gt;</c>.</summary>
+    public required string Id { get; init; }
+
+    public required string ClusterId { get; init; }
+
+    /// <summary>When the chain was started (UTC, microsecond precision in every catalog).</summary>
+    public required DateTimeOffset CreatedDate { get; init; }
+
+    public required BackupState State { get; init; }
+
+    /// <summary>PostgreSQL major version, e.g. "15".</summary>
+    public required string Version { get; init; }
+
+    /// <summary>True for the chain that currently receives the cluster's WAL.</summary>
+    public required bool IsActive { get; init; }
+
+    /// <summary>The oldest restorable moment; null until the first base backup completes.</summary>
+    public DateTimeOffset? EarliestRecoveryTargetTime { get; init; }
+
+    /// <summary>Stored bytes of the chain's base backups and WAL (compressed, as in the repository).</summary>
+    public long SizeBytes { get; init; }
+
+    /// <summary>Name of the backup location (the IONOS <c>backupLocation</c>) holding the chain.</summary>
+    public required string Location { get; init; }
+
+    /// <summary>The cluster's system identifier (pg_control), set by the backup engine; null when not known yet.</summary>
+    public string? SystemIdentifier { get; init; }
+
+    /// <summary>Timeline the chain started on; null when not known yet.</summary>
+    public int? Timeline { get; init; }
+
+    /// <summary>First WAL position the chain holds (the first base backup's start); null when not known yet.</summary>
+    public ulong? StartLsn { get; init; }
+
+    /// <summary>Durable end of the chain's WAL in the repository; null when not known yet.</summary>
+    public ulong? EndLsn { get; init; }
+}
+
+/// <summary>A cluster PgVault backs up, as listed by <c>GET /clusters</c>.</summary>
+public sealed record ClusterRecord
+{
+    public required string Id { get; init; }
+
+    public required string DisplayName { get; init; }
+
+    /// <summary>When PgVault first registered the cluster.</summary>
+    public required DateTimeOffset CreatedDate { get; init; }
+
+    public ClusterState State { get; init; } = ClusterState.Unknown;
+
+    /// <summary>PostgreSQL major version once the engine has connected; null before.</summary>
+    public string? PostgresVersion { get; init; }
+
+    public required string BackupLocation { get; init; }
+}

@@ -1,0 +1,256 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+using PgVault.Errors;
+
+namespace PgVault.Catalog.Sql;
+
+/// <summary>
+/// The <see cref="ICatalog"/> queries shared by the SQL catalogs. SQLite and PostgreSQL accept the same statements for
+/// everything but the schema (upsert with <c>ON CONFLICT</c>, <c>LIMIT/OFFSET</c>, <c>@name</c> parameters), so each
+/// provider supplies connections and migrations only. Times are stored as microseconds since the Unix epoch (UTC),
+/// LSNs as 64-bit integers.
+/// </summary>
+public abstract class AdoCatalog : ICatalog
+{
+    private const string BackupColumns =
+        "id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes, location, " +
+        "system_identifier, timeline, start_lsn, end_lsn";
+
+    private const string ClusterColumns = "id, display_name, created_us, state, postgres_version, backup_location";
+
+    public abstract string Provider { get; }
+
+    /// <summary>Opens a connection ready for use.</summary>
+    protected abstract ValueTask<DbConnection> OpenAsync(CancellationToken ct);
+
+    public abstract Task MigrateAsync(CancellationToken ct);
+
+    public async Task PingAsync(CancellationToken ct)
+    {
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn, "SELECT 1");
+            await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    public async Task UpsertClusterAsync(ClusterRecord cluster, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn,
+                $"INSERT INTO clusters ({ClusterColumns}) VALUES (@id, @display_name, @created_us, @state, @postgres_version, @backup_location) " +
+                "ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, state = excluded.state, " +
+                "postgres_version = excluded.postgres_version, backup_location = excluded.backup_location");
+            Add(cmd, "id", cluster.Id);
+            Add(cmd, "display_name", cluster.DisplayName);
+            Add(cmd, "created_us", ToMicros(cluster.CreatedDate));
+            Add(cmd, "state", StateName(cluster.State));
+            Add(cmd, "postgres_version", cluster.PostgresVersion);
+            Add(cmd, "backup_location", cluster.BackupLocation);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<ClusterRecord?> GetClusterAsync(string clusterId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(clusterId);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn, $"SELECT {ClusterColumns} FROM clusters WHERE id = @id");
+            Add(cmd, "id", clusterId);
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadCluster(reader) : null;
+        }
+    }
+
+    public Task<Page<ClusterRecord>> ListClustersAsync(ClusterScope scope, PageRequest page, CancellationToken ct) =>
+        ListAsync("clusters", ClusterColumns, "id", scope, page, ReadCluster, ct);
+
+    public async Task SaveBackupsAsync(IReadOnlyCollection<BackupRecord> backups, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(backups);
+        if (backups.Count == 0)
+            return;
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
+            {
+                await using var cmd = Command(conn,
+                    $"INSERT INTO backups ({BackupColumns}) VALUES (@id, @cluster_id, @created_us, @state, @version, @is_active, " +
+                    "@earliest_recovery_target_us, @size_bytes, @location, @system_identifier, @timeline, @start_lsn, @end_lsn) " +
+                    "ON CONFLICT (id) DO UPDATE SET cluster_id = excluded.cluster_id, created_us = excluded.created_us, " +
+                    "state = excluded.state, version = excluded.version, is_active = excluded.is_active, " +
+                    "earliest_recovery_target_us = excluded.earliest_recovery_target_us, size_bytes = excluded.size_bytes, " +
+                    "location = excluded.location, system_identifier = excluded.system_identifier, timeline = excluded.timeline, " +
+                    "start_lsn = excluded.start_lsn, end_lsn = excluded.end_lsn");
+                cmd.Transaction = tx;
+                foreach (var b in backups)
+                {
+                    cmd.Parameters.Clear();
+                    Add(cmd, "id", b.Id);
+                    Add(cmd, "cluster_id", b.ClusterId);
+                    Add(cmd, "created_us", ToMicros(b.CreatedDate));
+                    Add(cmd, "state", StateName(b.State));
+                    Add(cmd, "version", b.Version);
+                    Add(cmd, "is_active", b.IsActive);
+                    Add(cmd, "earliest_recovery_target_us", b.EarliestRecoveryTargetTime is { } t ? ToMicros(t) : null);
+                    Add(cmd, "size_bytes", b.SizeBytes);
+                    Add(cmd, "location", b.Location);
+                    Add(cmd, "system_identifier", b.SystemIdentifier);
+                    Add(cmd, "timeline", b.Timeline);
+                    Add(cmd, "start_lsn", b.StartLsn is { } s ? unchecked((long)s) : null);
+                    Add(cmd, "end_lsn", b.EndLsn is { } e ? unchecked((long)e) : null);
+                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public async Task<BackupRecord?> GetBackupAsync(string backupId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(backupId);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn, $"SELECT {BackupColumns} FROM backups WHERE id = @id");
+            Add(cmd, "id", backupId);
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadBackup(reader) : null;
+        }
+    }
+
+    public Task<Page<BackupRecord>> ListBackupsAsync(ClusterScope scope, PageRequest page, CancellationToken ct) =>
+        ListAsync("backups", BackupColumns, "cluster_id", scope, page, ReadBackup, ct);
+
+    public async Task<bool> DeleteBackupAsync(string backupId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(backupId);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn, "DELETE FROM backups WHERE id = @id");
+            Add(cmd, "id", backupId);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+        }
+    }
+
+    /// <summary>
+    /// A page in the stable order (created_us DESC, id). The keys of the page are found first in the listing index
+    /// alone (an index-only scan skips <c>offset</c> entries without touching the table), then joined to their rows.
+    /// One extra key is fetched to learn whether a next page exists, so no count is ever taken.
+    /// </summary>
+    private async Task<Page<T>> ListAsync<T>(string table, string columns, string scopeColumn, ClusterScope scope,
+        PageRequest page, Func<DbDataReader, T> read, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        if (scope.Ids is { Count: 0 })
+            return new Page<T>([], page.Offset, page.Limit, HasMore: false);
+
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = conn.CreateCommand();
+            var where = new StringBuilder();
+            if (scope.Ids is { } ids)
+            {
+                where.Append(" WHERE ").Append(scopeColumn).Append(" IN (");
+                var i = 0;
+                foreach (var id in ids.Order(StringComparer.Ordinal))
+                {
+                    var name = "s" + i.ToString(CultureInfo.InvariantCulture);
+                    where.Append(i == 0 ? "@" : ", @").Append(name);
+                    Add(cmd, name, id);
+                    i++;
+                }
+
+                where.Append(')');
+            }
+
+            var prefixed = string.Join(", ", columns.Split(", ").Select(c => "t." + c));
+            cmd.CommandText =
+                $"SELECT {prefixed} FROM (SELECT id, created_us FROM {table}{where} ORDER BY created_us DESC, id " +
+                $"LIMIT @limit OFFSET @offset) k JOIN {table} t ON t.id = k.id ORDER BY k.created_us DESC, k.id";
+            Add(cmd, "limit", page.Limit + 1);
+            Add(cmd, "offset", page.Offset);
+
+            var items = new List<T>(Math.Min(page.Limit + 1, 1001));
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                items.Add(read(reader));
+            var hasMore = items.Count > page.Limit;
+            if (hasMore)
+                items.RemoveAt(items.Count - 1);
+            return new Page<T>(items, page.Offset, page.Limit, hasMore);
+        }
+    }
+
+    private static BackupRecord ReadBackup(DbDataReader r) => new()
+    {
+        Id = r.GetString(0),
+        ClusterId = r.GetString(1),
+        CreatedDate = FromMicros(r.GetInt64(2)),
+        State = ParseState<BackupState>(r.GetString(3)),
+        Version = r.GetString(4),
+        IsActive = r.GetBoolean(5),
+        EarliestRecoveryTargetTime = r.IsDBNull(6) ? null : FromMicros(r.GetInt64(6)),
+        SizeBytes = r.GetInt64(7),
+        Location = r.GetString(8),
+        SystemIdentifier = r.IsDBNull(9) ? null : r.GetString(9),
+        Timeline = r.IsDBNull(10) ? null : r.GetInt32(10),
+        StartLsn = r.IsDBNull(11) ? null : unchecked((ulong)r.GetInt64(11)),
+        EndLsn = r.IsDBNull(12) ? null : unchecked((ulong)r.GetInt64(12)),
+    };
+
+    private static ClusterRecord ReadCluster(DbDataReader r) => new()
+    {
+        Id = r.GetString(0),
+        DisplayName = r.GetString(1),
+        CreatedDate = FromMicros(r.GetInt64(2)),
+        State = ParseState<ClusterState>(r.GetString(3)),
+        PostgresVersion = r.IsDBNull(4) ? null : r.GetString(4),
+        BackupLocation = r.GetString(5),
+    };
+
+    /// <summary>States are stored by their API spelling (AVAILABLE, ...).</summary>
+    private static string StateName<TEnum>(TEnum state) where TEnum : struct, Enum =>
+        state.ToString().ToUpperInvariant();
+
+    private static TEnum ParseState<TEnum>(string value) where TEnum : struct, Enum =>
+        Enum.TryParse<TEnum>(value, ignoreCase: true, out var s)
+            ? s
+            : throw new PgVaultException(ErrorCode.CatalogUnavailable, $"catalog holds unknown state '{value}'",
+                "the catalog may have been written by a newer pgvault; rebuild it with 'pgvault catalog rebuild'");
+
+    public static long ToMicros(DateTimeOffset t) => (t.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
+
+    public static DateTimeOffset FromMicros(long us) => DateTimeOffset.UnixEpoch.AddTicks(us * 10);
+
+    protected static DbCommand Command(DbConnection conn, string sql)
+    {
+        ArgumentNullException.ThrowIfNull(conn);
+        var cmd = conn.CreateCommand();
+#pragma warning disable CA2100 // SQL text is built from constants only; values are parameters.
+        cmd.CommandText = sql;
+#pragma warning restore CA2100
+        return cmd;
+    }
+
+    protected static void Add(DbCommand cmd, string name, object? value)
+    {
+        ArgumentNullException.ThrowIfNull(cmd);
+        var p = cmd.CreateParameter();
+        p.ParameterName = name;
+        p.Value = value ?? DBNull.Value;
+        cmd.Parameters.Add(p);
+    }
+}

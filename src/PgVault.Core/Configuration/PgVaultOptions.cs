@@ -1,0 +1,115 @@
+namespace PgVault.Configuration;
+
+/// <summary>The <c>PgVault</c> configuration section. Every property documents its default.</summary>
+public sealed class PgVaultOptions
+{
+    public const string SectionName = "PgVault";
+
+    /// <summary>Where PgVault keeps its own state (SQLite catalog, admin token hash, default repository).
+    /// Default <c>./pgvault-data</c>, relative to the working directory.</summary>
+    public string DataDirectory { get; set; } = "./pgvault-data";
+
+    /// <summary>The catalog database. Default: SQLite file <c>catalog.db</c> in <see cref="DataDirectory"/>.</summary>
+    public CatalogOptions Catalog { get; set; } = new();
+
+    /// <summary>Named backup locations (the IONOS <c>backupLocation</c>). If empty, one location <c>local</c>
+    /// of type <c>filesystem</c> at <c>DataDirectory/repository</c>.</summary>
+    public Dictionary<string, LocationOptions> Locations { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The PostgreSQL clusters PgVault backs up. Default: none.</summary>
+    public List<ClusterOptions> Clusters { get; set; } = [];
+
+    /// <summary>API users (HTTP Basic). If neither users nor tokens are configured, an admin token is created on first
+    /// start and its hash kept in <see cref="DataDirectory"/>.</summary>
+    public List<UserOptions> Users { get; set; } = [];
+
+    /// <summary>API tokens (<c>Authorization: Bearer</c>).</summary>
+    public List<TokenOptions> Tokens { get; set; } = [];
+
+    /// <summary>Per-principal request rate limit of the API.</summary>
+    public RateLimitOptions RateLimit { get; set; } = new();
+
+    /// <summary>API switches.</summary>
+    public ApiOptions Api { get; set; } = new();
+
+    /// <summary>The <see cref="DataDirectory"/> as an absolute path.</summary>
+    public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
+}
+
+public sealed class CatalogOptions
+{
+    public const string Sqlite = "sqlite";
+    public const string Postgres = "postgres";
+
+    /// <summary><c>sqlite</c> (default) or <c>postgres</c>.</summary>
+    public string Provider { get; set; } = Sqlite;
+
+    /// <summary>Provider connection string. For SQLite, if empty: <c>Data Source=DataDirectory/catalog.db</c>.
+    /// For PostgreSQL it is required (an Npgsql connection string).</summary>
+    public string? ConnectionString { get; set; }
+}
+
+public sealed class LocationOptions
+{
+    public const string Filesystem = "filesystem";
+
+    /// <summary><c>filesystem</c> (S3 comes later).</summary>
+    public string Type { get; set; } = Filesystem;
+
+    /// <summary>Directory of a filesystem repository; relative paths are taken from <c>DataDirectory</c>.</summary>
+    public string? Path { get; set; }
+}
+
+public sealed class ClusterOptions
+{
+    /// <summary>The cluster's id (a UUID), as the API shows it.</summary>
+    public string Id { get; set; } = "";
+
+    /// <summary>Human-readable name. Default: the id.</summary>
+    public string? DisplayName { get; set; }
+
+    /// <summary>A replication-capable Npgsql/libpq connection string to the cluster.</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>Name of a configured location. Default <c>local</c>.</summary>
+    public string BackupLocation { get; set; } = "local";
+}
+
+public sealed class UserOptions
+{
+    public string Name { get; set; } = "";
+
+    /// <summary>Output of <c>pgvault hash-password</c>; never the password itself.</summary>
+    public string PasswordHash { get; set; } = "";
+
+    /// <summary>Cluster ids this user may see, or <c>*</c> for all. Default: none.</summary>
+    public List<string> Clusters { get; set; } = [];
+}
+
+public sealed class TokenOptions
+{
+    public string Name { get; set; } = "";
+
+    /// <summary>Output of <c>pgvault token create</c> (<c>sha256:...</c>); never the token itself.</summary>
+    public string TokenHash { get; set; } = "";
+
+    /// <summary>Cluster ids this token may see, or <c>*</c> for all. Default: none.</summary>
+    public List<string> Clusters { get; set; } = [];
+}
+
+public sealed class RateLimitOptions
+{
+    /// <summary>Sustained requests per second allowed to one principal (or, unauthenticated, one client address).
+    /// Default 200. Zero turns rate limiting off.</summary>
+    public int PermitsPerSecond { get; set; } = 200;
+
+    /// <summary>Requests a principal may make at once above the sustained rate. Default 400.</summary>
+    public int Burst { get; set; } = 400;
+}
+
+public sealed class ApiOptions
+{
+    /// <summary>Serves <c>GET /bench/ceiling?bytes=N</c> (a fixed body behind the same auth and limits) for
+    /// <c>bench/api</c>. Default false.</summary>
+    public bool EnableBenchmarkEndpoint { get; set; }
+}

@@ -1,0 +1,115 @@
+using PgVault.Security;
+
+namespace PgVault.Configuration;
+
+/// <summary>
+/// Checks a <see cref="PgVaultOptions"/> and names each bad key the way configuration spells it
+/// (<c>PgVault:Clusters:0:Id</c>), so a bad config fails start-up with a message an operator can act on.
+/// </summary>
+public static class PgVaultOptionsValidator
+{
+    public const string AllClusters = "*";
+
+    public static IReadOnlyList<string> Validate(PgVaultOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        var errors = new List<string>();
+        const string p = PgVaultOptions.SectionName;
+
+        if (string.IsNullOrWhiteSpace(o.DataDirectory))
+            errors.Add($"{p}:DataDirectory must not be empty");
+
+        var provider = o.Catalog.Provider;
+        if (!string.Equals(provider, CatalogOptions.Sqlite, StringComparison.Ordinal)
+            && !string.Equals(provider, CatalogOptions.Postgres, StringComparison.Ordinal))
+        {
+            errors.Add($"{p}:Catalog:Provider is '{provider}'; expected 'sqlite' or 'postgres'");
+        }
+        else if (string.Equals(provider, CatalogOptions.Postgres, StringComparison.Ordinal)
+                 && string.IsNullOrWhiteSpace(o.Catalog.ConnectionString))
+        {
+            errors.Add($"{p}:Catalog:ConnectionString is required when {p}:Catalog:Provider is 'postgres'");
+        }
+
+        foreach (var (name, loc) in o.Locations)
+        {
+            if (string.IsNullOrWhiteSpace(name))
+                errors.Add($"{p}:Locations has an empty location name");
+            if (!string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal))
+                errors.Add($"{p}:Locations:{name}:Type is '{loc.Type}'; expected 'filesystem'");
+            else if (string.IsNullOrWhiteSpace(loc.Path))
+                errors.Add($"{p}:Locations:{name}:Path is required for a filesystem location");
+        }
+
+        var clusterIds = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < o.Clusters.Count; i++)
+        {
+            var c = o.Clusters[i];
+            var key = $"{p}:Clusters:{i}";
+            if (!Guid.TryParseExact(c.Id, "D", out _))
+                errors.Add($"{key}:Id is '{c.Id}'; expected a UUID such as '{Guid.Empty}'");
+            else if (!clusterIds.Add(c.Id))
+                errors.Add($"{key}:Id '{c.Id}' is configured twice");
+            if (string.IsNullOrWhiteSpace(c.ConnectionString))
+                errors.Add($"{key}:ConnectionString is required");
+            if (!o.Locations.ContainsKey(c.BackupLocation))
+                errors.Add($"{key}:BackupLocation '{c.BackupLocation}' is not one of {p}:Locations ({string.Join(", ", o.Locations.Keys)})");
+        }
+
+        var principals = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < o.Users.Count; i++)
+        {
+            var u = o.Users[i];
+            var key = $"{p}:Users:{i}";
+            if (string.IsNullOrWhiteSpace(u.Name) || u.Name.Contains(':', StringComparison.Ordinal))
+                errors.Add($"{key}:Name must be non-empty and contain no ':'");
+            else if (!principals.Add(u.Name))
+                errors.Add($"{key}:Name '{u.Name}' is used twice");
+            if (!PasswordHasher.TryParse(u.PasswordHash, out _, out var why))
+                errors.Add($"{key}:PasswordHash is not a pgvault password hash ({why}); create one with 'pgvault hash-password'");
+            ValidateGrants(u.Clusters, $"{key}:Clusters", errors);
+        }
+
+        for (var i = 0; i < o.Tokens.Count; i++)
+        {
+            var t = o.Tokens[i];
+            var key = $"{p}:Tokens:{i}";
+            if (string.IsNullOrWhiteSpace(t.Name))
+                errors.Add($"{key}:Name must not be empty");
+            else if (!principals.Add(t.Name))
+                errors.Add($"{key}:Name '{t.Name}' is used twice");
+            if (!TokenHasher.IsValidHash(t.TokenHash))
+                errors.Add($"{key}:TokenHash must look like 'sha256:<64 hex digits>'; create one with 'pgvault token create'");
+            ValidateGrants(t.Clusters, $"{key}:Clusters", errors);
+        }
+
+        if (o.RateLimit.PermitsPerSecond < 0)
+            errors.Add($"{p}:RateLimit:PermitsPerSecond must be 0 (off) or more");
+        if (o.RateLimit.PermitsPerSecond > 0 && o.RateLimit.Burst < 1)
+            errors.Add($"{p}:RateLimit:Burst must be at least 1");
+
+        return errors;
+    }
+
+    private static void ValidateGrants(List<string> grants, string key, List<string> errors)
+    {
+        if (grants.Count == 0)
+            errors.Add($"{key} is empty; list cluster ids or '*' for all");
+        for (var j = 0; j < grants.Count; j++)
+        {
+            var g = grants[j];
+            if (!string.Equals(g, AllClusters, StringComparison.Ordinal) && !Guid.TryParseExact(g, "D", out _))
+                errors.Add($"{key}:{j} is '{g}'; expected a cluster UUID or '*'");
+        }
+    }
+
+    /// <summary>Fills the defaults that depend on other settings: the <c>local</c> location.</summary>
+    public static void ApplyDefaults(PgVaultOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (o.Locations.Count == 0)
+            o.Locations["local"] = new LocationOptions { Type = LocationOptions.Filesystem, Path = "repository" };
+        foreach (var c in o.Clusters)
+            c.DisplayName ??= c.Id;
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text.Json.Serialization;
+
+namespace PgVault.Api.Contracts;
+
+// The IONOS DBaaS PostgreSQL contract types (../shared/spec/backups-openapi.json). Only these leave the API.
+// Null members are left out of the JSON, never written as null.
+
+/// <summary>IONOS <c>BackupResponse</c>.</summary>
+public sealed record BackupResponse(string Type, string Id, BackupMetadata Metadata, ClusterBackup Properties);
+
+/// <summary>IONOS <c>BackupMetadata</c>.</summary>
+public sealed record BackupMetadata(DateTimeOffset CreatedDate, string State);
+
+/// <summary>IONOS <c>ClusterBackup</c>; <c>size</c> is whole MB (MiB), rounded up.</summary>
+public sealed record ClusterBackup(
+    string Id,
+    string ClusterId,
+    string Version,
+    bool IsActive,
+    DateTimeOffset? EarliestRecoveryTargetTime,
+    long Size,
+    string Location);
+
+/// <summary>IONOS <c>ClusterBackupList</c> (with <c>DeprecatedPagination</c>).</summary>
+public sealed record ClusterBackupList(
+    string Type,
+    string Id,
+    IReadOnlyList<BackupResponse> Items,
+    int Offset,
+    int Limit,
+    PaginationLinks Links)
+{
+    /// <summary>Older IONOS SDKs read the misspelled <c>_links</c>; it mirrors <see cref="Links"/>.</summary>
+    [JsonPropertyName("_links")]
+    public PaginationLinks LegacyLinks => Links;
+}
+
+/// <summary>IONOS <c>PaginationLinks</c>: absolute URLs.</summary>
+public sealed record PaginationLinks(string? Prev, string Self, string? Next);
+
+/// <summary>IONOS <c>ClusterResponse</c> (the part PgVault knows).</summary>
+public sealed record ClusterResponse(string Type, string Id, ClusterMetadata Metadata, ClusterProperties Properties);
+
+public sealed record ClusterMetadata(DateTimeOffset CreatedDate, string State);
+
+public sealed record ClusterProperties(string DisplayName, string? PostgresVersion, string BackupLocation);
+
+/// <summary>IONOS <c>ClusterList</c>.</summary>
+public sealed record ClusterList(
+    string Type,
+    string Id,
+    IReadOnlyList<ClusterResponse> Items,
+    int Offset,
+    int Limit,
+    PaginationLinks Links)
+{
+    [JsonPropertyName("_links")]
+    public PaginationLinks LegacyLinks => Links;
+}
+
+/// <summary>IONOS <c>ErrorResponse</c> (not RFC 7807).</summary>
+public sealed record ErrorResponse(int HttpStatus, IReadOnlyList<ErrorMessage> Messages);
+
+/// <summary>IONOS <c>ErrorMessage</c>.</summary>
+public sealed record ErrorMessage(string ErrorCode, string Message);
+
+/// <summary>Body of <c>GET /healthz</c>.</summary>
+public sealed record HealthResponse(string Status);

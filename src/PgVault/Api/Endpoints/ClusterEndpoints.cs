@@ -1,0 +1,32 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using PgVault.Api.Auth;
+using PgVault.Api.Contracts;
+using PgVault.Catalog;
+
+namespace PgVault.Api.Endpoints;
+
+/// <summary><c>GET /clusters</c> and <c>GET /clusters/{clusterId}</c> in the IONOS shape, so clients can find cluster ids.</summary>
+public static class ClusterEndpoints
+{
+    public static RouteGroupBuilder MapClusterEndpoints(this IEndpointRouteBuilder routes, string prefix)
+    {
+        var group = routes.MapGroup(prefix).RequireAuthorization();
+        group.MapGet("/clusters", ListClustersAsync).WithName(prefix + "clustersGet");
+        group.MapGet("/clusters/{clusterId}", GetClusterAsync).WithName(prefix + "clustersFindById");
+        return group;
+    }
+
+    private static async Task<JsonHttpResult<ClusterList>> ListClustersAsync(HttpContext context, CatalogQueries queries, CancellationToken ct)
+    {
+        var page = PageQuery.Parse(context.Request.Query);
+        var result = await queries.ListClustersAsync(context.ApiPrincipal().Scope, page, ct);
+        return TypedResults.Json(ContractMapper.ToList(result, context.Request), ApiJsonContext.Default.ClusterList);
+    }
+
+    private static async Task<JsonHttpResult<ClusterResponse>> GetClusterAsync(string clusterId, HttpContext context, CatalogQueries queries,
+        CancellationToken ct)
+    {
+        var cluster = await queries.GetClusterAsync(context.ApiPrincipal().Scope, ClusterIds.Normalize(clusterId), ct);
+        return TypedResults.Json(ContractMapper.ToResponse(cluster), ApiJsonContext.Default.ClusterResponse);
+    }
+}

@@ -1,0 +1,52 @@
+using System.Text;
+using Microsoft.AspNetCore.Http.HttpResults;
+using PgVault.Api.Contracts;
+using PgVault.Errors;
+
+namespace PgVault.Api.Endpoints;
+
+/// <summary>Health, the OpenAPI document, and the benchmark's ceiling endpoint.</summary>
+public static class ServiceEndpoints
+{
+    private static readonly Lazy<byte[]> OpenApiDocument = new(() =>
+    {
+        using var stream = typeof(ServiceEndpoints).Assembly.GetManifestResourceStream("PgVault.openapi.json")
+                           ?? throw new InvalidOperationException("the OpenAPI document is not embedded in pgvault");
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    });
+
+    public static void MapServiceEndpoints(this IEndpointRouteBuilder routes, bool benchmarkEndpoint)
+    {
+        routes.MapGet("/healthz", () => TypedResults.Json(new HealthResponse("ok"), ApiJsonContext.Default.HealthResponse))
+            .AllowAnonymous();
+        routes.MapGet("/openapi.json", () => TypedResults.Bytes(OpenApiDocument.Value, "application/json"))
+            .RequireAuthorization();
+        if (benchmarkEndpoint)
+            routes.MapGet("/bench/ceiling", Ceiling).RequireAuthorization();
+    }
+
+    /// <summary>A fixed JSON body of the requested size: the most any endpoint of this server could serve.</summary>
+    private static FileContentHttpResult Ceiling(int? bytes)
+    {
+        var size = bytes ?? 1024;
+        if (size is < 16 or > 4 * 1024 * 1024)
+            throw new PgVaultException(ErrorCode.InvalidParameter, "query parameter 'bytes' must be from 16 to 4194304");
+        return TypedResults.Bytes(CeilingBodies.Get(size), "application/json");
+    }
+
+    private static class CeilingBodies
+    {
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte[]> Cache = new();
+
+        public static byte[] Get(int size) => Cache.GetOrAdd(size, n =>
+        {
+            var sb = new StringBuilder(n);
+            sb.Append("{\"pad\":\"");
+            sb.Append('x', n - 10);
+            sb.Append("\"}");
+            return Encoding.ASCII.GetBytes(sb.ToString());
+        });
+    }
+}

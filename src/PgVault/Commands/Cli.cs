@@ -1,0 +1,56 @@
+using System.CommandLine;
+using PgVault.Errors;
+
+namespace PgVault.Commands;
+
+/// <summary>The <c>pgvault</c> command line. Each command lives in its own file; this is the one place that catches.</summary>
+public static class Cli
+{
+    /// <summary>Exit status of a command that failed with a known error.</summary>
+    public const int ExitFailure = 1;
+
+    /// <summary>Exit status for bad usage or configuration.</summary>
+    public const int ExitConfiguration = 2;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand("pgvault: continuous PostgreSQL backups behind the IONOS DBaaS PostgreSQL API");
+        root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(HashPasswordCommand.Create());
+        root.Subcommands.Add(TokenCommand.Create());
+        root.Subcommands.Add(CatalogCommand.Create());
+        try
+        {
+            return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+        }
+        catch (PgVaultException ex)
+        {
+            await Console.Error.WriteLineAsync("pgvault: " + ex.Describe()).ConfigureAwait(false);
+            return ex.Code == ErrorCode.InvalidConfiguration ? ExitConfiguration : ExitFailure;
+        }
+        catch (OperationCanceledException)
+        {
+            await Console.Error.WriteLineAsync("pgvault: cancelled").ConfigureAwait(false);
+            return ExitFailure;
+        }
+    }
+
+    /// <summary>The options every command that reads configuration shares.</summary>
+    public static Option<FileInfo?> ConfigOption() => new("--config")
+    {
+        Description = "JSON configuration file (default: $PGVAULT_CONFIG, else none)",
+    };
+
+    public static string? ConfigFile(ParseResult result, Option<FileInfo?> option)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var file = result.GetValue(option)?.FullName;
+        if (file is null)
+        {
+            var env = Environment.GetEnvironmentVariable("PGVAULT_CONFIG");
+            file = string.IsNullOrWhiteSpace(env) ? null : env;
+        }
+
+        return file;
+    }
+}

@@ -1,0 +1,178 @@
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.RateLimiting;
+using PgVault.Api.Auth;
+using PgVault.Api.Endpoints;
+using PgVault.Api.Errors;
+using PgVault.Catalog;
+using PgVault.Configuration;
+using PgVault.Errors;
+
+namespace PgVault.Hosting;
+
+/// <summary>Builds and initialises the <c>pgvault serve</c> web application. Tests build it the same way.</summary>
+public static class PgVaultApp
+{
+    /// <summary>Where the IONOS clients (ionosctl, SDKs) address the API; it is served at the root too.</summary>
+    public const string IonosPrefix = "/databases/postgresql";
+
+    public const string DefaultUrls = "http://127.0.0.1:8080";
+
+    /// <param name="configFile">JSON configuration file, or null.</param>
+    /// <param name="configArgs">Command-line overrides (<c>--PgVault:DataDirectory=...</c>).</param>
+    /// <param name="urls">Kestrel URLs.</param>
+    /// <param name="overrides">Extra in-memory settings, applied last (tests).</param>
+    /// <param name="mapExtra">Maps extra endpoints before the fallback (tests).</param>
+    /// <param name="logging">Adds log providers (tests capture logs this way).</param>
+    public static WebApplication Build(string? configFile, string[] configArgs, string urls,
+        IReadOnlyDictionary<string, string?>? overrides = null, Action<WebApplication>? mapExtra = null,
+        Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = Directory.GetCurrentDirectory() });
+        var config = builder.Configuration;
+        config.Sources.Clear();
+        if (configFile is not null)
+        {
+            var full = Path.GetFullPath(configFile);
+            if (!File.Exists(full))
+                throw new PgVaultException(ErrorCode.InvalidConfiguration, $"configuration file '{full}' does not exist");
+            config.AddJsonFile(full, optional: false, reloadOnChange: false);
+        }
+
+        config.AddEnvironmentVariables();
+        config.AddCommandLine(configArgs);
+        if (overrides is not null)
+            config.AddInMemoryCollection(overrides);
+
+        var options = LoadOptions(config);
+        builder.WebHost.UseUrls(urls);
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        logging?.Invoke(builder.Logging);
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(CatalogFactory.Create(options));
+        services.AddSingleton<CatalogQueries>();
+        services.AddSingleton<CredentialStore>();
+        services.AddExceptionHandler<ApiExceptionHandler>();
+        services.AddProblemDetails();
+        services.AddAuthentication(PgVaultAuthenticationHandler.SchemeName)
+            .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, PgVaultAuthenticationHandler>(
+                PgVaultAuthenticationHandler.SchemeName, null);
+        services.AddAuthorization();
+        services.AddRateLimiter(o => ConfigureRateLimiter(o, options.RateLimit));
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages(StatusCodeErrors.WriteAsync);
+        app.UseMiddleware<RequestLogging>();
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseRateLimiter();
+        app.UseAuthorization();
+
+        app.MapServiceEndpoints(options.Api.EnableBenchmarkEndpoint);
+        foreach (var prefix in new[] { "", IonosPrefix })
+        {
+            app.MapBackupEndpoints(prefix);
+            app.MapClusterEndpoints(prefix);
+        }
+
+        mapExtra?.Invoke(app);
+        app.MapFallback((HttpContext ctx) =>
+            ErrorWriter.WriteAsync(ctx, ErrorCode.RouteNotFound, $"no endpoint at '{ctx.Request.Path}'")).AllowAnonymous();
+        return app;
+    }
+
+    /// <summary>Binds and validates the <c>PgVault</c> section; throws one error naming every bad key.</summary>
+    public static PgVaultOptions LoadOptions(IConfiguration config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var options = new PgVaultOptions();
+        try
+        {
+            config.GetSection(PgVaultOptions.SectionName).Bind(options, o => o.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new PgVaultException(ErrorCode.InvalidConfiguration, $"invalid configuration: {ex.Message}",
+                "check the keys under 'PgVault' against the README's configuration reference", ex);
+        }
+
+        PgVaultOptionsValidator.ApplyDefaults(options);
+        var errors = PgVaultOptionsValidator.Validate(options);
+        if (errors.Count > 0)
+        {
+            throw new PgVaultException(ErrorCode.InvalidConfiguration,
+                "invalid configuration:" + string.Concat(errors.Select(e => "\n  - " + e)),
+                "fix the keys named above in the configuration file, environment (PGVAULT__...) or command line");
+        }
+
+        return options;
+    }
+
+    /// <summary>
+    /// Prepares a built app for serving: data directory, catalog schema, configured clusters, and (with no users or
+    /// tokens configured) the admin token of the zero-configuration start, printed once to <paramref name="console"/>.
+    /// </summary>
+    public static async Task InitializeAsync(WebApplication app, TextWriter console, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var options = app.Services.GetRequiredService<PgVaultOptions>();
+        Directory.CreateDirectory(options.DataDirectoryFullPath);
+        var catalog = app.Services.GetRequiredService<ICatalog>();
+        await catalog.MigrateAsync(ct).ConfigureAwait(false);
+        var now = app.Services.GetRequiredService<TimeProvider>().GetUtcNow();
+        foreach (var c in options.Clusters)
+        {
+            await catalog.UpsertClusterAsync(new ClusterRecord
+            {
+                Id = c.Id,
+                DisplayName = c.DisplayName ?? c.Id,
+                CreatedDate = now,
+                State = ClusterState.Unknown,
+                BackupLocation = c.BackupLocation,
+            }, ct).ConfigureAwait(false);
+        }
+
+        var credentials = app.Services.GetRequiredService<CredentialStore>();
+        if (credentials.IsEmpty)
+            credentials.AddToken(AdminToken.Ensure(options, console));
+    }
+
+    private static void ConfigureRateLimiter(RateLimiterOptions o, RateLimitOptions limits)
+    {
+        o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+        o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(ctx =>
+        {
+            if (limits.PermitsPerSecond <= 0 || ctx.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal))
+                return RateLimitPartition.GetNoLimiter("unlimited");
+            var key = ctx.Items[typeof(ApiPrincipal)] is ApiPrincipal p
+                ? "principal:" + p.Name
+                : "address:" + ctx.Connection.RemoteIpAddress;
+            return RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = limits.Burst,
+                TokensPerPeriod = Math.Max(1, limits.PermitsPerSecond / 10),
+                ReplenishmentPeriod = TimeSpan.FromMilliseconds(100),
+                QueueLimit = 0,
+                AutoReplenishment = true,
+            });
+        });
+        o.OnRejected = async (ctx, ct) =>
+        {
+            var retryAfter = ctx.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : 1;
+            ctx.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await ErrorWriter.WriteAsync(ctx.HttpContext, ErrorCode.RateLimited,
+                $"request rate limit exceeded; retry after {retryAfter} s").ConfigureAwait(false);
+        };
+    }
+}

@@ -1,0 +1,3 @@
+using PgVault.Commands;
+
+return await Cli.RunAsync(args).ConfigureAwait(false);
