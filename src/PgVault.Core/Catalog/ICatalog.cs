@@ -25,7 +25,8 @@ public interface ICatalog
 
     /// <summary>
     /// Inserts a cluster, or updates an existing one's display name, state, version and location.
-    /// An existing cluster keeps its original <see cref="ClusterRecord.CreatedDate"/>.
+    /// An existing cluster keeps its original <see cref="ClusterRecord.CreatedDate"/>, and its known PostgreSQL version
+    /// when the new record has none.
     /// </summary>
     Task UpsertClusterAsync(ClusterRecord cluster, CancellationToken ct);
 

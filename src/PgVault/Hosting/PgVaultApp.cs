@@ -53,6 +53,8 @@ public static class PgVaultApp
             o.UseUtcTimestamp = true;
         });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // Data protection is registered by the authentication stack but protects nothing of PgVault's.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
         logging?.Invoke(builder.Logging);
 
@@ -86,9 +88,9 @@ public static class PgVaultApp
             app.MapClusterEndpoints(prefix);
         }
 
+        // No fallback endpoint: an unknown path ends as a bodiless 404 (and a known path with the wrong method as 405),
+        // which the status code pages above turn into an ErrorResponse.
         mapExtra?.Invoke(app);
-        app.MapFallback((HttpContext ctx) =>
-            ErrorWriter.WriteAsync(ctx, ErrorCode.RouteNotFound, $"no endpoint at '{ctx.Request.Path}'")).AllowAnonymous();
         return app;
     }
 

@@ -45,7 +45,7 @@ public abstract class AdoCatalog : ICatalog
             await using var cmd = Command(conn,
                 $"INSERT INTO clusters ({ClusterColumns}) VALUES (@id, @display_name, @created_us, @state, @postgres_version, @backup_location) " +
                 "ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, state = excluded.state, " +
-                "postgres_version = excluded.postgres_version, backup_location = excluded.backup_location");
+                "postgres_version = coalesce(excluded.postgres_version, clusters.postgres_version), backup_location = excluded.backup_location");
             Add(cmd, "id", cluster.Id);
             Add(cmd, "display_name", cluster.DisplayName);
             Add(cmd, "created_us", ToMicros(cluster.CreatedDate));

@@ -15,7 +15,21 @@ namespace PgVault.Api.Contracts;
 [JsonSerializable(typeof(ClusterList))]
 [JsonSerializable(typeof(ErrorResponse))]
 [JsonSerializable(typeof(HealthResponse))]
-public sealed partial class ApiJsonContext : JsonSerializerContext;
+public sealed partial class ApiJsonContext : JsonSerializerContext
+{
+    /// <summary>
+    /// The context the API writes with: as <see cref="JsonSerializerContext"/>'s default, but leaving characters such as
+    /// <c>'</c>, <c>&amp;</c> and <c>&lt;</c> unescaped, so messages and links read as written. Responses are JSON, never
+    /// embedded in HTML.
+    /// </summary>
+    public static ApiJsonContext Api { get; } = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new UtcTimestampConverter() },
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}
 
 /// <summary>
 /// Writes times as IONOS does: UTC, ISO 8601, whole seconds, ending in <c>Z</c> (<c>2026-11-26T20:24:19Z</c>).

@@ -21,14 +21,14 @@ public static class BackupEndpoints
     {
         var page = PageQuery.Parse(context.Request.Query);
         var result = await queries.ListBackupsAsync(context.ApiPrincipal().Scope, page, ct);
-        return TypedResults.Json(ContractMapper.ToList("backups", result, context.Request), ApiJsonContext.Default.ClusterBackupList);
+        return TypedResults.Json(ContractMapper.ToList("backups", result, context.Request), ApiJsonContext.Api.ClusterBackupList);
     }
 
     private static async Task<JsonHttpResult<BackupResponse>> GetBackupAsync(string backupId, HttpContext context, CatalogQueries queries,
         CancellationToken ct)
     {
         var backup = await queries.GetBackupAsync(context.ApiPrincipal().Scope, backupId, ct);
-        return TypedResults.Json(ContractMapper.ToResponse(backup), ApiJsonContext.Default.BackupResponse);
+        return TypedResults.Json(ContractMapper.ToResponse(backup), ApiJsonContext.Api.BackupResponse);
     }
 
     private static async Task<JsonHttpResult<ClusterBackupList>> ListClusterBackupsAsync(string clusterId, HttpContext context,
@@ -37,6 +37,6 @@ public static class BackupEndpoints
         var page = PageQuery.Parse(context.Request.Query);
         var id = ClusterIds.Normalize(clusterId);
         var result = await queries.ListClusterBackupsAsync(context.ApiPrincipal().Scope, id, page, ct);
-        return TypedResults.Json(ContractMapper.ToList(id, result, context.Request), ApiJsonContext.Default.ClusterBackupList);
+        return TypedResults.Json(ContractMapper.ToList(id, result, context.Request), ApiJsonContext.Api.ClusterBackupList);
     }
 }

@@ -20,13 +20,13 @@ public static class ClusterEndpoints
     {
         var page = PageQuery.Parse(context.Request.Query);
         var result = await queries.ListClustersAsync(context.ApiPrincipal().Scope, page, ct);
-        return TypedResults.Json(ContractMapper.ToList(result, context.Request), ApiJsonContext.Default.ClusterList);
+        return TypedResults.Json(ContractMapper.ToList(result, context.Request), ApiJsonContext.Api.ClusterList);
     }
 
     private static async Task<JsonHttpResult<ClusterResponse>> GetClusterAsync(string clusterId, HttpContext context, CatalogQueries queries,
         CancellationToken ct)
     {
         var cluster = await queries.GetClusterAsync(context.ApiPrincipal().Scope, ClusterIds.Normalize(clusterId), ct);
-        return TypedResults.Json(ContractMapper.ToResponse(cluster), ApiJsonContext.Default.ClusterResponse);
+        return TypedResults.Json(ContractMapper.ToResponse(cluster), ApiJsonContext.Api.ClusterResponse);
     }
 }

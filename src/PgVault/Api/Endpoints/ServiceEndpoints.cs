@@ -19,7 +19,7 @@ public static class ServiceEndpoints
 
     public static void MapServiceEndpoints(this IEndpointRouteBuilder routes, bool benchmarkEndpoint)
     {
-        routes.MapGet("/healthz", () => TypedResults.Json(new HealthResponse("ok"), ApiJsonContext.Default.HealthResponse))
+        routes.MapGet("/healthz", () => TypedResults.Json(new HealthResponse("ok"), ApiJsonContext.Api.HealthResponse))
             .AllowAnonymous();
         routes.MapGet("/openapi.json", () => TypedResults.Bytes(OpenApiDocument.Value, "application/json"))
             .RequireAuthorization();

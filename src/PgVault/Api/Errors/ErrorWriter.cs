@@ -17,7 +17,7 @@ public static class ErrorWriter
         var body = Create(code, message, status);
         context.Response.StatusCode = body.HttpStatus;
         context.Response.ContentType = "application/json; charset=utf-8";
-        await JsonSerializer.SerializeAsync(context.Response.Body, body, ApiJsonContext.Default.ErrorResponse, context.RequestAborted)
+        await JsonSerializer.SerializeAsync(context.Response.Body, body, ApiJsonContext.Api.ErrorResponse, context.RequestAborted)
             .ConfigureAwait(false);
     }
 }

@@ -1,0 +1,217 @@
+using PgVault.Catalog;
+using PgVault.Errors;
+using Xunit;
+
+namespace PgVault.Catalog.Tests;
+
+/// <summary>
+/// What every <see cref="ICatalog"/> must do. Subclassed once per implementation (SQLite, PostgreSQL); each test gets
+/// its own, empty catalog.
+/// </summary>
+public abstract class CatalogContract
+{
+    private static readonly DateTimeOffset T0 = new(2026, 1, 1, 12, 0, 0, TimeSpan.Zero);
+
+    /// <summary>A new, empty, not yet migrated catalog of its own.</summary>
+    protected abstract Task<ICatalog> CreateCatalogAsync(string name);
+
+    /// <summary>Runs raw SQL against the catalog's database.</summary>
+    protected abstract Task ExecuteSqlAsync(ICatalog catalog, string sql);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private async Task<ICatalog> MigratedAsync(string name)
+    {
+        var catalog = await CreateCatalogAsync(name);
+        await catalog.MigrateAsync(Ct);
+        return catalog;
+    }
+
+    internal static BackupRecord Backup(string id, string cluster, DateTimeOffset created, long size = 0) => new()
+    {
+        Id = id,
+        ClusterId = cluster,
+        CreatedDate = created,
+        State = BackupState.Available,
+        Version = "15",
+        IsActive = false,
+        SizeBytes = size,
+        Location = "local",
+    };
+
+    [Fact]
+    public async Task Migrate_is_idempotent_and_safe_to_run_concurrently()
+    {
+        var catalog = await CreateCatalogAsync(nameof(Migrate_is_idempotent_and_safe_to_run_concurrently));
+        await Task.WhenAll(catalog.MigrateAsync(Ct), catalog.MigrateAsync(Ct), catalog.MigrateAsync(Ct));
+        await catalog.MigrateAsync(Ct);
+        await catalog.PingAsync(Ct);
+        var page = await catalog.ListBackupsAsync(ClusterScope.All, new PageRequest(0, 10), Ct);
+        Assert.Empty(page.Items);
+        Assert.False(page.HasMore);
+    }
+
+    [Fact]
+    public async Task Migrate_refuses_a_schema_newer_than_the_code()
+    {
+        var catalog = await MigratedAsync(nameof(Migrate_refuses_a_schema_newer_than_the_code));
+        await ExecuteSqlAsync(catalog, "INSERT INTO schema_version (version) VALUES (9999)");
+        var ex = await Assert.ThrowsAsync<PgVaultException>(() => catalog.MigrateAsync(Ct));
+        Assert.Equal(ErrorCode.CatalogSchemaTooNew, ex.Code);
+        Assert.Contains("9999", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_backup_round_trips_every_field()
+    {
+        var catalog = await MigratedAsync(nameof(A_backup_round_trips_every_field));
+        var full = new BackupRecord
+        {
+            Id = "3fa85f64-5717-4562-b3fc-2c963f66afa6-4l7r-15",
+            ClusterId = "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            CreatedDate = T0.AddTicks(1234560), // microsecond precision survives
+            State = BackupState.Degraded,
+            Version = "15",
+            IsActive = true,
+            EarliestRecoveryTargetTime = T0.AddMinutes(5).AddTicks(10),
+            SizeBytes = 5L * 1024 * 1024 * 1024,
+            Location = "s3-eu",
+            SystemIdentifier = "7318839290234081234",
+            Timeline = 3,
+            StartLsn = 0x0000_0001_0000_0028,
+            EndLsn = ulong.MaxValue - 1,
+        };
+        var sparse = Backup("sparse", "c2", T0);
+        await catalog.SaveBackupsAsync([full, sparse], Ct);
+
+        Assert.Equal(full, await catalog.GetBackupAsync(full.Id, Ct));
+        Assert.Equal(sparse, await catalog.GetBackupAsync("sparse", Ct));
+        Assert.Null(await catalog.GetBackupAsync("missing", Ct));
+        Assert.Null(await catalog.GetBackupAsync("SPARSE", Ct)); // ids are case-sensitive
+    }
+
+    [Fact]
+    public async Task Saving_an_existing_id_replaces_the_record()
+    {
+        var catalog = await MigratedAsync(nameof(Saving_an_existing_id_replaces_the_record));
+        await catalog.SaveBackupsAsync([Backup("b1", "c1", T0) with { State = BackupState.Busy }], Ct);
+        var updated = Backup("b1", "c1", T0) with { State = BackupState.Available, SizeBytes = 42, EarliestRecoveryTargetTime = T0 };
+        await catalog.SaveBackupsAsync([updated], Ct);
+        Assert.Equal(updated, await catalog.GetBackupAsync("b1", Ct));
+        var all = await catalog.ListBackupsAsync(ClusterScope.All, new PageRequest(0, 10), Ct);
+        Assert.Single(all.Items);
+    }
+
+    [Fact]
+    public async Task A_failing_batch_stores_nothing()
+    {
+        var catalog = await MigratedAsync(nameof(A_failing_batch_stores_nothing));
+        var good = Backup("good", "c1", T0);
+        var bad = Backup("bad", "c1", T0) with { Location = null! }; // violates NOT NULL in the database
+        await Assert.ThrowsAnyAsync<Exception>(() => catalog.SaveBackupsAsync([good, bad], Ct));
+        Assert.Null(await catalog.GetBackupAsync("good", Ct));
+    }
+
+    [Fact]
+    public async Task Delete_says_whether_the_backup_existed()
+    {
+        var catalog = await MigratedAsync(nameof(Delete_says_whether_the_backup_existed));
+        await catalog.SaveBackupsAsync([Backup("b1", "c1", T0)], Ct);
+        Assert.True(await catalog.DeleteBackupAsync("b1", Ct));
+        Assert.False(await catalog.DeleteBackupAsync("b1", Ct));
+        Assert.Null(await catalog.GetBackupAsync("b1", Ct));
+    }
+
+    [Fact]
+    public async Task Listing_is_newest_first_then_by_id()
+    {
+        var catalog = await MigratedAsync(nameof(Listing_is_newest_first_then_by_id));
+        await catalog.SaveBackupsAsync(
+        [
+            Backup("b", "c1", T0), Backup("a", "c1", T0), Backup("old", "c2", T0.AddDays(-1)),
+            Backup("new", "c2", T0.AddDays(1)), Backup("A", "c1", T0), Backup("a-1", "c3", T0.AddTicks(10)),
+        ], Ct);
+        var page = await catalog.ListBackupsAsync(ClusterScope.All, new PageRequest(0, 100), Ct);
+        // Ties on created are broken by id in ordinal (bytewise) order: "A" < "a" < "b".
+        Assert.Equal(["new", "a-1", "A", "a", "b", "old"], page.Items.Select(b => b.Id));
+        Assert.False(page.HasMore);
+    }
+
+    [Fact]
+    public async Task Pages_concatenate_to_the_whole_listing_for_any_limit()
+    {
+        var catalog = await MigratedAsync(nameof(Pages_concatenate_to_the_whole_listing_for_any_limit));
+        var random = new Random(20261126);
+        var clusters = Enumerable.Range(0, 7).Select(i => $"cluster-{i}").ToArray();
+        var all = Enumerable.Range(0, 337)
+            // few distinct times, so many ties exercise the id tie-break
+            .Select(i => Backup($"backup-{random.Next():x8}-{i}", clusters[random.Next(clusters.Length)], T0.AddMinutes(random.Next(40))))
+            .ToList();
+        await catalog.SaveBackupsAsync(all, Ct);
+        var expected = all.OrderByDescending(b => b.CreatedDate).ThenBy(b => b.Id, StringComparer.Ordinal).ToList();
+
+        foreach (var limit in new[] { 1, 2, 7, 50, 100, 336, 337, 338, 1000 })
+        {
+            var seen = new List<BackupRecord>();
+            for (var offset = 0; ; offset += limit)
+            {
+                var page = await catalog.ListBackupsAsync(ClusterScope.All, new PageRequest(offset, limit), Ct);
+                Assert.True(page.Items.Count <= limit);
+                seen.AddRange(page.Items);
+                Assert.Equal(offset + limit < all.Count, page.HasMore);
+                if (!page.HasMore)
+                    break;
+            }
+
+            Assert.Equal(expected.Select(b => b.Id), seen.Select(b => b.Id));
+        }
+
+        var beyond = await catalog.ListBackupsAsync(ClusterScope.All, new PageRequest(10_000, 10), Ct);
+        Assert.Empty(beyond.Items);
+        Assert.False(beyond.HasMore);
+
+        // A scope of some clusters lists exactly their backups, in the same order.
+        var some = ClusterScope.Only([clusters[1], clusters[4]]);
+        var scoped = await catalog.ListBackupsAsync(some, new PageRequest(0, 1000), Ct);
+        Assert.Equal(expected.Where(b => some.Allows(b.ClusterId)).Select(b => b.Id), scoped.Items.Select(b => b.Id));
+        var single = await catalog.ListBackupsAsync(ClusterScope.Only([clusters[2]]), new PageRequest(3, 5), Ct);
+        Assert.Equal(expected.Where(b => b.ClusterId == clusters[2]).Skip(3).Take(5).Select(b => b.Id), single.Items.Select(b => b.Id));
+    }
+
+    [Fact]
+    public async Task An_empty_scope_sees_nothing()
+    {
+        var catalog = await MigratedAsync(nameof(An_empty_scope_sees_nothing));
+        await catalog.SaveBackupsAsync([Backup("b1", "c1", T0)], Ct);
+        var page = await catalog.ListBackupsAsync(ClusterScope.Only([]), new PageRequest(0, 10), Ct);
+        Assert.Empty(page.Items);
+        var other = await catalog.ListBackupsAsync(ClusterScope.Only(["c2"]), new PageRequest(0, 10), Ct);
+        Assert.Empty(other.Items);
+    }
+
+    [Fact]
+    public async Task A_cluster_keeps_its_created_date_and_known_version_across_upserts()
+    {
+        var catalog = await MigratedAsync(nameof(A_cluster_keeps_its_created_date_and_known_version_across_upserts));
+        var first = new ClusterRecord
+        {
+            Id = "c1", DisplayName = "one", CreatedDate = T0, State = ClusterState.Available, PostgresVersion = "15", BackupLocation = "local",
+        };
+        await catalog.UpsertClusterAsync(first, Ct);
+        await catalog.UpsertClusterAsync(first with
+        {
+            DisplayName = "renamed", CreatedDate = T0.AddDays(3), State = ClusterState.Unknown, PostgresVersion = null, BackupLocation = "s3",
+        }, Ct);
+        var stored = await catalog.GetClusterAsync("c1", Ct);
+        Assert.Equal(first with { DisplayName = "renamed", State = ClusterState.Unknown, BackupLocation = "s3" }, stored);
+        Assert.Null(await catalog.GetClusterAsync("c2", Ct));
+
+        await catalog.UpsertClusterAsync(first with { Id = "c0", CreatedDate = T0.AddDays(1) }, Ct);
+        await catalog.UpsertClusterAsync(first with { Id = "c2", CreatedDate = T0 }, Ct);
+        var page = await catalog.ListClustersAsync(ClusterScope.All, new PageRequest(0, 2), Ct);
+        Assert.Equal(["c0", "c1"], page.Items.Select(c => c.Id));
+        Assert.True(page.HasMore);
+        var scoped = await catalog.ListClustersAsync(ClusterScope.Only(["c2"]), new PageRequest(0, 10), Ct);
+        Assert.Equal(["c2"], scoped.Items.Select(c => c.Id));
+    }
+}

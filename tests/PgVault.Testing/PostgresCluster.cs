@@ -1,0 +1,260 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Npgsql;
+
+namespace PgVault.Testing;
+
+/// <summary>
+/// A real PostgreSQL cluster for tests: <c>initdb -k</c> into a temp directory, a free loopback port, <c>pg_ctl start -w</c>;
+/// on dispose <c>pg_ctl stop -m immediate</c> and the directory is deleted. When the tests run as root (sessions and CI
+/// do), every PostgreSQL program runs as the <c>postgres</c> OS user, which owns the directory.
+/// Binaries: <c>PG_BIN</c>, else <c>/usr/lib/postgresql/15/bin</c>, else <c>pg_config --bindir</c>.
+/// </summary>
+public sealed class PostgresCluster : IAsyncDisposable
+{
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(120);
+    private readonly TempDirectory _root;
+    private bool _running;
+
+    private PostgresCluster(TempDirectory root, string binDirectory, int port)
+    {
+        _root = root;
+        BinDirectory = binDirectory;
+        Port = port;
+    }
+
+    public string BinDirectory { get; }
+
+    public int Port { get; private set; }
+
+    public string DataDirectory => Path.Combine(_root.Path, "data");
+
+    public string LogFile => Path.Combine(_root.Path, "postgres.log");
+
+    /// <summary>Connection string for <paramref name="database"/> as the superuser <c>postgres</c> over TCP.</summary>
+    public string ConnectionString(string database = "postgres") =>
+        new NpgsqlConnectionStringBuilder
+        {
+            Host = "127.0.0.1",
+            Port = Port,
+            Username = "postgres",
+            Database = database,
+            Timeout = 15,
+        }.ToString();
+
+    /// <summary>The PostgreSQL binaries, or null when none are installed.</summary>
+    public static string? FindBinDirectory()
+    {
+        var env = Environment.GetEnvironmentVariable("PG_BIN");
+        if (!string.IsNullOrEmpty(env) && File.Exists(Path.Combine(env, "initdb")))
+            return env;
+        const string debian = "/usr/lib/postgresql/15/bin";
+        if (File.Exists(Path.Combine(debian, "initdb")))
+            return debian;
+        try
+        {
+            var (code, output) = RunRaw("pg_config", ["--bindir"], TimeSpan.FromSeconds(10));
+            var dir = output.Trim();
+            return code == 0 && File.Exists(Path.Combine(dir, "initdb")) ? dir : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Starts a new cluster; skips the test locally (fails on CI) when PostgreSQL is not installed.</summary>
+    /// <param name="name">Short name, used in the directory name.</param>
+    /// <param name="extraConfig">Lines appended to postgresql.conf.</param>
+    public static async Task<PostgresCluster> StartAsync(string name, string? extraConfig = null, CancellationToken ct = default)
+    {
+        var bin = FindBinDirectory();
+        TestEnvironment.RequireOrSkip(bin is not null, "PostgreSQL binaries not found (set PG_BIN or install postgresql-15)");
+        var root = new TempDirectory("pg-" + name);
+        var cluster = new PostgresCluster(root, bin!, FreePort());
+        try
+        {
+            await cluster.InitAsync(extraConfig, ct);
+            await cluster.StartAsync(ct);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task InitAsync(string? extraConfig, CancellationToken ct)
+    {
+        if (TestEnvironment.IsRoot)
+        {
+            // The postgres user must be able to reach and own its directories.
+            await RunCheckedAsync("chmod", ["755", Path.GetDirectoryName(_root.Path)!], ct);
+            await RunCheckedAsync("chown", ["postgres:postgres", _root.Path], ct);
+        }
+
+        await RunPgAsync("initdb", ["-k", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-D", DataDirectory], ct);
+        var conf = new StringBuilder()
+            .AppendLine("listen_addresses = '127.0.0.1'")
+            .AppendLine($"unix_socket_directories = '{_root.Path}'")
+            .AppendLine("wal_level = replica")
+            .AppendLine("max_wal_senders = 10")
+            .AppendLine("max_replication_slots = 10")
+            .AppendLine("fsync = off")
+            .AppendLine("synchronous_commit = off")
+            .AppendLine("full_page_writes = on")
+            .AppendLine("shared_buffers = 32MB")
+            .AppendLine("max_connections = 100");
+        if (extraConfig is not null)
+            conf.AppendLine(extraConfig);
+        var confPath = Path.Combine(DataDirectory, "postgresql.conf");
+        // Appending keeps the file's owner (postgres) even when the tests run as root.
+        await File.AppendAllTextAsync(confPath, "\n# added by PgVault.Testing\n" + conf, ct);
+    }
+
+    private async Task StartAsync(CancellationToken ct)
+    {
+        // A port picked free can be taken before postgres binds it; try a few.
+        for (var attempt = 1; ; attempt++)
+        {
+            var (code, output) = await RunPgRawAsync("pg_ctl",
+                ["start", "-w", "-t", "60", "-D", DataDirectory, "-l", LogFile, "-o", $"-p {Port}"], ct);
+            if (code == 0)
+            {
+                _running = true;
+                return;
+            }
+
+            if (attempt == 3)
+                throw new InvalidOperationException($"pg_ctl start failed ({code}): {output}\n{SafeReadLog()}");
+            Port = FreePort();
+        }
+    }
+
+    public async Task<NpgsqlConnection> OpenAsync(string database = "postgres", CancellationToken ct = default)
+    {
+        var conn = new NpgsqlConnection(ConnectionString(database));
+        await conn.OpenAsync(ct);
+        return conn;
+    }
+
+    public async Task ExecuteAsync(string sql, string database = "postgres", CancellationToken ct = default)
+    {
+        await using var conn = await OpenAsync(database, ct);
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Creates a fresh database named after the test (lowercase, unique) and returns its name.</summary>
+    public async Task<string> CreateDatabaseAsync(string hint, CancellationToken ct = default)
+    {
+        var clean = new string(hint.ToLowerInvariant().Where(char.IsAsciiLetterOrDigit).Take(40).ToArray());
+        var name = $"t_{clean}_{Guid.NewGuid():N}"[..Math.Min(63, clean.Length + 35)];
+        await ExecuteAsync($"CREATE DATABASE \"{name}\"", ct: ct);
+        return name;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_running)
+        {
+            _running = false;
+            await RunPgRawAsync("pg_ctl", ["stop", "-m", "immediate", "-w", "-t", "30", "-D", DataDirectory], CancellationToken.None);
+        }
+
+        _root.Dispose();
+    }
+
+    private string SafeReadLog()
+    {
+        try
+        {
+            return File.Exists(LogFile) ? File.ReadAllText(LogFile) : "(no log)";
+        }
+        catch (IOException ex)
+        {
+            return "(log unreadable: " + ex.Message + ")";
+        }
+    }
+
+    private async Task RunPgAsync(string program, string[] args, CancellationToken ct, string? stdin = null)
+    {
+        var (code, output) = await RunPgRawAsync(program, args, ct, stdin);
+        if (code != 0)
+            throw new InvalidOperationException($"{program} {string.Join(' ', args)} failed ({code}): {output}");
+    }
+
+    /// <summary>Runs a PostgreSQL program (from <see cref="BinDirectory"/> unless a shell tool) as the postgres user when root.</summary>
+    public Task<(int Code, string Output)> RunPgRawAsync(string program, string[] args, CancellationToken ct, string? stdin = null)
+    {
+        var path = File.Exists(Path.Combine(BinDirectory, program)) ? Path.Combine(BinDirectory, program) : program;
+        return TestEnvironment.IsRoot
+            ? RunAsync("runuser", ["-u", "postgres", "--", path, .. args], ct, stdin)
+            : RunAsync(path, args, ct, stdin);
+    }
+
+    private static async Task RunCheckedAsync(string program, string[] args, CancellationToken ct)
+    {
+        var (code, output) = await RunAsync(program, args, ct);
+        if (code != 0)
+            throw new InvalidOperationException($"{program} {string.Join(' ', args)} failed ({code}): {output}");
+    }
+
+    private static async Task<(int Code, string Output)> RunAsync(string program, string[] args, CancellationToken ct, string? stdin = null)
+    {
+        var psi = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = stdin is not null,
+            UseShellExecute = false,
+            WorkingDirectory = "/",
+        };
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + program);
+        if (stdin is not null)
+        {
+            await process.StandardInput.WriteAsync(stdin);
+            process.StandardInput.Close();
+        }
+
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(CommandTimeout);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException ex)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{program} {string.Join(' ', args)} did not finish within {CommandTimeout}", ex);
+        }
+
+        return (process.ExitCode, (await stdout) + (await stderr));
+    }
+
+    private static (int Code, string Output) RunRaw(string program, string[] args, TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd();
+        if (!p.WaitForExit(timeout))
+            p.Kill();
+        return (p.ExitCode, output);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
