@@ -103,13 +103,26 @@ public static class PgVaultOptionsValidator
         }
     }
 
+    /// <summary>The lowercase form of a UUID; anything else unchanged.</summary>
+    public static string CanonicalClusterId(string id) => Guid.TryParseExact(id, "D", out var g) ? g.ToString("D") : id;
+
     /// <summary>Fills the defaults that depend on other settings: the <c>local</c> location.</summary>
     public static void ApplyDefaults(PgVaultOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
         if (o.Locations.Count == 0)
             o.Locations["local"] = new LocationOptions { Type = LocationOptions.Filesystem, Path = "repository" };
+        // Cluster ids are UUIDs: any spelling is kept in the canonical lowercase form the API shows.
         foreach (var c in o.Clusters)
+        {
+            c.Id = CanonicalClusterId(c.Id);
             c.DisplayName ??= c.Id;
+        }
+
+        foreach (var grants in o.Users.Select(u => u.Clusters).Concat(o.Tokens.Select(t => t.Clusters)))
+        {
+            for (var i = 0; i < grants.Count; i++)
+                grants[i] = CanonicalClusterId(grants[i]);
+        }
     }
 }

@@ -105,7 +105,7 @@ public sealed class CredentialStore
     private static ClusterScope ToScope(List<string> grants) =>
         grants.Contains(PgVaultOptionsValidator.AllClusters, StringComparer.Ordinal)
             ? ClusterScope.All
-            : ClusterScope.Only(grants.Select(g => g.ToLowerInvariant()));
+            : ClusterScope.Only(grants.Select(PgVaultOptionsValidator.CanonicalClusterId));
 
     internal void UseDummyHashForTests(string hash) => _dummyHash = hash;
 }

@@ -39,6 +39,5 @@ public static class PageQuery
 /// <summary>Cluster ids are UUIDs; any spelling of one is taken in its canonical lowercase form.</summary>
 public static class ClusterIds
 {
-    public static string Normalize(string id) =>
-        Guid.TryParse(id, out var g) ? g.ToString("D") : id;
+    public static string Normalize(string id) => PgVault.Configuration.PgVaultOptionsValidator.CanonicalClusterId(id);
 }
