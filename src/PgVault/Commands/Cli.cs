@@ -21,7 +21,7 @@ public static class Cli
         root.Subcommands.Add(CatalogCommand.Create());
         try
         {
-            return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
         }
         catch (PgVaultException ex)
         {

@@ -1,0 +1,576 @@
+#!/usr/bin/env bash
+# PgVault API benchmark: list/get endpoints against a ceiling endpoint of the same server, on both catalogs.
+#
+#   bash bench/api/run.sh            (from the repository root; see bench/README.md)
+#
+# For each catalog (SQLite, then PostgreSQL in a throwaway cluster) it fills 100,000 backups over 1,000 clusters,
+# starts `pgvault serve` and drives, with wrk at 64 connections for 20 s each:
+#   GET /clusters/backups?offset=<uniform 0..99,900>&limit=100
+#   GET /clusters/<random cluster>/backups          (100 backups per cluster: a page of 100)
+#   GET /clusters/backups/<random backup>
+# and, before each, GET /bench/ceiling?bytes=<that endpoint's body size> (a fixed body behind the same auth: the most
+# this server could serve). Then it times single pages at deep offsets, grows the catalog to 1,000,000 backups and
+# times the last page. Public tools only: wrk, sqlite3, psql, curl and the pgvault binary.
+#
+# Knobs (environment): DURATION=20s WARMUP=5s CONNECTIONS=64 THREADS=2 BACKUPS=100000 CLUSTERS=1000
+#   DEEP_BACKUPS=1000000 (0 = skip growing) REPS=5 CATALOGS="sqlite postgres" PG_BIN=/usr/lib/postgresql/15/bin
+#   SKIP_BUILD=1 (reuse bench/api/out/pgvault) OUT=bench/api/out
+#   QUIET_WAIT=30 (before each run, wait up to this many seconds for other processes to leave the CPUs idle)
+# Exit status: 0 every target met, 2 the benchmark ran but a target was missed or requests failed, other = broken run.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=${OUT:-$HERE/out}
+DURATION=${DURATION:-20s}
+WARMUP=${WARMUP:-5s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+BACKUPS=${BACKUPS:-100000}
+CLUSTERS=${CLUSTERS:-1000}
+DEEP_BACKUPS=${DEEP_BACKUPS:-1000000}
+REPS=${REPS:-5}
+CATALOGS=${CATALOGS:-"sqlite postgres"}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+SKIP_BUILD=${SKIP_BUILD:-0}
+QUIET_WAIT=${QUIET_WAIT:-30}
+PAGE=100                 # limit of the list pages
+TARGET_RATIO=0.5         # list endpoint req/s >= TARGET_RATIO x ceiling req/s ...
+TARGET_P99_MS=20         # ... with p99 <= TARGET_P99_MS
+T0_US=1546300800000000   # 2019-01-01T00:00:00Z: the first backup; one backup every ~150 s after it
+LUA=$HERE/targets.lua
+PGVAULT=$OUT/pgvault/pgvault
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+STARTED=$(date +%s)
+log() { printf '[%4ss] %s\n' "$(($(date +%s) - STARTED))" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+if (( CLUSTERS % 337 == 0 )); then die "CLUSTERS must not be a multiple of 337 (the fill spreads backups with it)"; fi
+if (( BACKUPS % CLUSTERS != 0 || BACKUPS < 2 * PAGE )); then die "BACKUPS must be a multiple of CLUSTERS and at least $((2 * PAGE))"; fi
+
+# ---------------------------------------------------------------------------------------------------------------- tools
+as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
+need_pkgs=()
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
+command -v curl >/dev/null || need_pkgs+=(curl)
+if (( ${#need_pkgs[@]} > 0 )); then
+    log "installing ${need_pkgs[*]} with apt-get"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+command -v dotnet >/dev/null || die "the .NET SDK (dotnet) is required to build pgvault"
+if [[ " $CATALOGS " == *" postgres "* ]]; then
+    [[ -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl ]] \
+        || die "PostgreSQL server binaries not found in PG_BIN=$PG_BIN (apt-get install postgresql-15, or CATALOGS=sqlite)"
+fi
+PSQL=$PG_BIN/psql
+[[ -x $PSQL ]] || PSQL=$(command -v psql || true)
+
+# Runs a PostgreSQL server binary: PostgreSQL refuses to run as root, so as the postgres user when we are root.
+as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+free_port() {
+    local p
+    for _ in $(seq 1 100); do
+        p=$((20000 + RANDOM % 30000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# CPU ticks (user + system) of a process, or of a process and its direct children (the PostgreSQL backends).
+CLK_TCK=$(getconf CLK_TCK)
+tree_ticks() {
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" -v kids="$2" '
+        { pid = $1; sub(/^.*\) /, ""); ppid[pid] = $2; t[pid] = $12 + $13 }
+        END { s = 0; for (p in t) if (p == root || (kids && ppid[p] == root)) s += t[p]; print s }'
+}
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
+NCPU=$(nproc)
+
+# The machine is shared (a build or test run next to the benchmark skews it badly on 2 cores): before each run wait up
+# to QUIET_WAIT seconds for the CPUs to be idle (< 15% of one core busy over a second), and say so if they never are.
+wait_quiet() {
+    local deadline=$((SECONDS + QUIET_WAIT)) a b busy
+    while :; do
+        a=$(machine_ticks); sleep 1; b=$(machine_ticks)
+        busy=$(awk -v a="$a" -v b="$b" -v n="$NCPU" 'BEGIN { split(a, x, " "); split(b, y, " ");
+            print (y[2] - x[2]) > 0 ? int(100 * n * (y[1] - x[1]) / (y[2] - x[2])) : 0 }')
+        (( busy < 15 )) && return 0
+        if (( SECONDS >= deadline )); then
+            log "  WARNING: other processes keep ${busy}% of one core busy; measuring anyway (see the 'other' column)"
+            return 0
+        fi
+    done
+}
+
+# ----------------------------------------------------------------------------------------------------- cleanup (trap)
+SERVER_PID=""
+PGTMP=""
+PGDATA_DIR=""
+stop_server() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+stop_pg() {
+    if [[ -n $PGTMP ]]; then
+        if [[ -n $PGDATA_DIR && -f $PGDATA_DIR/postmaster.pid ]]; then
+            as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+        fi
+        rm -rf "$PGTMP"
+        PGTMP=""
+        PGDATA_DIR=""
+    fi
+}
+cleanup() {
+    set +e
+    stop_server
+    stop_pg
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------------------------- build
+mkdir -p "$OUT"
+if [[ $SKIP_BUILD == 1 && -x $PGVAULT ]]; then
+    log "reusing $PGVAULT (SKIP_BUILD=1)"
+else
+    log "building pgvault (Release) into $OUT/pgvault"
+    # --artifacts-path keeps obj/ and bin/ of this build under bench/api/out, away from src/*/obj and src/*/bin.
+    (cd "$ROOT" && dotnet publish src/PgVault/PgVault.csproj -c Release -o "$OUT/pgvault" \
+        --artifacts-path "$OUT/artifacts" -nologo -v q) >"$OUT/build.log" 2>&1 \
+        || { cat "$OUT/build.log" >&2; die "dotnet publish failed (log: $OUT/build.log)"; }
+fi
+
+TOKEN_OUT=$("$PGVAULT" token create --name bench)
+TOKEN=$(awk '/^token: / { print $2 }' <<<"$TOKEN_OUT")
+TOKEN_ENTRY=$(grep '^{' <<<"$TOKEN_OUT")
+[[ $TOKEN == pgv_* && -n $TOKEN_ENTRY ]] || die "unexpected output of 'pgvault token create': $TOKEN_OUT"
+AUTH="Authorization: Bearer $TOKEN"
+PORT=$(free_port) || die "no free port"
+BASE="http://127.0.0.1:$PORT"
+
+# ------------------------------------------------------------------------------------------------------------ the fill
+# Backup b (0-based) belongs to cluster (b * 337) % CLUSTERS (exactly BACKUPS / CLUSTERS per cluster), is created at
+# T0 + b * 150 s + (b * 7919 % 1e6) us (all distinct), has the IONOS id <clusterId>-<8 hex>-15, a size from 16 MiB to
+# ~200 GiB, an earliest recovery target 1..61 min after creation (none for the 2% FAILED), and 2% are DEGRADED.
+# The newest backup of each cluster is the active one. SQLite and PostgreSQL get the same rows from the same formulas.
+sqlite_fill_sql() { # LO HI WITH_CLUSTERS
+    local lo=$1 hi=$2 with_clusters=$3
+    cat <<SQL
+PRAGMA synchronous = OFF;
+PRAGMA cache_size = -262144;
+BEGIN;
+SQL
+    if [[ $with_clusters == 1 ]]; then
+        cat <<SQL
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $CLUSTERS - 1)
+INSERT INTO clusters (id, display_name, created_us, state, postgres_version, backup_location)
+SELECT printf('%08x-%04x-4%03x-%04x-%012x',
+              ((i + 1) * 2654435761) % 4294967296, ((i + 1) * 40503) % 65536, ((i + 1) * 2246822519) % 4096,
+              32768 + ((i + 1) * 3266489917) % 16384, ((i + 1) * 174440041973063) % 281474976710656),
+       printf('bench-%04d', i), $T0_US - 86400000000 + i * 1000000, 'AVAILABLE', '15', 'local'
+FROM n;
+SQL
+    fi
+    cat <<SQL
+CREATE TEMP TABLE bench_cluster (i INTEGER PRIMARY KEY, id TEXT NOT NULL);
+INSERT INTO bench_cluster SELECT CAST(substr(display_name, 7) AS INTEGER), id FROM clusters WHERE display_name LIKE 'bench-%';
+UPDATE backups SET is_active = 0 WHERE is_active = 1;
+WITH RECURSIVE n(b) AS (SELECT $lo UNION ALL SELECT b + 1 FROM n WHERE b < $hi - 1),
+     g AS (SELECT b, (b * 337) % $CLUSTERS AS ci, $T0_US + b * 150000000 + (b * 7919) % 1000000 AS cus,
+                  16777216 + ((b * 2654435761) % 4294967296) * (b % 47 + 1) AS sz FROM n)
+INSERT INTO backups (id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes,
+                     location, system_identifier, timeline, start_lsn, end_lsn)
+SELECT c.id || '-' || printf('%08x', (g.b * 2654435761) % 4294967296) || '-15', c.id, g.cus,
+       CASE g.b % 50 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'DEGRADED' ELSE 'AVAILABLE' END, '15',
+       CASE WHEN g.b >= $hi - $CLUSTERS THEN 1 ELSE 0 END,
+       CASE WHEN g.b % 50 = 0 THEN NULL ELSE g.cus + 60000000 + (g.b % 3600) * 1000000 END, g.sz, 'local',
+       CAST(7000000000000000000 + g.ci * 1000003 AS TEXT), 1, 16777216 * (g.b + 1), 16777216 * (g.b + 1) + g.sz
+FROM g JOIN bench_cluster c ON c.i = g.ci;
+COMMIT;
+ANALYZE;
+PRAGMA wal_checkpoint(TRUNCATE);
+SQL
+}
+
+pg_fill_sql() { # LO HI WITH_CLUSTERS
+    local lo=$1 hi=$2 with_clusters=$3
+    echo "BEGIN;"
+    if [[ $with_clusters == 1 ]]; then
+        cat <<SQL
+INSERT INTO clusters (id, display_name, created_us, state, postgres_version, backup_location)
+SELECT lpad(to_hex(((i + 1) * 2654435761) % 4294967296), 8, '0') || '-' || lpad(to_hex(((i + 1) * 40503) % 65536), 4, '0')
+       || '-4' || lpad(to_hex(((i + 1) * 2246822519) % 4096), 3, '0') || '-' || to_hex(32768 + ((i + 1) * 3266489917) % 16384)
+       || '-' || lpad(to_hex(((i + 1) * 174440041973063) % 281474976710656), 12, '0'),
+       'bench-' || lpad(i::text, 4, '0'), $T0_US - 86400000000 + i * 1000000, 'AVAILABLE', '15', 'local'
+FROM generate_series(0::bigint, $CLUSTERS - 1) i;
+SQL
+    fi
+    cat <<SQL
+CREATE TEMP TABLE bench_cluster (i bigint PRIMARY KEY, id text COLLATE "C" NOT NULL);
+INSERT INTO bench_cluster SELECT substr(display_name, 7)::bigint, id FROM clusters WHERE display_name LIKE 'bench-%';
+UPDATE backups SET is_active = false WHERE is_active;
+INSERT INTO backups (id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes,
+                     location, system_identifier, timeline, start_lsn, end_lsn)
+SELECT c.id || '-' || lpad(to_hex((g.b * 2654435761) % 4294967296), 8, '0') || '-15', c.id, g.cus,
+       CASE g.b % 50 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'DEGRADED' ELSE 'AVAILABLE' END, '15',
+       g.b >= $hi - $CLUSTERS,
+       CASE WHEN g.b % 50 = 0 THEN NULL ELSE g.cus + 60000000 + (g.b % 3600) * 1000000 END, g.sz, 'local',
+       (7000000000000000000 + g.ci * 1000003)::text, 1, 16777216 * (g.b + 1), 16777216 * (g.b + 1) + g.sz
+FROM (SELECT b, (b * 337) % $CLUSTERS AS ci, $T0_US + b * 150000000 + (b * 7919) % 1000000 AS cus,
+             16777216 + ((b * 2654435761) % 4294967296) * (b % 47 + 1) AS sz
+      FROM generate_series($lo::bigint, $hi - 1) b) g
+JOIN bench_cluster c ON c.i = g.ci;
+COMMIT;
+VACUUM ANALYZE clusters;
+VACUUM ANALYZE backups;
+SQL
+}
+
+# The catalog's page query as src/PgVault.Core/Catalog/Sql/AdoCatalog.cs (ListAsync) issues it, for SQL-only timings.
+page_sql() { # OFFSET
+    echo "SELECT t.id, t.cluster_id, t.created_us, t.state, t.version, t.is_active, t.earliest_recovery_target_us," \
+         "t.size_bytes, t.location, t.system_identifier, t.timeline, t.start_lsn, t.end_lsn FROM (SELECT id, created_us" \
+         "FROM backups ORDER BY created_us DESC, id LIMIT $((PAGE + 1)) OFFSET $1) k JOIN backups t ON t.id = k.id" \
+         "ORDER BY k.created_us DESC, k.id"
+}
+
+CAT=""      # catalog being measured
+TSV=""      # where measure() appends its results
+RUN=""      # its output directory
+SQLITE_DB=""
+PGPORT=""
+pg() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d pgvault "$@"; }
+
+catalog_sql() { # runs SQL from stdin against the catalog
+    if [[ $CAT == sqlite ]]; then sqlite3 -bail "$SQLITE_DB" >/dev/null; else pg >/dev/null; fi
+}
+catalog_query() { # prints the rows of one query, one per line
+    if [[ $CAT == sqlite ]]; then sqlite3 "$SQLITE_DB" "$1"; else pg -At -c "$1"; fi
+}
+fill() { # LO HI WITH_CLUSTERS
+    if [[ $CAT == sqlite ]]; then sqlite_fill_sql "$@" | catalog_sql; else pg_fill_sql "$@" | catalog_sql; fi
+}
+sql_ms() { # OFFSET: median execution time of the page query alone, in ms
+    local q i
+    q=$(page_sql "$1")
+    if [[ $CAT == sqlite ]]; then
+        { echo ".timer on"; echo ".output /dev/null"; for ((i = 0; i < REPS; i++)); do echo "$q;"; done; } \
+            | sqlite3 "$SQLITE_DB" | sed -n 's/^Run Time: real \([0-9.]*\).*/\1/p' | awk '{ print $1 * 1000 }' | median
+    else
+        for ((i = 0; i < REPS; i++)); do echo "EXPLAIN (ANALYZE) $q;"; done \
+            | pg -At | sed -n 's/^Execution Time: \([0-9.]*\) ms/\1/p' | median
+    fi
+}
+
+start_pg() {
+    PGTMP=$(mktemp -d /tmp/pgvault-bench-pg.XXXXXX)
+    PGDATA_DIR=$PGTMP/data
+    [[ $(id -u) == 0 ]] && chown postgres: "$PGTMP"
+    chmod 700 "$PGTMP"
+    PGPORT=$(free_port) || die "no free port for PostgreSQL"
+    as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -U postgres -A trust -E UTF8 --locale=C >"$RUN/initdb.log" 2>&1 \
+        || { cat "$RUN/initdb.log" >&2; die "initdb failed"; }
+    # A throwaway server: durability off (it only speeds up the fill; reads are unaffected), room for pgvault's pool.
+    as_pg tee -a "$PGDATA_DIR/postgresql.conf" >/dev/null <<CONF
+listen_addresses = '127.0.0.1'
+port = $PGPORT
+unix_socket_directories = '$PGTMP'
+max_connections = 200
+shared_buffers = 256MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGTMP/server.log" -w -t 60 start >/dev/null \
+        || { cat "$PGTMP/server.log" >&2; die "PostgreSQL did not start"; }
+    "$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c "CREATE DATABASE pgvault" >/dev/null
+}
+
+write_config() {
+    local catalog_json
+    if [[ $CAT == sqlite ]]; then
+        catalog_json='{ "Provider": "sqlite" }'
+    else
+        catalog_json="{ \"Provider\": \"postgres\", \"ConnectionString\": \"Host=127.0.0.1;Port=$PGPORT;Username=postgres;Database=pgvault\" }"
+    fi
+    cat >"$RUN/pgvault.json" <<JSON
+{
+  "Logging": { "LogLevel": { "Default": "Warning" } },
+  "PgVault": {
+    "DataDirectory": "$RUN/data",
+    "Catalog": $catalog_json,
+    "Tokens": [ $TOKEN_ENTRY ],
+    "RateLimit": { "PermitsPerSecond": 0 },
+    "Api": { "EnableBenchmarkEndpoint": true }
+  }
+}
+JSON
+}
+
+start_server() {
+    "$PGVAULT" serve --config "$RUN/pgvault.json" --urls "$BASE" >"$RUN/serve.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 150); do
+        if curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null; then return 0; fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$RUN/serve.log" >&2; die "pgvault serve exited"; }
+        sleep 0.2
+    done
+    cat "$RUN/serve.log" >&2
+    die "pgvault serve did not answer /healthz"
+}
+
+# GET PATH into FILE; prints the body size; dies unless 200.
+fetch() {
+    local code size
+    read -r code size < <(curl -s -o "$2" -w '%{http_code} %{size_download}\n' -H "$AUTH" "$BASE$1")
+    [[ $code == 200 ]] || die "GET $1 answered $code: $(head -c 300 "$2")"
+    echo "$size"
+}
+
+# One wrk run. Appends "label rps p50_us p99_us non2xx socket_errors bytes_per_response server% db% wrk% machine% other%"
+# to $TSV (CPU in % of one core: 200% = both cores of a 2-core machine; other = machine - server - db - wrk, i.e. other
+# processes and interrupt time not charged to a process).
+measure() { # LABEL DURATION MODE ARGS...
+    local label=$1 dur=$2 out=$RUN/wrk-$1.txt line s0 s1 d0 d1 m0 m1 wall_ticks
+    shift 2
+    local db_pid=""
+    wait_quiet
+    [[ $CAT == postgres ]] && db_pid=$(head -1 "$PGDATA_DIR/postmaster.pid")
+    s0=$(tree_ticks "$SERVER_PID" 0)
+    d0=0; [[ -n $db_pid ]] && d0=$(tree_ticks "$db_pid" 1)
+    m0=$(machine_ticks)
+    local TIMEFORMAT='%3U %3S'
+    { time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency -H "$AUTH" -s "$LUA" "$BASE" -- "$@" >"$out" 2>&1; } \
+        2>"$out.time" || true
+    s1=$(tree_ticks "$SERVER_PID" 0)
+    d1=0; [[ -n $db_pid ]] && d1=$(tree_ticks "$db_pid" 1)
+    m1=$(machine_ticks)
+    line=$(grep '^RESULT ' "$out" || true)
+    [[ -n $line ]] || { cat "$out" >&2; die "wrk run $label failed (output: $out)"; }
+    # wrk's own report of failed requests, cross-checked with the RESULT line.
+    if grep -q 'Non-2xx or 3xx responses' "$out"; then log "  $label: $(grep 'Non-2xx or 3xx responses' "$out" | xargs)"; fi
+    if grep -q 'Socket errors' "$out"; then log "  $label: $(grep 'Socket errors' "$out" | xargs)"; fi
+    awk -v label="$label" -v s="$((s1 - s0))" -v d="$((d1 - d0))" -v hz="$CLK_TCK" -v m0="$m0" -v m1="$m1" -v n="$NCPU" \
+        -v wt="$(cat "$out.time")" '
+        {
+            for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
+            sec = r["duration_us"] / 1e6
+            split(wt, w, " "); split(m0, a, " "); split(m1, b, " ")
+            busy = (b[2] - a[2]) > 0 ? 100 * n * (b[1] - a[1]) / (b[2] - a[2]) : 0
+            srv = 100 * s / hz / sec; db = 100 * d / hz / sec; wrk = 100 * (w[1] + w[2]) / sec
+            other = busy - srv - db - wrk; if (other < 0) other = 0
+            printf "%s %s %d %d %d %d %d %.0f %.0f %.0f %.0f %.0f\n", label, r["rps"], r["p50_us"], r["p99_us"], r["non2xx"],
+                r["connect"] + r["read"] + r["write"] + r["timeout"], r["requests"] ? r["bytes"] / r["requests"] : 0,
+                srv, db, wrk, busy, other
+        }' <<<"$line" >>"$TSV"
+    log "  $label: $(tail -1 "$TSV" | awk '{ printf "%.1f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d, socket errors %d", $2, $3 / 1000, $4 / 1000, $5, $6 }')"
+}
+
+http_ms() { # PATH: median of REPS sequential requests (curl time_total), in ms
+    local i code t
+    for ((i = 0; i < REPS; i++)); do
+        read -r code t < <(curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H "$AUTH" "$BASE$1")
+        [[ $code == 200 ]] || die "GET $1 answered $code"
+        echo "$t"
+    done | awk '{ print $1 * 1000 }' | median
+}
+
+deep() { # TOTAL OFFSET: one row of the deep-offset table
+    local h s
+    h=$(http_ms "/clusters/backups?offset=$2&limit=$PAGE")
+    s=$(sql_ms "$2")
+    echo "$1 $2 $h $s" >>"$RUN/deep.tsv"
+    log "  $1 backups, offset $2: http $h ms, sql $s ms (medians of $REPS)"
+}
+
+run_catalog() {
+    CAT=$1
+    RUN=$OUT/run/$CAT
+    rm -rf "$RUN"
+    mkdir -p "$RUN/data"
+    : >"$RUN/warmup.tsv"
+    : >"$RUN/measure.tsv"
+    : >"$RUN/deep.tsv"
+    log "== $CAT catalog"
+    if [[ $CAT == postgres ]]; then start_pg; else SQLITE_DB=$RUN/data/catalog.db; fi
+    write_config
+    "$PGVAULT" catalog migrate --config "$RUN/pgvault.json" >/dev/null
+
+    local t0=$SECONDS
+    fill 0 "$BACKUPS" 1
+    local n
+    n=$(catalog_query "SELECT count(*) FROM backups")
+    [[ $n == "$BACKUPS" ]] || die "$CAT catalog holds $n backups, expected $BACKUPS"
+    log "filled $BACKUPS backups over $CLUSTERS clusters in $((SECONDS - t0)) s"
+    catalog_query "SELECT id FROM clusters ORDER BY id" >"$RUN/cluster-ids.txt"
+    catalog_query "SELECT id FROM backups ORDER BY id" >"$RUN/backup-ids.txt"
+
+    start_server
+    log "pgvault serve (pid $SERVER_PID) at $BASE"
+
+    # Body sizes, and a sanity check of each endpoint. The list page is taken mid-set (it has prev and next links).
+    local first_cluster first_backup list_bytes cluster_bytes backup_bytes
+    first_cluster=$(head -1 "$RUN/cluster-ids.txt")
+    first_backup=$(sed -n "$((BACKUPS / 2))p" "$RUN/backup-ids.txt")
+    list_bytes=$(fetch "/clusters/backups?offset=$((BACKUPS / 2))&limit=$PAGE" "$RUN/page-list.json")
+    cluster_bytes=$(fetch "/clusters/$first_cluster/backups" "$RUN/page-cluster.json")
+    backup_bytes=$(fetch "/clusters/backups/$first_backup" "$RUN/page-backup.json")
+    [[ $(grep -o '"type":"backup"' "$RUN/page-list.json" | wc -l) == "$PAGE" ]] || die "the list page does not hold $PAGE backups"
+    [[ $(grep -o '"type":"backup"' "$RUN/page-cluster.json" | wc -l) == "$((BACKUPS / CLUSTERS < PAGE ? BACKUPS / CLUSTERS : PAGE))" ]] \
+        || die "the cluster page does not hold the expected backups"
+    fetch "/bench/ceiling?bytes=$list_bytes" "$RUN/ceiling.json" >/dev/null
+    echo "$list_bytes $cluster_bytes $backup_bytes" >"$RUN/sizes.txt"
+    log "body sizes: list page $list_bytes B, cluster page $cluster_bytes B, one backup $backup_bytes B"
+
+    log "warm-up ($WARMUP per endpoint)"
+    TSV=$RUN/warmup.tsv
+    measure warmup-list "$WARMUP" list "$((BACKUPS - PAGE))" "$PAGE"
+    measure warmup-cluster "$WARMUP" cluster "$RUN/cluster-ids.txt"
+    measure warmup-backup "$WARMUP" backup "$RUN/backup-ids.txt"
+    measure warmup-ceiling "$WARMUP" ceiling "$list_bytes"
+    TSV=$RUN/measure.tsv
+
+    log "measuring ($DURATION per run, $CONNECTIONS connections, $THREADS wrk threads)"
+    measure ceiling-list "$DURATION" ceiling "$list_bytes"
+    measure list "$DURATION" list "$((BACKUPS - PAGE))" "$PAGE"
+    measure ceiling-cluster "$DURATION" ceiling "$cluster_bytes"
+    measure cluster "$DURATION" cluster "$RUN/cluster-ids.txt"
+    measure ceiling-backup "$DURATION" ceiling "$backup_bytes"
+    measure backup "$DURATION" backup "$RUN/backup-ids.txt"
+
+    log "deep offsets (one request at a time)"
+    deep "$BACKUPS" 0
+    deep "$BACKUPS" "$((BACKUPS / 2))"
+    deep "$BACKUPS" "$((BACKUPS - PAGE))"
+    if (( DEEP_BACKUPS > BACKUPS )); then
+        t0=$SECONDS
+        fill "$BACKUPS" "$DEEP_BACKUPS" 0
+        n=$(catalog_query "SELECT count(*) FROM backups")
+        [[ $n == "$DEEP_BACKUPS" ]] || die "$CAT catalog holds $n backups, expected $DEEP_BACKUPS"
+        log "grew the catalog to $DEEP_BACKUPS backups in $((SECONDS - t0)) s"
+        deep "$DEEP_BACKUPS" 0
+        deep "$DEEP_BACKUPS" "$((DEEP_BACKUPS - PAGE))"
+    fi
+    if [[ $CAT == sqlite ]]; then
+        echo "$(du -k "$SQLITE_DB" | cut -f1) KiB" >"$RUN/size.txt"
+    else
+        catalog_query "SELECT pg_size_pretty(pg_database_size('pgvault'))" >"$RUN/size.txt"
+    fi
+
+    stop_server
+    if grep -qiE 'fail|exception|error' "$RUN/serve.log"; then
+        log "pgvault logged errors (see $RUN/serve.log):"
+        grep -iE 'fail|exception|error' "$RUN/serve.log" | head -5 >&2
+    fi
+    [[ $CAT == postgres ]] && stop_pg
+    return 0
+}
+
+# -------------------------------------------------------------------------------------------------------------- report
+report_catalog() { # CAT
+    local run=$OUT/run/$1 sizes
+    read -r -a sizes <"$run/sizes.txt"
+    echo
+    echo "-- $1 catalog: $BACKUPS backups over $CLUSTERS clusters (catalog size after the run: $(cat "$run/size.txt")) --"
+    awk -v ratio_min="$TARGET_RATIO" -v p99_max="$TARGET_P99_MS" -v page="$PAGE" -v max_off="$((BACKUPS - PAGE))" \
+        -v s_list="${sizes[0]}" -v s_cluster="${sizes[1]}" -v s_backup="${sizes[2]}" '
+        { rps[$1] = $2; p50[$1] = $3 / 1000; p99[$1] = $4 / 1000; bad[$1] = $5 + $6; non2xx[$1] = $5; sock[$1] = $6
+          avgb[$1] = $7; srv[$1] = $8; db[$1] = $9; wrk[$1] = $10; busy[$1] = $11; other[$1] = $12
+          if ($12 > 25) noisy = 1 }
+        function row(key, name, size, is_list,   r, v, why) {
+            r = rps["ceiling-" key] > 0 ? rps[key] / rps["ceiling-" key] : 0
+            why = ""
+            if (bad[key] > 0) why = why sprintf("; %d failed requests", bad[key])
+            if (bad["ceiling-" key] > 0) why = why sprintf("; ceiling had %d failed requests", bad["ceiling-" key])
+            if (is_list) {
+                if (r < ratio_min) why = why sprintf("; ratio %.2f < %.2f", r, ratio_min)
+                if (p99[key] > p99_max) why = why sprintf("; p99 %.1f ms > %d ms", p99[key], p99_max)
+                v = why == "" ? "PASS" : "FAIL (" substr(why, 3) ")"
+                overall = overall && why == ""
+            } else {
+                v = why == "" ? "info (not a list endpoint)" : "ERRORS (" substr(why, 3) ")"
+                overall = overall && bad[key] == 0 && bad["ceiling-" key] == 0
+            }
+            printf "%-44s %7d %9.1f %8.2f %8.2f | %9.1f %8.2f %8.2f | %5.2f  %s\n", name, size, rps[key], p50[key], p99[key],
+                rps["ceiling-" key], p50["ceiling-" key], p99["ceiling-" key], r, v
+        }
+        function cpu(key, name) {
+            printf "%-44s %6.0f%% %7.0f%% %6.0f%% %6.0f%% %6.0f%%   %6d  %6d %6d\n", name, srv[key], db[key], wrk[key], other[key],
+                busy[key], avgb[key], non2xx[key], sock[key]
+        }
+        END {
+            overall = 1
+            printf "%-44s %7s %9s %8s %8s | %9s %8s %8s | %5s  %s\n", "endpoint", "body B", "req/s", "p50 ms", "p99 ms",
+                "ceil req/s", "p50 ms", "p99 ms", "ratio", "verdict"
+            row("list", "GET /clusters/backups?offset=R&limit=" page, s_list, 1)
+            row("cluster", "GET /clusters/{random id}/backups", s_cluster, 1)
+            row("backup", "GET /clusters/backups/{random id}", s_backup, 0)
+            print ""
+            printf "%-44s %7s %8s %7s %7s %7s   %6s  %6s %6s\n", "CPU during the run (% of one core)", "pgvault", "postgres", "wrk",
+                "other", "total", "B/resp", "non2xx", "sockerr"
+            cpu("list", "GET /clusters/backups?offset=R (R: 0.." max_off ")")
+            cpu("ceiling-list", "  ceiling, " s_list " B")
+            cpu("cluster", "GET /clusters/{id}/backups")
+            cpu("ceiling-cluster", "  ceiling, " s_cluster " B")
+            cpu("backup", "GET /clusters/backups/{id}")
+            cpu("ceiling-backup", "  ceiling, " s_backup " B")
+            if (noisy) print "WARNING: other processes used more than 25% of a core during some runs: those figures are skewed"
+            print overall ? "OVERALL PASS" : "OVERALL FAIL" > "/dev/stderr"
+        }' "$run/measure.tsv" 2>"$run/verdict.txt"
+    echo
+    echo "deep offsets: GET /clusters/backups?offset=X&limit=$PAGE, one request at a time (curl time_total), and the catalog's"
+    echo "page query alone (sqlite3 .timer / EXPLAIN ANALYZE execution time); medians of $REPS"
+    awk 'BEGIN { printf "%10s %9s %9s %9s\n", "backups", "offset", "http ms", "sql ms" }
+         { printf "%10d %9d %9.1f %9.1f\n", $1, $2, $3, $4 }' "$run/deep.tsv"
+    echo "verdict ($1): $(cat "$run/verdict.txt")"
+}
+
+# ----------------------------------------------------------------------------------------------------------------- main
+GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain -- src 2>/dev/null) ]]; then GIT_REV="$GIT_REV + uncommitted changes in src/"; fi
+PG_VERSION=""
+[[ " $CATALOGS " == *" postgres "* ]] && PG_VERSION=$("$PG_BIN/postgres" --version)
+HEADER=$(
+    echo "== PgVault API benchmark (bench/api/run.sh) =="
+    echo "date:     $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "machine:  $(nproc) CPUs (nproc), $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
+         "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+    echo "software: pgvault $GIT_REV (Release), .NET $(dotnet --list-runtimes | awk '/Microsoft.AspNetCore.App/ { v = $2 } END { print v }')," \
+         "$(wrk --version 2>&1 | head -1 | awk '{ print $1, $2 }'), sqlite3 $(sqlite3 --version | awk '{ print $1 }'), ${PG_VERSION:-no PostgreSQL}"
+    echo "load:     wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency per run (after a $WARMUP warm-up per endpoint), wrk on the same machine"
+    echo "target:   list endpoints >= ${TARGET_RATIO} x the ceiling's req/s and p99 <= ${TARGET_P99_MS} ms (ceiling = /bench/ceiling, same body size)"
+)
+log "$(head -2 <<<"$HEADER" | tail -1)"
+
+rm -rf "$OUT/run"
+for c in $CATALOGS; do run_catalog "$c"; done
+
+# Both catalogs were filled from the same formulas: their pages must be the same JSON (up to the port in the links).
+DATA_CHECK=""
+if [[ " $CATALOGS " == *" sqlite "* && " $CATALOGS " == *" postgres "* ]]; then
+    a=$(sed 's#http://127\.0\.0\.1:[0-9]*#BASE#g' "$OUT/run/sqlite/page-list.json" | md5sum | cut -d' ' -f1)
+    b=$(sed 's#http://127\.0\.0\.1:[0-9]*#BASE#g' "$OUT/run/postgres/page-list.json" | md5sum | cut -d' ' -f1)
+    if [[ $a == "$b" ]]; then DATA_CHECK="data check: the page at offset $((BACKUPS / 2)) is identical on both catalogs"
+    else DATA_CHECK="data check: WARNING the page at offset $((BACKUPS / 2)) differs between the catalogs"; fi
+fi
+
+{
+    echo "$HEADER"
+    for c in $CATALOGS; do report_catalog "$c"; done
+    [[ -n $DATA_CHECK ]] && { echo; echo "$DATA_CHECK"; }
+    echo "total time: $(($(date +%s) - STARTED)) s; raw wrk output and logs: ${OUT#"$ROOT"/}/run/<catalog>/"
+} | tee "$OUT/results.txt"
+
+status=0
+for c in $CATALOGS; do grep -q PASS "$OUT/run/$c/verdict.txt" || status=2; done
+exit "$status"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every PgVault test on this machine: installs what the tests need (PostgreSQL 15 server binaries, the
+# `postgres` OS user that runs them when the tests run as root), restores and builds, then `dotnet test`.
+# Ends with one line "tests: N passed, N failed, N skipped". Exit status 0 only when every test passed.
+set -euo pipefail
+cd "$(dirname "$0")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# PostgreSQL: the tests start their own clusters with initdb + pg_ctl (Debian's postgresql-15).
+pg_bin="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+if [ ! -x "$pg_bin/initdb" ]; then
+  echo "test.sh: installing PostgreSQL 15 (postgresql-15) for the tests"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
+fi
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  # PostgreSQL refuses to run as root; the fixture runs it as this user.
+  useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
+
+dotnet restore PgVault.slnx
+dotnet build PgVault.slnx --no-restore -c Debug -v quiet -nologo
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+dotnet test --solution PgVault.slnx --no-build -c Debug 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# One summary line over all test assemblies (Microsoft Testing Platform prints one block per run).
+awk '/^[[:space:]]*succeeded:/ {p+=$2} /^[[:space:]]*failed:/ {f+=$2} /^[[:space:]]*skipped:/ {s+=$2}
+     END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, s}' "$log"
+exit "$status"

@@ -1,0 +1,58 @@
+using PgVault.Configuration;
+using PgVault.Security;
+using Xunit;
+
+namespace PgVault.Core.Tests;
+
+public sealed class ConfigurationValidatorTests
+{
+    private static PgVaultOptions Valid()
+    {
+        var o = new PgVaultOptions
+        {
+            Clusters = [new ClusterOptions { Id = "6B7D1F3E-2C4A-4E8B-9F10-1A2B3C4D5E6F", ConnectionString = "Host=db" }],
+            Users = [new UserOptions { Name = "alice", PasswordHash = PasswordHasher.Hash("x", PasswordHasher.MinIterations), Clusters = ["*"] }],
+            Tokens = [new TokenOptions { Name = "ci", TokenHash = TokenHasher.Hash("t"), Clusters = ["6B7D1F3E-2C4A-4E8B-9F10-1A2B3C4D5E6F"] }],
+        };
+        PgVaultOptionsValidator.ApplyDefaults(o);
+        return o;
+    }
+
+    [Fact]
+    public void Defaults_add_a_local_location_and_canonical_ids()
+    {
+        var o = Valid();
+        Assert.Empty(PgVaultOptionsValidator.Validate(o));
+        Assert.Equal("repository", o.Locations["local"].Path);
+        Assert.Equal("6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f", o.Clusters[0].Id);
+        Assert.Equal(o.Clusters[0].Id, o.Clusters[0].DisplayName);
+        Assert.Equal(o.Clusters[0].Id, o.Tokens[0].Clusters[0]);
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_with_its_key()
+    {
+        var o = Valid();
+        o.Catalog.Provider = "postgres";
+        o.Clusters.Add(new ClusterOptions { Id = o.Clusters[0].Id, ConnectionString = "", BackupLocation = "s3" });
+        o.Users.Add(new UserOptions { Name = "alice", PasswordHash = "x", Clusters = ["nope"] });
+        o.RateLimit.Burst = 0;
+        var errors = PgVaultOptionsValidator.Validate(o);
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Catalog:ConnectionString", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Clusters:1:Id", StringComparison.Ordinal) && e.Contains("twice", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Clusters:1:ConnectionString", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Clusters:1:BackupLocation", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Users:1:Name", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Users:1:PasswordHash", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Users:1:Clusters:0", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:RateLimit:Burst", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_principal_name_may_not_be_shared_between_a_user_and_a_token()
+    {
+        var o = Valid();
+        o.Tokens[0].Name = "alice";
+        Assert.Contains(PgVaultOptionsValidator.Validate(o), e => e.StartsWith("PgVault:Tokens:0:Name", StringComparison.Ordinal));
+    }
+}
