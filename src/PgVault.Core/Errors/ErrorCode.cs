@@ -47,12 +47,27 @@ public sealed record ErrorCode
     public static readonly ErrorCode CatalogUnavailable = new("PGV-1002", 503, "catalog unavailable");
     public static readonly ErrorCode CatalogSchemaTooNew = new("PGV-1003", 500, "catalog schema is newer than this pgvault");
 
+    // 2xxx: repository
+    public static readonly ErrorCode ObjectNotFound = new("PGV-2001", 500, "repository object not found");
+    public static readonly ErrorCode ObjectCorrupt = new("PGV-2002", 500, "repository object is corrupt");
+    public static readonly ErrorCode InvalidObjectKey = new("PGV-2003", 500, "invalid repository key");
+    public static readonly ErrorCode WalDuplicateMismatch = new("PGV-2004", 500, "WAL segment already archived with other content");
+    public static readonly ErrorCode RepositoryUnavailable = new("PGV-2005", 503, "repository unavailable");
+
+    // 3xxx: PostgreSQL and the backup engine
+    public static readonly ErrorCode PostgresUnavailable = new("PGV-3001", 503, "PostgreSQL cluster unreachable");
+    public static readonly ErrorCode BaseBackupFailed = new("PGV-3002", 500, "base backup failed");
+    public static readonly ErrorCode WalStreamFailed = new("PGV-3003", 500, "WAL streaming failed");
+    public static readonly ErrorCode UnknownCluster = new("PGV-3004", 404, "cluster not configured");
+
     /// <summary>All codes, for documentation and for the test that no code is used twice.</summary>
     public static IReadOnlyList<ErrorCode> All { get; } =
     [
         InvalidParameter, MalformedRequest, Unauthorized, Forbidden, NotFound, RouteNotFound, MethodNotAllowed,
         UnsupportedMediaType, ValidationFailed, RateLimited, Conflict, NotAcceptable, RequestTooLarge,
         Internal, Unavailable, InvalidConfiguration, CatalogUnavailable, CatalogSchemaTooNew,
+        ObjectNotFound, ObjectCorrupt, InvalidObjectKey, WalDuplicateMismatch, RepositoryUnavailable,
+        PostgresUnavailable, BaseBackupFailed, WalStreamFailed, UnknownCluster,
     ];
 
     /// <summary>The error code for an HTTP status produced by the framework itself (routing, content negotiation).</summary>

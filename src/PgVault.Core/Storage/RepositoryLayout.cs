@@ -1,0 +1,85 @@
+using System.Globalization;
+using PgVault.Postgres;
+
+namespace PgVault.Storage;
+
+/// <summary>
+/// The one place that builds repository keys. Everything of a backup (chain) lives under
+/// <c>clusters/&lt;clusterId&gt;/chains/&lt;chainId&gt;/</c>; keys sort in time order within each folder.
+/// Objects holding data end in <c>.zst</c> (zstd-compressed) and carry the SHA-256 of their uncompressed content in
+/// their name or in the base backup's metadata, so a reader can always check what it read.
+/// </summary>
+/// <remarks>
+/// <code>
+/// clusters/{cluster}/chains/{chain}/chain.json                              chain metadata (self-describing)
+/// clusters/{cluster}/chains/{chain}/wal/{TTTTTTTT}/{segment}-{sha256}.zst    a complete WAL segment
+/// clusters/{cluster}/chains/{chain}/wal/{TTTTTTTT}/{segment}.partial/{offset:X8}-{end:X8}-{sha256}.zst
+///                                                                           durable pieces of the segment being written
+/// clusters/{cluster}/chains/{chain}/wal/history/{TTTTTTTT}.history          timeline history file (small, uncompressed)
+/// clusters/{cluster}/chains/{chain}/base/{label}/data.{part:D5}.tar.zst      base backup tar stream, in parts
+/// clusters/{cluster}/chains/{chain}/base/{label}/backup.json                base backup metadata (parts, checksums, LSNs)
+/// clusters/{cluster}/chains/{chain}/base/{label}/backup.complete            completion marker, written last
+/// </code>
+/// </remarks>
+public static class RepositoryLayout
+{
+    public const string CompressedSuffix = ".zst";
+
+    public static string ClusterPrefix(string clusterId) => $"clusters/{Check(clusterId)}/";
+
+    public static string ChainPrefix(string clusterId, string chainId) => $"{ClusterPrefix(clusterId)}chains/{Check(chainId)}/";
+
+    public static string Chain(string clusterId, string chainId) => ChainPrefix(clusterId, chainId) + "chain.json";
+
+    public static string WalPrefix(string clusterId, string chainId) => ChainPrefix(clusterId, chainId) + "wal/";
+
+    public static string WalTimelinePrefix(string clusterId, string chainId, uint timeline) =>
+        string.Create(CultureInfo.InvariantCulture, $"{WalPrefix(clusterId, chainId)}{timeline:X8}/");
+
+    public static string WalSegment(string clusterId, string chainId, uint timeline, string segmentName, string sha256) =>
+        $"{WalTimelinePrefix(clusterId, chainId, timeline)}{segmentName}-{sha256}{CompressedSuffix}";
+
+    public static string WalPartialPrefix(string clusterId, string chainId, uint timeline, string segmentName) =>
+        $"{WalTimelinePrefix(clusterId, chainId, timeline)}{segmentName}.partial/";
+
+    /// <summary>A durable piece of a partial segment: bytes [<paramref name="offset"/>, <paramref name="end"/>) of it.</summary>
+    public static string WalPartial(string clusterId, string chainId, uint timeline, string segmentName, long offset, long end, string sha256) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"{WalPartialPrefix(clusterId, chainId, timeline, segmentName)}{offset:X8}-{end:X8}-{sha256}{CompressedSuffix}");
+
+    public static string History(string clusterId, string chainId, uint timeline) =>
+        $"{WalPrefix(clusterId, chainId)}history/{Postgres.WalSegment.HistoryName(timeline)}";
+
+    public static string BasePrefix(string clusterId, string chainId) => ChainPrefix(clusterId, chainId) + "base/";
+
+    public static string BaseBackupPrefix(string clusterId, string chainId, string label) =>
+        $"{BasePrefix(clusterId, chainId)}{Check(label)}/";
+
+    public static string BaseBackupPart(string clusterId, string chainId, string label, int part) =>
+        string.Create(CultureInfo.InvariantCulture, $"{BaseBackupPrefix(clusterId, chainId, label)}data.{part:D5}.tar{CompressedSuffix}");
+
+    public static string BaseBackupMetadata(string clusterId, string chainId, string label) =>
+        BaseBackupPrefix(clusterId, chainId, label) + "backup.json";
+
+    public static string BaseBackupComplete(string clusterId, string chainId, string label) =>
+        BaseBackupPrefix(clusterId, chainId, label) + "backup.complete";
+
+    /// <summary>Parses a complete-segment key's file name (<c>{segment}-{sha256}.zst</c>).</summary>
+    public static bool TryParseWalSegmentFile(string fileName, out string segmentName, out string sha256)
+    {
+        segmentName = sha256 = "";
+        if (fileName is null || !fileName.EndsWith(CompressedSuffix, StringComparison.Ordinal) || fileName.Length != 24 + 1 + 64 + 4)
+            return false;
+        segmentName = fileName[..24];
+        sha256 = fileName[25..89];
+        return fileName[24] == '-' && Postgres.WalSegment.TryParse(segmentName, out _, out _);
+    }
+
+    private static string Check(string part)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(part);
+        if (part.AsSpan().ContainsAnyExcept("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.=") || part.Contains("..", StringComparison.Ordinal))
+            throw new Errors.PgVaultException(Errors.ErrorCode.InvalidObjectKey, $"'{part}' cannot be part of a repository key");
+        return part;
+    }
+}

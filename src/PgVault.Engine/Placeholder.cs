@@ -1,0 +1,3 @@
+namespace PgVault.Engine;
+
+internal static class EngineAssembly;
