@@ -214,4 +214,46 @@ public abstract class CatalogContract
         var scoped = await catalog.ListClustersAsync(ClusterScope.Only(["c2"]), new PageRequest(0, 10), Ct);
         Assert.Equal(["c2"], scoped.Items.Select(c => c.Id));
     }
+
+    [Fact]
+    public async Task The_active_backup_of_a_cluster_is_found()
+    {
+        var catalog = await MigratedAsync(nameof(The_active_backup_of_a_cluster_is_found));
+        Assert.Null(await catalog.GetActiveBackupAsync("c1", Ct));
+        await catalog.SaveBackupsAsync(
+        [
+            Backup("old", "c1", T0) with { IsActive = false },
+            Backup("current", "c1", T0.AddDays(1)) with { IsActive = true },
+            Backup("other", "c2", T0.AddDays(2)) with { IsActive = true },
+        ], Ct);
+        Assert.Equal("current", (await catalog.GetActiveBackupAsync("c1", Ct))?.Id);
+        Assert.Equal("other", (await catalog.GetActiveBackupAsync("c2", Ct))?.Id);
+    }
+
+    [Fact]
+    public async Task Base_backups_round_trip_in_start_order_and_go_with_their_backup()
+    {
+        var catalog = await MigratedAsync(nameof(Base_backups_round_trip_in_start_order_and_go_with_their_backup));
+        await catalog.SaveBackupsAsync([Backup("chain", "c1", T0)], Ct);
+        var running = new BaseBackupRecord
+        {
+            BackupId = "chain", Label = "20260101T120500Z", State = BaseBackupState.Running, Timeline = 1,
+            StartedAt = T0.AddMinutes(5), StartLsn = 0x3000028,
+        };
+        var done = new BaseBackupRecord
+        {
+            BackupId = "chain", Label = "20260101T120000Z", State = BaseBackupState.Complete, Timeline = 1, StartLsn = 0x2000028,
+            EndLsn = 0x2000100, StartedAt = T0, CompletedAt = T0.AddSeconds(30), SizeBytes = 1234, DatabaseBytes = 99999,
+        };
+        await catalog.SaveBaseBackupAsync(running, Ct);
+        await catalog.SaveBaseBackupAsync(done, Ct);
+        Assert.Equal([done, running], await catalog.ListBaseBackupsAsync("chain", Ct));
+
+        var failed = running with { State = BaseBackupState.Failed, Error = "pg_basebackup exited with 1" };
+        await catalog.SaveBaseBackupAsync(failed, Ct);
+        Assert.Equal([done, failed], await catalog.ListBaseBackupsAsync("chain", Ct));
+
+        Assert.True(await catalog.DeleteBackupAsync("chain", Ct));
+        Assert.Empty(await catalog.ListBaseBackupsAsync("chain", Ct));
+    }
 }

@@ -47,6 +47,15 @@ public interface ICatalog
     /// <summary>A page of the backups of the clusters in <paramref name="scope"/>, newest first, then by id.</summary>
     Task<Page<BackupRecord>> ListBackupsAsync(ClusterScope scope, PageRequest page, CancellationToken ct);
 
-    /// <summary>Deletes a backup; returns false when it did not exist (not an error).</summary>
+    /// <summary>Deletes a backup and its base backups; returns false when it did not exist (not an error).</summary>
     Task<bool> DeleteBackupAsync(string backupId, CancellationToken ct);
+
+    /// <summary>The cluster's active backup (the chain receiving its WAL), or null when it has none.</summary>
+    Task<BackupRecord?> GetActiveBackupAsync(string clusterId, CancellationToken ct);
+
+    /// <summary>Inserts or replaces a base backup by (backup id, label).</summary>
+    Task SaveBaseBackupAsync(BaseBackupRecord baseBackup, CancellationToken ct);
+
+    /// <summary>The base backups of a backup (chain), oldest first.</summary>
+    Task<IReadOnlyList<BaseBackupRecord>> ListBaseBackupsAsync(string backupId, CancellationToken ct);
 }

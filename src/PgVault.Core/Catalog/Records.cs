@@ -89,3 +89,48 @@ public sealed record ClusterRecord
 
     public required string BackupLocation { get; init; }
 }
+
+/// <summary>State of one base backup.</summary>
+public enum BaseBackupState
+{
+    /// <summary>Being taken; never restorable.</summary>
+    Running,
+    /// <summary>All data and its completion marker are in the repository.</summary>
+    Complete,
+    /// <summary>Failed or interrupted; never restorable.</summary>
+    Failed,
+}
+
+/// <summary>One base backup of a chain, as the catalog indexes it (the repository's <c>backup.json</c> is authoritative).</summary>
+public sealed record BaseBackupRecord
+{
+    /// <summary>The chain (API backup) it belongs to.</summary>
+    public required string BackupId { get; init; }
+
+    /// <summary>Unique within the chain; sorts in start order (<c>yyyyMMddTHHmmssZ</c>-based).</summary>
+    public required string Label { get; init; }
+
+    public required BaseBackupState State { get; init; }
+
+    public required int Timeline { get; init; }
+
+    /// <summary>WAL position where the backup starts (its checkpoint's redo point); null while unknown.</summary>
+    public ulong? StartLsn { get; init; }
+
+    /// <summary>WAL position where the backup is consistent; null until it completes.</summary>
+    public ulong? EndLsn { get; init; }
+
+    public required DateTimeOffset StartedAt { get; init; }
+
+    /// <summary>When it completed (its consistency point, as the wall clock saw it); null before.</summary>
+    public DateTimeOffset? CompletedAt { get; init; }
+
+    /// <summary>Bytes stored in the repository (compressed).</summary>
+    public long SizeBytes { get; init; }
+
+    /// <summary>Bytes of the database copied (the uncompressed tar stream).</summary>
+    public long DatabaseBytes { get; init; }
+
+    /// <summary>Why it failed; null otherwise.</summary>
+    public string? Error { get; init; }
+}

@@ -138,9 +138,88 @@ public abstract class AdoCatalog : ICatalog
         var conn = await OpenAsync(ct).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
-            await using var cmd = Command(conn, "DELETE FROM backups WHERE id = @id");
+            var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
+            {
+                await using (var bases = Command(conn, "DELETE FROM base_backups WHERE backup_id = @id"))
+                {
+                    bases.Transaction = tx;
+                    Add(bases, "id", backupId);
+                    await bases.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                await using var cmd = Command(conn, "DELETE FROM backups WHERE id = @id");
+                cmd.Transaction = tx;
+                Add(cmd, "id", backupId);
+                var deleted = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return deleted;
+            }
+        }
+    }
+
+    public async Task<BackupRecord?> GetActiveBackupAsync(string clusterId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(clusterId);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn,
+                $"SELECT {BackupColumns} FROM backups WHERE cluster_id = @c AND is_active = @t ORDER BY created_us DESC, id LIMIT 1");
+            Add(cmd, "c", clusterId);
+            Add(cmd, "t", true);
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadBackup(reader) : null;
+        }
+    }
+
+    private const string BaseBackupColumns =
+        "backup_id, label, state, timeline, start_lsn, end_lsn, started_us, completed_us, size_bytes, database_bytes, error";
+
+    public async Task SaveBaseBackupAsync(BaseBackupRecord baseBackup, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(baseBackup);
+        var b = baseBackup;
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn,
+                $"INSERT INTO base_backups ({BaseBackupColumns}) VALUES (@backup_id, @label, @state, @timeline, @start_lsn, @end_lsn, " +
+                "@started_us, @completed_us, @size_bytes, @database_bytes, @error) ON CONFLICT (backup_id, label) DO UPDATE SET " +
+                "state = excluded.state, timeline = excluded.timeline, start_lsn = excluded.start_lsn, end_lsn = excluded.end_lsn, " +
+                "started_us = excluded.started_us, completed_us = excluded.completed_us, size_bytes = excluded.size_bytes, " +
+                "database_bytes = excluded.database_bytes, error = excluded.error");
+            Add(cmd, "backup_id", b.BackupId);
+            Add(cmd, "label", b.Label);
+            Add(cmd, "state", StateName(b.State));
+            Add(cmd, "timeline", b.Timeline);
+            Add(cmd, "start_lsn", b.StartLsn is { } s ? unchecked((long)s) : null);
+            Add(cmd, "end_lsn", b.EndLsn is { } e ? unchecked((long)e) : null);
+            Add(cmd, "started_us", ToMicros(b.StartedAt));
+            Add(cmd, "completed_us", b.CompletedAt is { } c ? ToMicros(c) : null);
+            Add(cmd, "size_bytes", b.SizeBytes);
+            Add(cmd, "database_bytes", b.DatabaseBytes);
+            Add(cmd, "error", b.Error);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<IReadOnlyList<BaseBackupRecord>> ListBaseBackupsAsync(string backupId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(backupId);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn, $"SELECT {BaseBackupColumns} FROM base_backups WHERE backup_id = @id ORDER BY started_us, label");
             Add(cmd, "id", backupId);
-            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+            var list = new List<BaseBackupRecord>();
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                list.Add(ReadBaseBackup(r));
+            }
+
+            return list;
         }
     }
 
@@ -209,6 +288,21 @@ public abstract class AdoCatalog : ICatalog
         Timeline = r.IsDBNull(10) ? null : r.GetInt32(10),
         StartLsn = r.IsDBNull(11) ? null : unchecked((ulong)r.GetInt64(11)),
         EndLsn = r.IsDBNull(12) ? null : unchecked((ulong)r.GetInt64(12)),
+    };
+
+    private static BaseBackupRecord ReadBaseBackup(DbDataReader r) => new()
+    {
+        BackupId = r.GetString(0),
+        Label = r.GetString(1),
+        State = ParseState<BaseBackupState>(r.GetString(2)),
+        Timeline = r.GetInt32(3),
+        StartLsn = r.IsDBNull(4) ? null : unchecked((ulong)r.GetInt64(4)),
+        EndLsn = r.IsDBNull(5) ? null : unchecked((ulong)r.GetInt64(5)),
+        StartedAt = FromMicros(r.GetInt64(6)),
+        CompletedAt = r.IsDBNull(7) ? null : FromMicros(r.GetInt64(7)),
+        SizeBytes = r.GetInt64(8),
+        DatabaseBytes = r.GetInt64(9),
+        Error = r.IsDBNull(10) ? null : r.GetString(10),
     };
 
     private static ClusterRecord ReadCluster(DbDataReader r) => new()
