@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using PgVault.Errors;
+using PgVault.Testing;
 using Xunit;
 
 namespace PgVault.Tests;

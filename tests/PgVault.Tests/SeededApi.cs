@@ -1,5 +1,6 @@
 using PgVault.Catalog;
 using PgVault.Security;
+using PgVault.Testing;
 using Xunit;
 
 namespace PgVault.Tests;

@@ -62,7 +62,7 @@ public sealed record BackupRecord
     /// <summary>The cluster's system identifier (pg_control), set by the backup engine; null when not known yet.</summary>
     public string? SystemIdentifier { get; init; }
 
-    /// <summary>Timeline the chain started on; null when not known yet.</summary>
+    /// <summary>Timeline the chain's WAL is currently on (it moves forward across promotions); null when not known yet.</summary>
     public int? Timeline { get; init; }
 
     /// <summary>First WAL position the chain holds (the first base backup's start); null when not known yet.</summary>

@@ -32,6 +32,9 @@ public sealed class PgVaultOptions
     /// <summary>API switches.</summary>
     public ApiOptions Api { get; set; } = new();
 
+    /// <summary>The backup engine (WAL streaming and base backups of every configured cluster).</summary>
+    public EngineOptions Engine { get; set; } = new();
+
     /// <summary>The <see cref="DataDirectory"/> as an absolute path.</summary>
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -73,6 +76,16 @@ public sealed class ClusterOptions
 
     /// <summary>Name of a configured location. Default <c>local</c>.</summary>
     public string BackupLocation { get; set; } = "local";
+
+    /// <summary>Physical replication slot PgVault streams WAL through (created if missing), so the server keeps WAL
+    /// while PgVault is down. Default <c>pgvault_</c> + the first 12 hex digits of the id.</summary>
+    public string? ReplicationSlot { get; set; }
+
+    /// <summary>Cron expression (5 fields, UTC) for base backups. Default <c>0 0 * * *</c> (daily at midnight UTC).</summary>
+    public string BaseBackupSchedule { get; set; } = "0 0 * * *";
+
+    /// <summary>The slot name in effect.</summary>
+    public string SlotName => ReplicationSlot ?? "pgvault_" + Id.Replace("-", "", StringComparison.Ordinal)[..Math.Min(12, Id.Replace("-", "", StringComparison.Ordinal).Length)];
 }
 
 public sealed class UserOptions
@@ -105,6 +118,28 @@ public sealed class RateLimitOptions
 
     /// <summary>Requests a principal may make at once above the sustained rate. Default 400.</summary>
     public int Burst { get; set; } = 400;
+}
+
+public sealed class EngineOptions
+{
+    /// <summary>Run WAL streaming and base backups for the configured clusters in <c>serve</c>. Default true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Directory of PostgreSQL's client programs (pg_basebackup). Default: <c>pg_config --bindir</c>, else
+    /// <c>/usr/lib/postgresql/15/bin</c>, else the PATH.</summary>
+    public string? PostgresBinDirectory { get; set; }
+
+    /// <summary>How often the segment being written is made durable in the repository. Default 1 s.</summary>
+    public TimeSpan WalFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Streaming interrupted or lagging longer than this marks the backup DEGRADED. Default 60 s.</summary>
+    public TimeSpan WalLagThreshold { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Uncompressed bytes per stored part of a base backup. Default 1 GiB.</summary>
+    public long BaseBackupPartSizeBytes { get; set; } = 1L << 30;
+
+    /// <summary>zstd level for everything written. Default 3.</summary>
+    public int CompressionLevel { get; set; } = 3;
 }
 
 public sealed class ApiOptions

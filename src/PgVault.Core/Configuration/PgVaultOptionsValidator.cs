@@ -52,6 +52,10 @@ public static class PgVaultOptionsValidator
                 errors.Add($"{key}:Id '{c.Id}' is configured twice");
             if (string.IsNullOrWhiteSpace(c.ConnectionString))
                 errors.Add($"{key}:ConnectionString is required");
+            if (c.ReplicationSlot is { } slot && !System.Text.RegularExpressions.Regex.IsMatch(slot, "^[a-z0-9_]{1,63}$"))
+                errors.Add($"{key}:ReplicationSlot '{slot}' must be 1-63 characters of a-z, 0-9 and _");
+            if (string.IsNullOrWhiteSpace(c.BaseBackupSchedule) || c.BaseBackupSchedule.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length != 5)
+                errors.Add($"{key}:BaseBackupSchedule '{c.BaseBackupSchedule}' must be a 5-field cron expression such as '0 0 * * *'");
             if (!o.Locations.ContainsKey(c.BackupLocation))
                 errors.Add($"{key}:BackupLocation '{c.BackupLocation}' is not one of {p}:Locations ({string.Join(", ", o.Locations.Keys)})");
         }
@@ -83,6 +87,12 @@ public static class PgVaultOptionsValidator
             ValidateGrants(t.Clusters, $"{key}:Clusters", errors);
         }
 
+        if (o.Engine.WalFlushInterval <= TimeSpan.Zero || o.Engine.WalFlushInterval > TimeSpan.FromMinutes(1))
+            errors.Add($"{p}:Engine:WalFlushInterval must be more than 0 and at most 00:01:00");
+        if (o.Engine.BaseBackupPartSizeBytes < 1 << 20)
+            errors.Add($"{p}:Engine:BaseBackupPartSizeBytes must be at least 1048576");
+        if (o.Engine.CompressionLevel is < 1 or > 22)
+            errors.Add($"{p}:Engine:CompressionLevel must be from 1 to 22");
         if (o.RateLimit.PermitsPerSecond < 0)
             errors.Add($"{p}:RateLimit:PermitsPerSecond must be 0 (off) or more");
         if (o.RateLimit.PermitsPerSecond > 0 && o.RateLimit.Burst < 1)

@@ -19,6 +19,7 @@ public static class Cli
         root.Subcommands.Add(HashPasswordCommand.Create());
         root.Subcommands.Add(TokenCommand.Create());
         root.Subcommands.Add(CatalogCommand.Create());
+        root.Subcommands.Add(BackupCommand.Create());
         try
         {
             return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);

@@ -63,6 +63,9 @@ public static class PgVaultApp
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(CatalogFactory.Create(options));
         services.AddSingleton<CatalogQueries>();
+        services.AddSingleton<LocationStores>();
+        services.AddSingleton<BackupEngine>();
+        services.AddHostedService<BackupEngineService>();
         services.AddSingleton<CredentialStore>();
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.AddProblemDetails();
@@ -86,6 +89,7 @@ public static class PgVaultApp
         {
             app.MapBackupEndpoints(prefix);
             app.MapClusterEndpoints(prefix);
+            app.MapBackupActionEndpoints(prefix);
         }
 
         // No fallback endpoint: an unknown path ends as a bodiless 404 (and a known path with the wrong method as 405),

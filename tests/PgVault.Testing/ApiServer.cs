@@ -6,10 +6,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using PgVault.Catalog;
 using PgVault.Hosting;
-using PgVault.Testing;
 using Xunit;
 
-namespace PgVault.Tests;
+namespace PgVault.Testing;
 
 /// <summary>
 /// <c>pgvault serve</c> as the CLI builds it, on Kestrel at a free loopback port, with its own data directory and
@@ -44,10 +43,14 @@ public sealed class ApiServer : IAsyncDisposable
         Action<WebApplication>? mapExtra = null, TempDirectory? dataDirectory = null)
     {
         var dir = dataDirectory ?? new TempDirectory("api-" + name);
-        var all = new Dictionary<string, string?>(settings, StringComparer.OrdinalIgnoreCase)
+        var all = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
         {
-            ["PgVault:DataDirectory"] = dir.Path,
+            // API tests configure clusters that do not exist: no WAL streaming unless a test asks for it.
+            ["PgVault:Engine:Enabled"] = "false",
         };
+        foreach (var (k, v) in settings)
+            all[k] = v;
+        all["PgVault:DataDirectory"] = dir.Path;
         var logs = new CapturingLoggerProvider();
         var app = PgVaultApp.Build(null, [], "http://127.0.0.1:0", all, mapExtra, l =>
         {

@@ -1,0 +1,301 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using PgVault.Catalog;
+using PgVault.Configuration;
+using PgVault.Engine.Chains;
+using PgVault.Errors;
+using PgVault.Postgres;
+using PgVault.Storage;
+using ZstdSharp;
+
+namespace PgVault.Engine.BaseBackup;
+
+/// <summary>Progress of a running base backup.</summary>
+/// <param name="BytesDone">Database bytes copied so far.</param>
+/// <param name="BytesTotalEstimate">Size of all databases when the backup started (an estimate of the total).</param>
+/// <param name="BytesPerSecond">Average rate so far.</param>
+/// <param name="Remaining">Estimated time left, or null when unknown.</param>
+public readonly record struct BaseBackupProgress(long BytesDone, long BytesTotalEstimate, double BytesPerSecond, TimeSpan? Remaining);
+
+/// <summary>
+/// Takes a base backup of a cluster into its active chain by driving <c>pg_basebackup</c>, which streams a tar of the
+/// data directory to PgVault (WAL is left to the streamer: <c>-X none</c>). The server verifies data-page checksums while
+/// it sends them (when the cluster has them) and adds its <c>backup_manifest</c> to the tar. The tar is cut into parts,
+/// compressed and checksummed as it flows, so memory stays bounded whatever the database size. Objects are written in
+/// the order parts → manifest → <c>backup.json</c> → <c>backup.complete</c>: without the last, a base backup does not exist.
+/// </summary>
+public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
+{
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(10);
+
+    public async Task<BaseBackupRecord> RunAsync(IProgress<BaseBackupProgress>? progress, CancellationToken ct)
+    {
+        var current = chain.Current ?? throw new PgVaultException(ErrorCode.BaseBackupFailed,
+            $"cluster '{chain.Cluster.Id}' has no active backup yet: WAL streaming has not connected",
+            "check that the cluster is reachable with its ConnectionString and allows replication connections");
+        var chainId = ChainStore.ChainIdOf(current);
+        var startedAt = time.GetUtcNow();
+        var label = startedAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture);
+        var record = new BaseBackupRecord
+        {
+            BackupId = current.Id,
+            Label = label,
+            State = BaseBackupState.Running,
+            Timeline = current.Timeline ?? 1,
+            StartedAt = startedAt,
+        };
+        await catalog.SaveBaseBackupAsync(record, ct).ConfigureAwait(false);
+        await chain.RefreshAsync(ct).ConfigureAwait(false);
+        logger.LogInformation("cluster {Cluster}: base backup {Label} of {Backup} started", chain.Cluster.Id, label, current.Id);
+
+        Process? process = null;
+        try
+        {
+            var estimate = await EstimateSizeAsync(ct).ConfigureAwait(false);
+            var bin = PostgresTools.FindBinDirectory(engine.PostgresBinDirectory);
+            var (connInfo, password) = PostgresTools.ToLibpq(chain.Cluster.ConnectionString);
+            var psi = new ProcessStartInfo(PostgresTools.Program(bin, "pg_basebackup"))
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var arg in new[]
+                     {
+                         "-d", connInfo, "-D", "-", "-F", "t", "-X", "none", "--checkpoint=fast", "-l", $"pgvault {label}",
+                         "--manifest-checksums=SHA256", "--no-sync",
+                     })
+            {
+                psi.ArgumentList.Add(arg);
+            }
+
+            if (password is not null)
+                psi.Environment["PGPASSWORD"] = password;
+            process = Process.Start(psi) ?? throw new PgVaultException(ErrorCode.BaseBackupFailed, "unable to start pg_basebackup");
+            var stderr = process.StandardError.ReadToEndAsync(ct);
+            var tap = new TarTap(new HashSet<string>(["backup_label", "backup_manifest"], StringComparer.Ordinal));
+            var parts = await PumpPartsAsync(process.StandardOutput.BaseStream, chainId, label, tap, estimate, progress, ct).ConfigureAwait(false);
+            await process.WaitForExitAsync(ct).ConfigureAwait(false);
+            var errors = await stderr.ConfigureAwait(false);
+            if (process.ExitCode != 0)
+            {
+                throw new PgVaultException(ErrorCode.BaseBackupFailed,
+                    $"pg_basebackup of cluster '{chain.Cluster.Id}' failed (exit {process.ExitCode}): {errors.Trim()}",
+                    errors.Contains("checksum", StringComparison.OrdinalIgnoreCase)
+                        ? "the server found data pages whose checksums do not match: the cluster has corrupt data" : null);
+            }
+
+            var members = tap.Members;
+            if (!members.TryGetValue("backup_label", out var labelBytes) || !members.TryGetValue("backup_manifest", out var manifestBytes))
+                throw new PgVaultException(ErrorCode.BaseBackupFailed, "pg_basebackup's tar has no backup_label or backup_manifest");
+            var (startLsn, timeline) = TarTap.ParseBackupLabel(Encoding.UTF8.GetString(labelBytes));
+            var endLsn = ManifestEndLsn(manifestBytes);
+            var completedAt = time.GetUtcNow();
+
+            var manifest = await WriteSmallAsync(RepositoryLayout.BaseBackupPrefix(chain.Cluster.Id, chainId, label) + "backup_manifest.zst",
+                manifestBytes, ct).ConfigureAwait(false);
+            var metadata = new BaseBackupMetadata
+            {
+                BackupId = current.Id,
+                Label = label,
+                Timeline = timeline,
+                StartLsn = startLsn.ToString(),
+                EndLsn = endLsn.ToString(),
+                StartedAt = startedAt,
+                CompletedAt = completedAt,
+                DatabaseBytes = tap.BytesSeen,
+                Parts = parts,
+                Manifest = manifest,
+                Compression = "zstd",
+            };
+            using (var json = new MemoryStream(MetadataJson.Serialize(metadata, MetadataJson.Default.BaseBackupMetadata)))
+                await chain.Store.WriteAsync(RepositoryLayout.BaseBackupMetadata(chain.Cluster.Id, chainId, label), json, ct).ConfigureAwait(false);
+            using (var marker = new MemoryStream(Encoding.UTF8.GetBytes(completedAt.ToString("O", CultureInfo.InvariantCulture))))
+                await chain.Store.WriteAsync(RepositoryLayout.BaseBackupComplete(chain.Cluster.Id, chainId, label), marker, ct).ConfigureAwait(false);
+
+            var stored = parts.Sum(p => p.StoredBytes) + manifest.StoredBytes;
+            record = record with
+            {
+                State = BaseBackupState.Complete,
+                Timeline = (int)timeline,
+                StartLsn = startLsn.Value,
+                EndLsn = endLsn.Value,
+                CompletedAt = completedAt,
+                SizeBytes = stored,
+                DatabaseBytes = tap.BytesSeen,
+            };
+            await catalog.SaveBaseBackupAsync(record, ct).ConfigureAwait(false);
+            await chain.RefreshAsync(ct).ConfigureAwait(false);
+            var seconds = Math.Max(0.001, (completedAt - startedAt).TotalSeconds);
+            logger.LogInformation(
+                "cluster {Cluster}: base backup {Label} complete: {DatabaseMB:0.0} MB in {Seconds:0.0} s ({Rate:0.0} MB/s), stored {StoredMB:0.0} MB, WAL {Start} to {End}",
+                chain.Cluster.Id, label, tap.BytesSeen / 1e6, seconds, tap.BytesSeen / 1e6 / seconds, stored / 1e6, startLsn, endLsn);
+            return record;
+        }
+        catch (Exception ex)
+        {
+            if (process is { HasExited: false })
+                process.Kill(entireProcessTree: true);
+            record = record with { State = BaseBackupState.Failed, Error = ex.Message };
+            try
+            {
+                await catalog.SaveBaseBackupAsync(record, CancellationToken.None).ConfigureAwait(false);
+                await chain.RefreshAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception recordError)
+            {
+                logger.LogError(recordError, "cluster {Cluster}: could not record the failure of base backup {Label}", chain.Cluster.Id, label);
+            }
+
+            logger.LogError("cluster {Cluster}: base backup {Label} failed: {Error}", chain.Cluster.Id, label, ex.Message);
+            if (ex is PgVaultException or OperationCanceledException)
+                throw;
+            throw new PgVaultException(ErrorCode.BaseBackupFailed, $"base backup {label} of cluster '{chain.Cluster.Id}' failed: {ex.Message}", null, ex);
+        }
+        finally
+        {
+            process?.Dispose();
+        }
+    }
+
+    private async Task<List<BaseBackupPart>> PumpPartsAsync(Stream source, string chainId, string label, TarTap tap, long estimate,
+        IProgress<BaseBackupProgress>? progress, CancellationToken ct)
+    {
+        var parts = new List<BaseBackupPart>();
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        var clock = Stopwatch.StartNew();
+        var lastReport = TimeSpan.Zero;
+        long done = 0;
+        try
+        {
+            for (var index = 0; ; index++)
+            {
+                var key = RepositoryLayout.BaseBackupPart(chain.Cluster.Id, chainId, label, index);
+                var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 16 << 20, resumeWriterThreshold: 8 << 20));
+                var write = chain.Store.WriteAsync(key, pipe.Reader.AsStream(), ct);
+                using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                long partBytes = 0;
+                var eof = false;
+                try
+                {
+                    var compressed = new CompressionStream(pipe.Writer.AsStream(leaveOpen: true), engine.CompressionLevel, leaveOpen: true);
+                    await using (compressed.ConfigureAwait(false))
+                    {
+                        while (partBytes < engine.BaseBackupPartSizeBytes)
+                        {
+                            var want = (int)Math.Min(buffer.Length, engine.BaseBackupPartSizeBytes - partBytes);
+                            var n = await source.ReadAsync(buffer.AsMemory(0, want), ct).ConfigureAwait(false);
+                            if (n == 0)
+                            {
+                                eof = true;
+                                break;
+                            }
+
+                            tap.Observe(buffer.AsSpan(0, n));
+                            sha.AppendData(buffer, 0, n);
+                            await compressed.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                            partBytes += n;
+                            done += n;
+                            if (progress is not null && clock.Elapsed - lastReport >= TimeSpan.FromSeconds(1))
+                            {
+                                lastReport = clock.Elapsed;
+                                progress.Report(Progress(done, estimate, clock.Elapsed));
+                            }
+
+                            if (clock.Elapsed - lastReport >= ProgressInterval)
+                                logger.LogInformation("cluster {Cluster}: base backup {Label}: {Done:0} MB of ~{Total:0} MB", chain.Cluster.Id, label, done / 1e6, estimate / 1e6);
+                        }
+                    }
+
+                    await pipe.Writer.CompleteAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    await pipe.Writer.CompleteAsync(ex).ConfigureAwait(false);
+                    try
+                    {
+                        await write.ConfigureAwait(false);
+                    }
+                    catch (Exception)
+                    {
+                        // the write fails with the same cause; the original error is the one to report
+                    }
+
+                    throw;
+                }
+
+                var info = await write.ConfigureAwait(false);
+                if (partBytes == 0 && index > 0)
+                {
+                    await chain.Store.DeleteAsync([key], ct).ConfigureAwait(false);
+                    break;
+                }
+
+                parts.Add(new BaseBackupPart(key, partBytes, info.SizeBytes, Convert.ToHexStringLower(sha.GetHashAndReset())));
+                if (eof)
+                    break;
+            }
+
+            progress?.Report(Progress(done, Math.Max(done, estimate), clock.Elapsed) with { Remaining = TimeSpan.Zero });
+            return parts;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static BaseBackupProgress Progress(long done, long estimate, TimeSpan elapsed)
+    {
+        var rate = done / Math.Max(0.001, elapsed.TotalSeconds);
+        TimeSpan? remaining = rate > 0 && estimate > done ? TimeSpan.FromSeconds((estimate - done) / rate) : null;
+        return new BaseBackupProgress(done, estimate, rate, remaining);
+    }
+
+    private async Task<BaseBackupPart> WriteSmallAsync(string key, byte[] data, CancellationToken ct)
+    {
+        var stored = await Wal.WalObjects.WriteCompressedAsync(chain.Store, key, data, engine.CompressionLevel, ct).ConfigureAwait(false);
+        return new BaseBackupPart(key, data.Length, stored, Convert.ToHexStringLower(SHA256.HashData(data)));
+    }
+
+    private async Task<long> EstimateSizeAsync(CancellationToken ct)
+    {
+        try
+        {
+            var conn = new NpgsqlConnection(chain.Cluster.ConnectionString);
+            await using (conn.ConfigureAwait(false))
+            {
+                await conn.OpenAsync(ct).ConfigureAwait(false);
+                await using var cmd = new NpgsqlCommand("SELECT sum(pg_database_size(oid))::bigint FROM pg_database", conn);
+                return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) ?? 0L);
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            logger.LogWarning("cluster {Cluster}: could not estimate the database size ({Error}); progress shows no total", chain.Cluster.Id, ex.Message);
+            return 0;
+        }
+    }
+
+    /// <summary>The end of the last WAL range in PostgreSQL's backup_manifest (the backup's consistency point).</summary>
+    public static Lsn ManifestEndLsn(byte[] manifest)
+    {
+        using var doc = JsonDocument.Parse(manifest);
+        var ranges = doc.RootElement.GetProperty("WAL-Ranges");
+        var last = ranges[ranges.GetArrayLength() - 1];
+        return Lsn.Parse(last.GetProperty("End-LSN").GetString()!);
+    }
+}
+
+/// <summary>Chain id helpers shared by the engine.</summary>
+internal static class ChainStore
+{
+    public static string ChainIdOf(BackupRecord backup) => ClusterChain.ChainIdOf(backup);
+}

@@ -1,0 +1,77 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace PgVault.Engine.Chains;
+
+/// <summary>
+/// <c>chain.json</c>: what a chain is, written once when the chain starts, so the repository describes itself
+/// (<c>pgvault catalog rebuild</c> reads it).
+/// </summary>
+public sealed record ChainMetadata
+{
+    public int FormatVersion { get; init; } = 1;
+
+    public required string BackupId { get; init; }
+
+    public required string ClusterId { get; init; }
+
+    public required string ChainId { get; init; }
+
+    public required string SystemIdentifier { get; init; }
+
+    public required uint Timeline { get; init; }
+
+    public required string StartLsn { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    public required string PostgresMajor { get; init; }
+
+    public required string Location { get; init; }
+
+    public long WalSegmentSizeBytes { get; init; } = Postgres.WalSegment.DefaultSizeBytes;
+}
+
+/// <summary>One stored part of a base backup's tar stream.</summary>
+public sealed record BaseBackupPart(string Key, long SizeBytes, long StoredBytes, string Sha256);
+
+/// <summary>
+/// <c>backup.json</c>: a base backup's metadata, written after all its parts and before its completion marker.
+/// </summary>
+public sealed record BaseBackupMetadata
+{
+    public int FormatVersion { get; init; } = 1;
+
+    public required string BackupId { get; init; }
+
+    public required string Label { get; init; }
+
+    public required uint Timeline { get; init; }
+
+    public required string StartLsn { get; init; }
+
+    public required string EndLsn { get; init; }
+
+    public required DateTimeOffset StartedAt { get; init; }
+
+    public required DateTimeOffset CompletedAt { get; init; }
+
+    /// <summary>Bytes of the tar stream (the database as copied).</summary>
+    public required long DatabaseBytes { get; init; }
+
+    public required IReadOnlyList<BaseBackupPart> Parts { get; init; }
+
+    /// <summary>Key of PostgreSQL's <c>backup_manifest</c> (also inside the tar), for <c>pg_verifybackup</c>.</summary>
+    public required BaseBackupPart Manifest { get; init; }
+
+    public required string Compression { get; init; }
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(ChainMetadata))]
+[JsonSerializable(typeof(BaseBackupMetadata))]
+internal sealed partial class MetadataJson : JsonSerializerContext
+{
+    public static byte[] Serialize<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>
+        JsonSerializer.SerializeToUtf8Bytes(value, info);
+}

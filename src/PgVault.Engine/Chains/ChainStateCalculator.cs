@@ -1,0 +1,42 @@
+using PgVault.Catalog;
+
+namespace PgVault.Engine.Chains;
+
+/// <summary>What the engine knows of a chain's WAL at a moment.</summary>
+/// <param name="DurableEndLsn">End of the WAL durable in the repository.</param>
+/// <param name="Streaming">True while WAL streaming is connected.</param>
+/// <param name="LastDurableAt">When the durable end last advanced (or streaming last confirmed it is current).</param>
+public readonly record struct WalStatus(ulong DurableEndLsn, bool Streaming, DateTimeOffset LastDurableAt);
+
+/// <summary>
+/// The IONOS state and recovery window of a chain, from its base backups and WAL status. Pure, so it is tested with
+/// tables of cases.
+/// </summary>
+public static class ChainStateCalculator
+{
+    public static (BackupState State, DateTimeOffset? EarliestRecoveryTargetTime) Compute(
+        IReadOnlyList<BaseBackupRecord> baseBackups, WalStatus wal, DateTimeOffset now, TimeSpan lagThreshold)
+    {
+        ArgumentNullException.ThrowIfNull(baseBackups);
+        // Restorable: complete, and the WAL up to its consistency point is in the repository.
+        var restorable = baseBackups
+            .Where(b => b.State == BaseBackupState.Complete && b.EndLsn is { } end && end <= wal.DurableEndLsn)
+            .OrderBy(b => b.StartedAt)
+            .ToList();
+        var latest = baseBackups.OrderBy(b => b.StartedAt).LastOrDefault();
+        DateTimeOffset? earliest = restorable.Count > 0 ? restorable[0].CompletedAt : null;
+
+        if (restorable.Count == 0)
+        {
+            var anyPending = baseBackups.Any(b => b.State == BaseBackupState.Running)
+                             || baseBackups.Any(b => b.State == BaseBackupState.Complete);
+            if (anyPending || latest is null)
+                return (BackupState.Busy, null);
+            return (BackupState.Failed, null);
+        }
+
+        var streamingHealthy = wal.Streaming && now - wal.LastDurableAt <= lagThreshold;
+        var lastAttemptFailed = latest?.State == BaseBackupState.Failed;
+        return (streamingHealthy && !lastAttemptFailed ? BackupState.Available : BackupState.Degraded, earliest);
+    }
+}

@@ -1,0 +1,274 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using PgVault.Catalog;
+using PgVault.Configuration;
+using PgVault.Postgres;
+using PgVault.Storage;
+using PgVault.Engine.Wal;
+
+namespace PgVault.Engine.Chains;
+
+/// <summary>
+/// The active chain of one cluster: decides when a new chain starts, tracks its WAL and base backups, and keeps the
+/// catalog row (state, size, recovery window) current. Shared by the WAL streamer and the base backup runner; every
+/// catalog update goes through one gate.
+/// </summary>
+public sealed class ClusterChain
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ICatalog _catalog;
+    private readonly IObjectStore _store;
+    private readonly EngineOptions _engine;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private BackupRecord? _current;
+    private long _walBytes;
+    private bool _streaming;
+    private DateTimeOffset _lastDurableAt;
+    private string? _postgresMajor;
+
+    public ClusterChain(ClusterOptions cluster, IObjectStore store, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
+    {
+        Cluster = cluster;
+        _store = store;
+        _catalog = catalog;
+        _engine = engine;
+        _time = time;
+        _logger = logger;
+        _lastDurableAt = time.GetUtcNow();
+    }
+
+    public ClusterOptions Cluster { get; }
+
+    public IObjectStore Store => _store;
+
+    /// <summary>The active chain's catalog row, or null before the first connection.</summary>
+    public BackupRecord? Current => Volatile.Read(ref _current);
+
+    /// <summary>The chain id part of the current backup id.</summary>
+    public string? ChainId => Current is { } c ? ChainIdOf(c) : null;
+
+    public static string ChainIdOf(BackupRecord backup)
+    {
+        ArgumentNullException.ThrowIfNull(backup);
+        // <clusterId>-<chainId>-<major>
+        var rest = backup.Id[(backup.ClusterId.Length + 1)..];
+        return rest[..rest.LastIndexOf('-')];
+    }
+
+    /// <summary>
+    /// Chooses the chain to stream into for a server that identifies as <paramref name="systemIdentifier"/>, starting a new one when
+    /// the system identifier changed or the server's timeline history does not pass through the active chain's end.
+    /// Returns where streaming resumes (always a segment start) and on which timeline.
+    /// </summary>
+    public async Task<(Lsn Start, uint Timeline)> EnsureChainAsync(string systemIdentifier, uint serverTimeline, Lsn serverFlush,
+        string postgresMajor, Func<uint, Task<string>> fetchHistory, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(fetchHistory);
+        _postgresMajor = postgresMajor;
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var active = _current ?? await _catalog.GetActiveBackupAsync(Cluster.Id, ct).ConfigureAwait(false);
+            if (active is not null && _current is null)
+                _walBytes = await SumAsync(RepositoryLayout.WalPrefix(Cluster.Id, ChainIdOf(active)), ct).ConfigureAwait(false);
+
+            string? reason = null;
+            if (active is null)
+                reason = "the cluster has no backup yet";
+            else if (!string.Equals(active.SystemIdentifier, systemIdentifier, StringComparison.Ordinal))
+                reason = $"the system identifier changed from {active.SystemIdentifier} to {systemIdentifier} (re-initialised cluster)";
+            else if (!string.Equals(active.Version, postgresMajor, StringComparison.Ordinal))
+                reason = $"the PostgreSQL major version changed from {active.Version} to {postgresMajor}";
+
+            if (reason is null)
+            {
+                var chainTimeline = (uint)active!.Timeline!.Value;
+                var end = new Lsn(active.EndLsn ?? active.StartLsn ?? 0);
+                if (chainTimeline == serverTimeline)
+                    return Resume(active, end, chainTimeline);
+
+                var historyText = await fetchHistory(serverTimeline).ConfigureAwait(false);
+                var history = TimelineHistory.Parse(historyText);
+                if (TimelineHistory.PassesThrough(history, chainTimeline, end))
+                {
+                    await WriteHistoryAsync(active, serverTimeline, historyText, ct).ConfigureAwait(false);
+                    var switchPoint = history.First(h => h.Timeline == chainTimeline).SwitchPoint;
+                    if (end < switchPoint)
+                        return Resume(active, end, chainTimeline); // the server streams the rest of the old timeline first
+                    var next = TimelineHistory.Next(history, chainTimeline, serverTimeline);
+                    if (next != serverTimeline)
+                        await WriteHistoryAsync(active, next, await fetchHistory(next).ConfigureAwait(false), ct).ConfigureAwait(false);
+                    _logger.LogInformation("cluster {Cluster}: backup {Backup} follows the switch from timeline {Old} to {New} at {Lsn}",
+                        Cluster.Id, active.Id, chainTimeline, next, switchPoint);
+                    var moved = active with { Timeline = (int)next };
+                    await _catalog.SaveBackupsAsync([moved], ct).ConfigureAwait(false);
+                    return Resume(moved, end, next);
+                }
+
+                reason = $"timeline {serverTimeline}'s history does not pass through the end of backup {active.Id} ({end} on timeline {chainTimeline})";
+            }
+
+            return await StartChainAsync(active, systemIdentifier, serverTimeline, serverFlush, postgresMajor, reason, fetchHistory, ct)
+                .ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private (Lsn, uint) Resume(BackupRecord active, Lsn end, uint timeline)
+    {
+        Volatile.Write(ref _current, active);
+        var start = WalSegment.Start(WalSegment.Number(end));
+        return (start, timeline);
+    }
+
+    private async Task<(Lsn, uint)> StartChainAsync(BackupRecord? previous, string systemIdentifier, uint timeline, Lsn serverFlush,
+        string major, string reason, Func<uint, Task<string>> fetchHistory, CancellationToken ct)
+    {
+        var chainId = NewChainId();
+        var start = WalSegment.Start(WalSegment.Number(serverFlush));
+        var now = _time.GetUtcNow();
+        var backup = new BackupRecord
+        {
+            Id = $"{Cluster.Id}-{chainId}-{major}",
+            ClusterId = Cluster.Id,
+            CreatedDate = now,
+            State = BackupState.Busy,
+            Version = major,
+            IsActive = true,
+            Location = Cluster.BackupLocation,
+            SystemIdentifier = systemIdentifier,
+            Timeline = (int)timeline,
+            StartLsn = start.Value,
+            EndLsn = start.Value,
+        };
+        var metadata = new ChainMetadata
+        {
+            BackupId = backup.Id,
+            ClusterId = Cluster.Id,
+            ChainId = chainId,
+            SystemIdentifier = systemIdentifier,
+            Timeline = timeline,
+            StartLsn = start.ToString(),
+            CreatedAt = now,
+            PostgresMajor = major,
+            Location = Cluster.BackupLocation,
+        };
+        // The repository first (source of truth), then the catalog.
+        Interlocked.Exchange(ref _walBytes, 0);
+        await WriteBytesAsync(RepositoryLayout.Chain(Cluster.Id, chainId), MetadataJson.Serialize(metadata, MetadataJson.Default.ChainMetadata), ct)
+            .ConfigureAwait(false);
+        if (timeline > 1)
+            await WriteHistoryAsync(backup, timeline, await fetchHistory(timeline).ConfigureAwait(false), ct).ConfigureAwait(false);
+        var rows = new List<BackupRecord> { backup };
+        if (previous is not null)
+            rows.Add(previous with { IsActive = false });
+        await _catalog.SaveBackupsAsync(rows, ct).ConfigureAwait(false);
+        _logger.LogInformation("cluster {Cluster}: started backup {Backup} at {Lsn} on timeline {Timeline}: {Reason}",
+            Cluster.Id, backup.Id, start, timeline, reason);
+        Volatile.Write(ref _current, backup);
+        return (start, timeline);
+    }
+
+    private async Task WriteHistoryAsync(BackupRecord chain, uint timeline, string content, CancellationToken ct) =>
+        await WriteBytesAsync(RepositoryLayout.History(Cluster.Id, ChainIdOf(chain), timeline), System.Text.Encoding.UTF8.GetBytes(content), ct)
+            .ConfigureAwait(false);
+
+    private async Task WriteBytesAsync(string key, byte[] bytes, CancellationToken ct)
+    {
+        using var stream = new MemoryStream(bytes, writable: false);
+        var info = await _store.WriteAsync(key, stream, ct).ConfigureAwait(false);
+        Interlocked.Add(ref _walBytes, key.Contains("/wal/", StringComparison.Ordinal) ? info.SizeBytes : 0);
+    }
+
+    private async Task<long> SumAsync(string prefix, CancellationToken ct)
+    {
+        long total = 0;
+        await foreach (var o in _store.ListAsync(prefix, ct).ConfigureAwait(false))
+            total += o.SizeBytes;
+        return total;
+    }
+
+    private static string NewChainId()
+    {
+        const string alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+        Span<byte> bytes = stackalloc byte[8];
+        RandomNumberGenerator.Fill(bytes);
+        Span<char> chars = stackalloc char[8];
+        for (var i = 0; i < 8; i++)
+            chars[i] = alphabet[bytes[i] % alphabet.Length];
+        return new string(chars);
+    }
+
+    /// <summary>Records WAL made durable up to <paramref name="end"/> (and <paramref name="storedBytesDelta"/> bytes more in the repository).</summary>
+    public async Task OnWalDurableAsync(Lsn end, uint timeline, long storedBytesDelta, CancellationToken ct)
+    {
+        Interlocked.Add(ref _walBytes, storedBytesDelta);
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_current is null)
+                return;
+            _lastDurableAt = _time.GetUtcNow();
+            if (end.Value > (_current.EndLsn ?? 0) || timeline != (uint)(_current.Timeline ?? 0))
+                _current = _current with { EndLsn = Math.Max(end.Value, _current.EndLsn ?? 0), Timeline = (int)timeline };
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        await RefreshAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Streaming connected or not (a disconnect longer than the lag threshold makes the backup DEGRADED).</summary>
+    public async Task SetStreamingAsync(bool streaming, CancellationToken ct)
+    {
+        if (_streaming == streaming)
+            return;
+        _streaming = streaming;
+        if (streaming)
+            _lastDurableAt = _time.GetUtcNow();
+        // The cluster as GET /clusters shows it: reachable (AVAILABLE) or not (UNKNOWN), and its major version.
+        await _catalog.UpsertClusterAsync(new ClusterRecord
+        {
+            Id = Cluster.Id,
+            DisplayName = Cluster.DisplayName ?? Cluster.Id,
+            CreatedDate = _time.GetUtcNow(),
+            State = streaming ? ClusterState.Available : ClusterState.Unknown,
+            PostgresVersion = _postgresMajor,
+            BackupLocation = Cluster.BackupLocation,
+        }, ct).ConfigureAwait(false);
+        await RefreshAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Recomputes state, size and recovery window of the active chain and saves its catalog row.</summary>
+    public async Task RefreshAsync(CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_current is null)
+                return;
+            var bases = await _catalog.ListBaseBackupsAsync(_current.Id, ct).ConfigureAwait(false);
+            var wal = new WalStatus(_current.EndLsn ?? 0, _streaming, _lastDurableAt);
+            var (state, earliest) = ChainStateCalculator.Compute(bases, wal, _time.GetUtcNow(), _engine.WalLagThreshold);
+            var baseBytes = bases.Where(b => b.State == BaseBackupState.Complete).Sum(b => b.SizeBytes);
+            var updated = _current with
+            {
+                State = state,
+                EarliestRecoveryTargetTime = earliest,
+                SizeBytes = Interlocked.Read(ref _walBytes) + baseBytes,
+            };
+            await _catalog.SaveBackupsAsync([updated], ct).ConfigureAwait(false);
+            _current = updated;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}

@@ -1,0 +1,136 @@
+using Cronos;
+using Microsoft.Extensions.Logging;
+using PgVault.Catalog;
+using PgVault.Configuration;
+using PgVault.Engine.BaseBackup;
+using PgVault.Engine.Chains;
+using PgVault.Engine.Wal;
+using PgVault.Errors;
+using PgVault.Storage;
+
+namespace PgVault.Engine;
+
+/// <summary>
+/// Everything PgVault does for one cluster while it runs: streams its WAL, takes a base backup when the active chain has
+/// none, on the cluster's cron schedule, and on demand. One base backup at a time.
+/// </summary>
+public sealed class ClusterWorker
+{
+    private readonly ICatalog _catalog;
+    private readonly EngineOptions _engine;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _baseBackupGate = new(1, 1);
+    private readonly CronExpression _schedule;
+    private Task? _lastBaseBackup;
+
+    public ClusterWorker(ClusterOptions cluster, IObjectStore store, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
+    {
+        _catalog = catalog;
+        _engine = engine;
+        _time = time;
+        _logger = logger;
+        Chain = new ClusterChain(cluster, store, catalog, engine, time, logger);
+        Streamer = new WalStreamer(Chain, engine, time, logger);
+        _schedule = CronExpression.Parse(cluster.BaseBackupSchedule);
+    }
+
+    public ClusterChain Chain { get; }
+
+    public WalStreamer Streamer { get; }
+
+    public ClusterOptions Cluster => Chain.Cluster;
+
+    /// <summary>True while a base backup runs.</summary>
+    public bool BaseBackupRunning => _baseBackupGate.CurrentCount == 0;
+
+    /// <summary>Streams WAL and runs scheduled base backups until cancelled.</summary>
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var streaming = Streamer.RunAsync(ct);
+        try
+        {
+            // Wait (bounded only by cancellation) until streaming has chosen the active chain.
+            while (Chain.Current is null && !streaming.IsCompleted)
+                await Task.Delay(TimeSpan.FromMilliseconds(200), _time, ct).ConfigureAwait(false);
+
+            await FailInterruptedAsync(ct).ConfigureAwait(false);
+            var bases = await _catalog.ListBaseBackupsAsync(Chain.Current!.Id, ct).ConfigureAwait(false);
+            if (!bases.Any(b => b.State == BaseBackupState.Complete))
+                TryStartBaseBackup("the backup has no complete base backup", null, ct);
+
+            while (!ct.IsCancellationRequested)
+            {
+                var now = _time.GetUtcNow();
+                var next = _schedule.GetNextOccurrence(now.UtcDateTime, TimeZoneInfo.Utc);
+                if (next is null)
+                    break;
+                await Task.Delay(next.Value - now.UtcDateTime, _time, ct).ConfigureAwait(false);
+                TryStartBaseBackup($"scheduled ({Cluster.BaseBackupSchedule})", null, ct);
+            }
+
+            await streaming.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await WaitForBaseBackupAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Starts a base backup in the background; false when one is already running.</summary>
+    public bool TryStartBaseBackup(string reason, IProgress<BaseBackupProgress>? progress = null, CancellationToken ct = default)
+    {
+        if (!_baseBackupGate.Wait(0, CancellationToken.None))
+            return false;
+        if (Chain.Current is null)
+        {
+            _baseBackupGate.Release();
+            throw new PgVaultException(ErrorCode.Unavailable, $"cluster '{Cluster.Id}' has no active backup yet: WAL streaming has not connected",
+                "check the cluster's ConnectionString and that it accepts replication connections; the log says why streaming fails");
+        }
+
+        _logger.LogInformation("cluster {Cluster}: starting a base backup: {Reason}", Cluster.Id, reason);
+        _lastBaseBackup = Task.Run(async () =>
+        {
+            try
+            {
+                await new BaseBackupRunner(Chain, _catalog, _engine, _time, _logger).RunAsync(progress, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Recorded as FAILED in the catalog by the runner; the loop goes on.
+                _logger.LogDebug(ex, "cluster {Cluster}: base backup failed", Cluster.Id);
+            }
+            finally
+            {
+                _baseBackupGate.Release();
+            }
+        }, CancellationToken.None);
+        return true;
+    }
+
+    /// <summary>Waits for the base backup started last (if any) to end.</summary>
+    public async Task WaitForBaseBackupAsync()
+    {
+        if (_lastBaseBackup is { } task)
+            await task.ConfigureAwait(false);
+    }
+
+    /// <summary>A base backup still RUNNING in the catalog when the worker starts was interrupted: it never completes.</summary>
+    private async Task FailInterruptedAsync(CancellationToken ct)
+    {
+        foreach (var b in await _catalog.ListBaseBackupsAsync(Chain.Current!.Id, ct).ConfigureAwait(false))
+        {
+            if (b.State != BaseBackupState.Running || BaseBackupRunning)
+                continue;
+            await _catalog.SaveBaseBackupAsync(b with { State = BaseBackupState.Failed, Error = "interrupted (pgvault stopped while it ran)" }, ct)
+                .ConfigureAwait(false);
+            _logger.LogWarning("cluster {Cluster}: base backup {Label} was interrupted; it is marked failed", Cluster.Id, b.Label);
+        }
+
+        await Chain.RefreshAsync(ct).ConfigureAwait(false);
+    }
+}

@@ -1,3 +1,0 @@
-namespace PgVault.Engine;
-
-internal static class EngineAssembly;

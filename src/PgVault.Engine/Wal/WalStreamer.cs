@@ -1,0 +1,349 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Npgsql.Replication;
+using NpgsqlTypes;
+using PgVault.Configuration;
+using PgVault.Engine.Chains;
+using PgVault.Errors;
+using PgVault.Postgres;
+using PgVault.Storage;
+
+namespace PgVault.Engine.Wal;
+
+/// <summary>
+/// Streams one cluster's WAL into its active chain through a physical replication slot (Npgsql's
+/// <see cref="PhysicalReplicationConnection"/>). Complete segments are stored as one object each; the segment being
+/// written is made durable every <see cref="EngineOptions.WalFlushInterval"/> as small pieces, and the server is told the
+/// flush position only after the data is durable, so the slot keeps on the server whatever is not yet in the repository.
+/// Memory is bounded: the segment being received plus at most <see cref="MaxQueuedSegments"/> complete ones.
+/// </summary>
+public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimeProvider time, ILogger logger)
+{
+    public const int MaxQueuedSegments = 2;
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+
+    /// <summary>The WAL end durable in the repository, for tests and metrics.</summary>
+    public Lsn DurableEnd { get; private set; }
+
+    /// <summary>Runs until cancelled: connects, streams, and reconnects with backoff after any failure.</summary>
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var backoff = TimeSpan.FromSeconds(1);
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await StreamOnceAsync(ct).ConfigureAwait(false);
+                backoff = TimeSpan.FromSeconds(1); // a clean end (timeline switch): reconnect at once
+                continue;
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning("cluster {Cluster}: WAL streaming interrupted: {Error}; retrying in {Delay:0} s",
+                    chain.Cluster.Id, ex.Message, backoff.TotalSeconds);
+                logger.LogDebug(ex, "cluster {Cluster}: WAL streaming failure", chain.Cluster.Id);
+            }
+
+            try
+            {
+                await chain.SetStreamingAsync(false, ct).ConfigureAwait(false);
+                await Task.Delay(backoff, time, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning("cluster {Cluster}: could not record the streaming state: {Error}", chain.Cluster.Id, ex.Message);
+            }
+
+            backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
+        }
+    }
+
+    /// <summary>One connection's life: identify, choose the chain, stream until the server ends the timeline or an error.</summary>
+    public async Task StreamOnceAsync(CancellationToken ct)
+    {
+        var conn = new PhysicalReplicationConnection(ReplicationConnectionString(chain.Cluster.ConnectionString))
+        {
+            WalReceiverStatusInterval = TimeSpan.FromSeconds(1),
+        };
+        await using (conn.ConfigureAwait(false))
+        {
+            await conn.Open(ct).ConfigureAwait(false);
+            var system = await conn.IdentifySystem(ct).ConfigureAwait(false);
+            var major = conn.PostgreSqlVersion.Major.ToString(CultureInfo.InvariantCulture);
+            var (start, timeline) = await chain.EnsureChainAsync(
+                system.SystemId.ToString(CultureInfo.InvariantCulture), system.Timeline, new Lsn((ulong)system.XLogPos), major,
+                async tli => System.Text.Encoding.UTF8.GetString((await conn.TimelineHistory(tli, ct).ConfigureAwait(false)).Content),
+                ct).ConfigureAwait(false);
+
+            var slotName = chain.Cluster.SlotName;
+            var slot = await conn.ReadReplicationSlot(slotName, ct).ConfigureAwait(false)
+                       ?? await conn.CreateReplicationSlot(slotName, isTemporary: false, reserveWal: true, ct).ConfigureAwait(false);
+            var current = chain.Current!;
+            logger.LogInformation("cluster {Cluster}: streaming WAL from {Lsn} on timeline {Timeline} into {Backup} (slot {Slot})",
+                chain.Cluster.Id, start, timeline, current.Id, slotName);
+
+            using var session = new StreamSession(chain, ChainClusterChainId(), timeline, start, engine, time, logger, conn);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var flusher = session.RunFlusherAsync(stop.Token);
+            try
+            {
+                await chain.SetStreamingAsync(true, ct).ConfigureAwait(false);
+                await foreach (var message in conn.StartReplication(slot, new NpgsqlLogSequenceNumber(start.Value), ct, timeline)
+                                   .ConfigureAwait(false))
+                {
+                    await session.AppendAsync(new Lsn((ulong)message.WalStart), message.Data, ct).ConfigureAwait(false);
+                    if (flusher.IsCompleted)
+                        await flusher.ConfigureAwait(false); // surfaces a storage failure
+                }
+
+                logger.LogInformation("cluster {Cluster}: the server ended timeline {Timeline} at {Lsn}", chain.Cluster.Id, timeline,
+                    session.ReceivedEnd);
+            }
+            finally
+            {
+                session.Complete();
+                try
+                {
+                    await flusher.ConfigureAwait(false);
+                }
+                finally
+                {
+                    DurableEnd = session.DurableEnd;
+                }
+            }
+        }
+
+        string ChainClusterChainId() => chain.ChainId!;
+    }
+
+    /// <summary>Npgsql takes a normal connection string; replication mode is set by the connection class.</summary>
+    private static string ReplicationConnectionString(string connectionString)
+    {
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        b.ApplicationName ??= "pgvault-wal";
+        return b.ToString();
+    }
+
+    /// <summary>The receive buffer and the flusher of one replication session.</summary>
+    private sealed class StreamSession : IDisposable
+    {
+        private readonly ClusterChain _chain;
+        private readonly string _chainId;
+        private readonly uint _timeline;
+        private readonly EngineOptions _engine;
+        private readonly TimeProvider _time;
+        private readonly ILogger _logger;
+        private readonly ReplicationConnection _conn;
+        private readonly Channel<Segment> _completed = Channel.CreateBounded<Segment>(MaxQueuedSegments);
+        private readonly Lock _lock = new();
+        private Segment _segment;
+        private volatile bool _done;
+
+        public StreamSession(ClusterChain chain, string chainId, uint timeline, Lsn start, EngineOptions engine, TimeProvider time,
+            ILogger logger, ReplicationConnection conn)
+        {
+            _chain = chain;
+            _chainId = chainId;
+            _timeline = timeline;
+            _engine = engine;
+            _time = time;
+            _logger = logger;
+            _conn = conn;
+            _segment = new Segment(WalSegment.Number(start));
+            DurableEnd = start;
+        }
+
+        public Lsn DurableEnd { get; private set; }
+
+        public Lsn ReceivedEnd
+        {
+            get
+            {
+                lock (_lock)
+                    return WalSegment.Start(_segment.Number) + _segment.Written;
+            }
+        }
+
+        public async Task AppendAsync(Lsn walStart, Stream data, CancellationToken ct)
+        {
+            var expected = ReceivedEnd;
+            if (walStart != expected)
+            {
+                throw new PgVaultException(ErrorCode.WalStreamFailed,
+                    $"WAL gap: the server sent data at {walStart}, expected {expected}");
+            }
+
+            var chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
+            try
+            {
+                while (true)
+                {
+                    Segment segment;
+                    int room;
+                    lock (_lock)
+                    {
+                        segment = _segment;
+                        room = (int)WalSegment.DefaultSizeBytes - segment.Written;
+                    }
+
+                    var read = await data.ReadAsync(chunk.AsMemory(0, Math.Min(chunk.Length, room)), ct).ConfigureAwait(false);
+                    if (read == 0)
+                        break;
+                    lock (_lock)
+                    {
+                        Buffer.BlockCopy(chunk, 0, segment.Data, segment.Written, read);
+                        segment.Written += read;
+                    }
+
+                    if (segment.Written == WalSegment.DefaultSizeBytes)
+                    {
+                        // Hand the full segment to the flusher (waits when it is MaxQueuedSegments behind: backpressure).
+                        await _completed.Writer.WriteAsync(segment, ct).ConfigureAwait(false);
+                        lock (_lock)
+                            _segment = new Segment(segment.Number + 1);
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(chunk);
+            }
+        }
+
+        public void Complete()
+        {
+            _done = true;
+            _completed.Writer.TryComplete();
+        }
+
+        public async Task RunFlusherAsync(CancellationToken ct)
+        {
+            while (true)
+            {
+                var wait = Task.Delay(_engine.WalFlushInterval, _time, ct);
+                while (!wait.IsCompleted && !_done)
+                {
+                    var ready = _completed.Reader.WaitToReadAsync(ct).AsTask();
+                    if (await Task.WhenAny(wait, ready).ConfigureAwait(false) == ready && await ready.ConfigureAwait(false))
+                        await DrainCompletedAsync(ct).ConfigureAwait(false);
+                    else
+                        break;
+                }
+
+                await DrainCompletedAsync(ct).ConfigureAwait(false);
+                await FlushPartialAsync(ct).ConfigureAwait(false);
+                if (_done)
+                {
+                    await DrainCompletedAsync(ct).ConfigureAwait(false);
+                    await FlushPartialAsync(ct).ConfigureAwait(false);
+                    return;
+                }
+            }
+        }
+
+        private async Task DrainCompletedAsync(CancellationToken ct)
+        {
+            while (_completed.Reader.TryRead(out var segment))
+            {
+                var name = WalSegment.Name(_timeline, segment.Number);
+                var sha = Convert.ToHexStringLower(SHA256.HashData(segment.Data));
+                var prefix = RepositoryLayout.WalTimelinePrefix(_chain.Cluster.Id, _chainId, _timeline) + name + "-";
+                long delta = 0;
+                var exists = false;
+                await foreach (var existing in _chain.Store.ListAsync(prefix, ct).ConfigureAwait(false))
+                {
+                    if (!existing.Key.Contains(sha, StringComparison.Ordinal))
+                    {
+                        throw new PgVaultException(ErrorCode.WalDuplicateMismatch,
+                            $"WAL segment {name} is already in the repository with other content ('{existing.Key}')",
+                            "the repository may hold WAL of another cluster with the same id; check the configuration");
+                    }
+
+                    exists = true;
+                }
+
+                if (!exists)
+                {
+                    var key = RepositoryLayout.WalSegment(_chain.Cluster.Id, _chainId, _timeline, name, sha);
+                    delta += await WalObjects.WriteCompressedAsync(_chain.Store, key, segment.Data, _engine.CompressionLevel, ct).ConfigureAwait(false);
+                }
+
+                // The pieces of the partial segment are no longer needed once the whole segment is stored.
+                var partialPrefix = RepositoryLayout.WalPartialPrefix(_chain.Cluster.Id, _chainId, _timeline, name);
+                var pieces = new List<string>();
+                await foreach (var piece in _chain.Store.ListAsync(partialPrefix, ct).ConfigureAwait(false))
+                {
+                    pieces.Add(piece.Key);
+                    delta -= piece.SizeBytes;
+                }
+
+                await _chain.Store.DeleteAsync(pieces, ct).ConfigureAwait(false);
+                segment.Flushed = segment.Written;
+                await MarkDurableAsync(WalSegment.Start(segment.Number + 1), delta, ct).ConfigureAwait(false);
+            }
+        }
+
+        private async Task FlushPartialAsync(CancellationToken ct)
+        {
+            Segment segment;
+            int from, to;
+            byte[] copy;
+            lock (_lock)
+            {
+                segment = _segment;
+                from = segment.Flushed;
+                to = segment.Written;
+                if (to <= from)
+                    return;
+                copy = segment.Data.AsSpan(from, to - from).ToArray();
+            }
+
+            var name = WalSegment.Name(_timeline, segment.Number);
+            var sha = Convert.ToHexStringLower(SHA256.HashData(copy));
+            var key = RepositoryLayout.WalPartial(_chain.Cluster.Id, _chainId, _timeline, name, from, to, sha);
+            var stored = await WalObjects.WriteCompressedAsync(_chain.Store, key, copy, _engine.CompressionLevel, ct).ConfigureAwait(false);
+            lock (_lock)
+                segment.Flushed = Math.Max(segment.Flushed, to);
+            await MarkDurableAsync(WalSegment.Start(segment.Number) + to, stored, ct).ConfigureAwait(false);
+        }
+
+        private async Task MarkDurableAsync(Lsn end, long storedDelta, CancellationToken ct)
+        {
+            if (end > DurableEnd)
+                DurableEnd = end;
+            // Only now may the server forget this WAL.
+            _conn.SetReplicationStatus(new NpgsqlLogSequenceNumber(DurableEnd.Value));
+            await _chain.OnWalDurableAsync(DurableEnd, _timeline, storedDelta, ct).ConfigureAwait(false);
+        }
+
+        public void Dispose()
+        {
+            lock (_lock)
+                _segment.Dispose();
+        }
+    }
+
+    private sealed class Segment(ulong number) : IDisposable
+    {
+        public ulong Number { get; } = number;
+
+        public byte[] Data { get; } = ArrayPool<byte>.Shared.Rent((int)WalSegment.DefaultSizeBytes);
+
+        public int Written { get; set; }
+
+        public int Flushed { get; set; }
+
+        public void Dispose() => ArrayPool<byte>.Shared.Return(Data);
+    }
+}

@@ -1,0 +1,128 @@
+using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using PgVault.Catalog;
+using PgVault.Engine;
+using PgVault.Engine.BaseBackup;
+using PgVault.Errors;
+using PgVault.Hosting;
+using PgVault.Postgres;
+
+namespace PgVault.Commands;
+
+/// <summary>
+/// <c>pgvault backup --cluster ID</c>: takes a base backup now, in this process, with WAL streaming running alongside
+/// until the WAL the backup needs is in the repository. For a cluster that a running <c>pgvault serve</c> already
+/// backs up, use <c>POST /clusters/{id}/backups</c> instead (the replication slot can have one reader).
+/// </summary>
+public static class BackupCommand
+{
+    private static readonly TimeSpan WalWait = TimeSpan.FromMinutes(5);
+
+    public static Command Create()
+    {
+        var config = Cli.ConfigOption();
+        var cluster = new Option<string>("--cluster") { Description = "Id of a configured cluster", Required = true };
+        var command = new Command("backup", "Take a base backup of a cluster now") { config, cluster };
+        command.TreatUnmatchedTokensAsErrors = false;
+        command.SetAction(async (result, ct) =>
+        {
+            var builder = new ConfigurationBuilder();
+            if (Cli.ConfigFile(result, config) is { } file)
+                builder.AddJsonFile(Path.GetFullPath(file), optional: false);
+            builder.AddEnvironmentVariables().AddCommandLine([.. result.UnmatchedTokens]);
+            var options = PgVaultApp.LoadOptions(builder.Build());
+            var id = PgVault.Configuration.PgVaultOptionsValidator.CanonicalClusterId(result.GetValue(cluster)!);
+            var clusterOptions = options.Clusters.FirstOrDefault(c => string.Equals(c.Id, id, StringComparison.Ordinal))
+                                 ?? throw new PgVaultException(ErrorCode.UnknownCluster, $"cluster '{id}' is not configured",
+                                     "list the configured clusters with GET /clusters, or add it under PgVault:Clusters");
+            Directory.CreateDirectory(options.DataDirectoryFullPath);
+            var catalog = CatalogFactory.Create(options);
+            await catalog.MigrateAsync(ct).ConfigureAwait(false);
+            using var loggers = LoggerFactory.Create(l => l.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+            var worker = new ClusterWorker(clusterOptions, new LocationStores(options).Get(clusterOptions.BackupLocation), catalog,
+                options.Engine, TimeProvider.System, loggers.CreateLogger("pgvault"));
+
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var streaming = worker.Streamer.RunAsync(stop.Token);
+            try
+            {
+                using var connect = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                connect.CancelAfter(TimeSpan.FromSeconds(60));
+                while (worker.Chain.Current is null)
+                {
+                    if (connect.IsCancellationRequested)
+                    {
+                        throw new PgVaultException(ErrorCode.PostgresUnavailable,
+                            $"could not start WAL streaming from cluster '{id}' within 60 s",
+                            "check its ConnectionString; if 'pgvault serve' backs it up already, use POST /clusters/{id}/backups");
+                    }
+
+                    await Task.Delay(200, ct).ConfigureAwait(false);
+                }
+
+                var reporter = new ProgressPrinter(Console.Out, !Console.IsOutputRedirected);
+                var record = await new BaseBackupRunner(worker.Chain, catalog, options.Engine, TimeProvider.System, loggers.CreateLogger("pgvault"))
+                    .RunAsync(reporter, ct).ConfigureAwait(false);
+                reporter.Finish();
+
+                // The backup is restorable once the WAL up to its end is durable in the repository.
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                wait.CancelAfter(WalWait);
+                while ((worker.Chain.Current?.EndLsn ?? 0) < record.EndLsn)
+                {
+                    if (wait.IsCancellationRequested)
+                        throw new PgVaultException(ErrorCode.WalStreamFailed, $"the WAL up to {new Lsn(record.EndLsn!.Value)} did not reach the repository within {WalWait}");
+                    await Task.Delay(200, ct).ConfigureAwait(false);
+                }
+
+                await worker.Chain.RefreshAsync(ct).ConfigureAwait(false);
+                await Console.Out.WriteLineAsync(
+                    $"base backup {record.Label} of {record.BackupId} complete: {record.DatabaseBytes / 1e6:0.0} MB copied, {record.SizeBytes / 1e6:0.0} MB stored, " +
+                    $"consistent at {new Lsn(record.EndLsn!.Value)}").ConfigureAwait(false);
+                return 0;
+            }
+            finally
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+                await streaming.ConfigureAwait(false);
+                if (catalog is IAsyncDisposable d)
+                    await d.DisposeAsync().ConfigureAwait(false);
+            }
+        });
+        return command;
+    }
+
+    /// <summary>A progress bar on a terminal, plain lines (every 5 s) otherwise.</summary>
+    private sealed class ProgressPrinter(TextWriter output, bool terminal) : IProgress<BaseBackupProgress>
+    {
+        private DateTime _lastLine = DateTime.MinValue;
+        private bool _drewBar;
+
+        public void Report(BaseBackupProgress value)
+        {
+            var total = Math.Max(value.BytesTotalEstimate, value.BytesDone);
+            var fraction = total > 0 ? (double)value.BytesDone / total : 0;
+            var eta = value.Remaining is { } r ? $"{r.TotalSeconds:0} s left" : "";
+            var text = $"{value.BytesDone / 1e6,8:0.0} / {total / 1e6:0.0} MB  {value.BytesPerSecond / 1e6,6:0.0} MB/s  {eta}";
+            if (terminal)
+            {
+                const int width = 30;
+                var filled = (int)Math.Round(fraction * width);
+                output.Write($"\r[{new string('#', filled)}{new string('.', width - filled)}] {fraction,4:P0} {text}   ");
+                _drewBar = true;
+            }
+            else if (DateTime.UtcNow - _lastLine >= TimeSpan.FromSeconds(5))
+            {
+                _lastLine = DateTime.UtcNow;
+                output.WriteLine($"base backup: {fraction:P0} {text}");
+            }
+        }
+
+        public void Finish()
+        {
+            if (_drewBar)
+                output.WriteLine();
+        }
+    }
+}
