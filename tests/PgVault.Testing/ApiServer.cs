@@ -18,11 +18,13 @@ public sealed class ApiServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly TempDirectory _dir;
+    private readonly bool _ownsDirectory;
 
-    private ApiServer(WebApplication app, TempDirectory dir, CapturingLoggerProvider logs, string console)
+    private ApiServer(WebApplication app, TempDirectory dir, bool ownsDirectory, CapturingLoggerProvider logs, string console)
     {
         _app = app;
         _dir = dir;
+        _ownsDirectory = ownsDirectory;
         Logs = logs;
         ConsoleOutput = console;
         BaseAddress = new Uri(app.Urls.First());
@@ -39,6 +41,8 @@ public sealed class ApiServer : IAsyncDisposable
 
     public ICatalog Catalog => _app.Services.GetRequiredService<ICatalog>();
 
+    /// <param name="dataDirectory">An existing data directory, which the caller keeps (and deletes); null for a new one
+    /// that the server deletes when disposed.</param>
     public static async Task<ApiServer> StartAsync(string name, IDictionary<string, string?> settings,
         Action<WebApplication>? mapExtra = null, TempDirectory? dataDirectory = null)
     {
@@ -61,7 +65,7 @@ public sealed class ApiServer : IAsyncDisposable
         var console = new StringWriter();
         await PgVaultApp.InitializeAsync(app, console, TestContext.Current.CancellationToken);
         await app.StartAsync(TestContext.Current.CancellationToken);
-        return new ApiServer(app, dir, logs, console.ToString());
+        return new ApiServer(app, dir, dataDirectory is null, logs, console.ToString());
     }
 
     public HttpClient Client(string? bearer = null) =>
@@ -82,7 +86,8 @@ public sealed class ApiServer : IAsyncDisposable
         await _app.StopAsync(CancellationToken.None);
         await _app.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        _dir.Dispose();
+        if (_ownsDirectory)
+            _dir.Dispose();
     }
 }
 

@@ -172,6 +172,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
+        var lastLog = TimeSpan.Zero;
         long done = 0;
         try
         {
@@ -209,8 +210,15 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                                 progress.Report(Progress(done, estimate, clock.Elapsed));
                             }
 
-                            if (clock.Elapsed - lastReport >= ProgressInterval)
-                                logger.LogInformation("cluster {Cluster}: base backup {Label}: {Done:0} MB of ~{Total:0} MB", chain.Cluster.Id, label, done / 1e6, estimate / 1e6);
+                            if (clock.Elapsed - lastLog >= ProgressInterval)
+                            {
+                                lastLog = clock.Elapsed;
+                                var p = Progress(done, estimate, clock.Elapsed);
+                                logger.LogInformation(
+                                    "cluster {Cluster}: base backup {Label}: {Done:0} MB of ~{Total:0} MB, {Rate:0.0} MB/s, {Left} left",
+                                    chain.Cluster.Id, label, done / 1e6, estimate / 1e6, p.BytesPerSecond / 1e6,
+                                    p.Remaining is { } r ? $"{r.TotalSeconds:0} s" : "unknown");
+                            }
                         }
                     }
 

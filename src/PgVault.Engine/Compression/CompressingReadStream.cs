@@ -174,16 +174,19 @@ public sealed class CompressingReadStream : Stream
     }
 
     /// <summary>
-    /// The compressor's destination: a write-only stream that keeps the compressed bytes until they are read, in one
-    /// pooled array that grows to the largest burst the compressor writes between two reads.
+    /// The compressor's destination: a write-only stream that keeps the compressed bytes until they are read, in a queue
+    /// of pooled fixed-size segments (so a burst, such as a finished zstd job, never needs one large array).
     /// </summary>
     private sealed class OutputBuffer : Stream
     {
-        private byte[] _buffer = [];
-        private int _start;
-        private int _end;
+        private const int SegmentBytes = 128 * 1024;
 
-        public int Count => _end - _start;
+        private readonly Queue<byte[]> _segments = new();
+        private byte[]? _tail;       // the segment being written (also in _segments)
+        private int _headOffset;     // read position in the first segment
+        private int _tailLength;     // bytes written into _tail
+
+        public int Count { get; private set; }
 
         public int PeakCount { get; private set; }
 
@@ -205,10 +208,22 @@ public sealed class CompressingReadStream : Stream
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
-            if (buffer.Length > _buffer.Length - _end)
-                MakeRoom(buffer.Length);
-            buffer.CopyTo(_buffer.AsSpan(_end));
-            _end += buffer.Length;
+            while (!buffer.IsEmpty)
+            {
+                if (_tail is null || _tailLength == SegmentBytes)
+                {
+                    _tail = ArrayPool<byte>.Shared.Rent(SegmentBytes);
+                    _tailLength = 0;
+                    _segments.Enqueue(_tail);
+                }
+
+                var n = Math.Min(buffer.Length, SegmentBytes - _tailLength);
+                buffer[..n].CopyTo(_tail.AsSpan(_tailLength));
+                _tailLength += n;
+                Count += n;
+                buffer = buffer[n..];
+            }
+
             PeakCount = Math.Max(PeakCount, Count);
         }
 
@@ -226,20 +241,38 @@ public sealed class CompressingReadStream : Stream
 
         public int Take(Span<byte> destination)
         {
-            var n = Math.Min(destination.Length, Count);
-            _buffer.AsSpan(_start, n).CopyTo(destination);
-            _start += n;
-            if (_start == _end)
-                _start = _end = 0;
-            return n;
+            var taken = 0;
+            while (taken < destination.Length && Count > 0)
+            {
+                var head = _segments.Peek();
+                var headLength = ReferenceEquals(head, _tail) ? _tailLength : SegmentBytes;
+                var n = Math.Min(destination.Length - taken, headLength - _headOffset);
+                head.AsSpan(_headOffset, n).CopyTo(destination[taken..]);
+                taken += n;
+                _headOffset += n;
+                Count -= n;
+                if (_headOffset == headLength)
+                {
+                    ArrayPool<byte>.Shared.Return(_segments.Dequeue());
+                    _headOffset = 0;
+                    if (ReferenceEquals(head, _tail))
+                    {
+                        _tail = null;
+                        _tailLength = 0;
+                    }
+                }
+            }
+
+            return taken;
         }
 
         public void Release()
         {
-            if (_buffer.Length > 0)
-                ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = [];
-            _start = _end = 0;
+            while (_segments.TryDequeue(out var segment))
+                ArrayPool<byte>.Shared.Return(segment);
+            _tail = null;
+            _tailLength = _headOffset = 0;
+            Count = 0;
         }
 
         public override void Flush()
@@ -253,27 +286,5 @@ public sealed class CompressingReadStream : Stream
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
         public override void SetLength(long value) => throw new NotSupportedException();
-
-        private void MakeRoom(int bytes)
-        {
-            var count = Count;
-            var needed = count + bytes;
-            if (needed <= _buffer.Length)
-            {
-                // Enough room once the unread bytes move to the front.
-                _buffer.AsSpan(_start, count).CopyTo(_buffer);
-            }
-            else
-            {
-                var larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(2 * _buffer.Length, 64 * 1024)));
-                _buffer.AsSpan(_start, count).CopyTo(larger);
-                if (_buffer.Length > 0)
-                    ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = larger;
-            }
-
-            _start = 0;
-            _end = count;
-        }
     }
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using PgVault.Catalog;
 using PgVault.Engine;
@@ -27,11 +26,7 @@ public static class BackupCommand
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (result, ct) =>
         {
-            var builder = new ConfigurationBuilder();
-            if (Cli.ConfigFile(result, config) is { } file)
-                builder.AddJsonFile(Path.GetFullPath(file), optional: false);
-            builder.AddEnvironmentVariables().AddCommandLine([.. result.UnmatchedTokens]);
-            var options = PgVaultApp.LoadOptions(builder.Build());
+            var options = Cli.LoadOptions(result, config);
             var id = PgVault.Configuration.PgVaultOptionsValidator.CanonicalClusterId(result.GetValue(cluster)!);
             var clusterOptions = options.Clusters.FirstOrDefault(c => string.Equals(c.Id, id, StringComparison.Ordinal))
                                  ?? throw new PgVaultException(ErrorCode.UnknownCluster, $"cluster '{id}' is not configured",

@@ -1,5 +1,8 @@
 using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using PgVault.Configuration;
 using PgVault.Errors;
+using PgVault.Hosting;
 
 namespace PgVault.Commands;
 
@@ -20,6 +23,7 @@ public static class Cli
         root.Subcommands.Add(TokenCommand.Create());
         root.Subcommands.Add(CatalogCommand.Create());
         root.Subcommands.Add(BackupCommand.Create());
+        root.Subcommands.Add(VerifyCommand.Create());
         try
         {
             return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
@@ -41,6 +45,23 @@ public static class Cli
     {
         Description = "JSON configuration file (default: $PGVAULT_CONFIG, else none)",
     };
+
+    /// <summary>The validated options of a command that does not serve: config file, environment, then extra arguments.</summary>
+    public static PgVaultOptions LoadOptions(ParseResult result, Option<FileInfo?> option)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var builder = new ConfigurationBuilder();
+        if (ConfigFile(result, option) is { } file)
+        {
+            var full = Path.GetFullPath(file);
+            if (!File.Exists(full))
+                throw new PgVaultException(ErrorCode.InvalidConfiguration, $"configuration file '{full}' does not exist");
+            builder.AddJsonFile(full, optional: false);
+        }
+
+        builder.AddEnvironmentVariables().AddCommandLine([.. result.UnmatchedTokens]);
+        return PgVaultApp.LoadOptions(builder.Build());
+    }
 
     public static string? ConfigFile(ParseResult result, Option<FileInfo?> option)
     {

@@ -1,0 +1,141 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using PgVault.Postgres;
+using PgVault.Storage;
+using ZstdSharp;
+
+namespace PgVault.Engine.Chains;
+
+/// <summary>One finding of <see cref="ChainVerifier"/>: a problem (the chain is not fully restorable) or a note.</summary>
+public sealed record VerifyFinding(bool IsProblem, string Message);
+
+/// <summary>What <see cref="ChainVerifier"/> found in one chain.</summary>
+public sealed record VerifyReport(string BackupId, int ObjectsChecked, long BytesChecked, IReadOnlyList<VerifyFinding> Findings)
+{
+    public bool Ok => Findings.All(f => !f.IsProblem);
+}
+
+/// <summary>
+/// Re-reads every object of a chain: decompresses it and checks its SHA-256 and size against its key or its base
+/// backup's metadata; then checks that the WAL is continuous from each complete base backup's start to the chain's end.
+/// Each problem names the object, or the missing segment and the LSN range it covers.
+/// </summary>
+public static class ChainVerifier
+{
+    public static async Task<VerifyReport> VerifyAsync(IObjectStore store, ScannedChain chain, IProgress<string>? progress, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(chain);
+        var findings = new List<VerifyFinding>();
+        var objects = 0;
+        long bytes = 0;
+        if (chain.Metadata is null)
+        {
+            findings.Add(new VerifyFinding(true, $"chain '{chain.ChainId}' of cluster '{chain.ClusterId}' has no chain.json"));
+            return new VerifyReport(chain.ChainId, 0, 0, findings);
+        }
+
+        async Task CheckAsync(string key, string expectedSha, long? expectedSize)
+        {
+            objects++;
+            progress?.Report(key);
+            try
+            {
+                var (sha, size) = await HashDecompressedAsync(store, key, ct).ConfigureAwait(false);
+                bytes += size;
+                if (!string.Equals(sha, expectedSha, StringComparison.OrdinalIgnoreCase))
+                    findings.Add(new VerifyFinding(true, $"corrupt object '{key}': SHA-256 of its content is {sha}, expected {expectedSha}"));
+                else if (expectedSize is { } s && s != size)
+                    findings.Add(new VerifyFinding(true, $"corrupt object '{key}': {size} bytes of content, expected {s}"));
+            }
+            catch (Exception ex) when (ex is ZstdException or InvalidDataException or IOException or Errors.PgVaultException)
+            {
+                findings.Add(new VerifyFinding(true, $"corrupt or unreadable object '{key}': {ex.Message}"));
+            }
+        }
+
+        foreach (var w in chain.Wal)
+            await CheckAsync(w.Key, w.Sha256, w.End - w.Offset).ConfigureAwait(false);
+
+        foreach (var b in chain.BaseBackups)
+        {
+            if (!b.Complete)
+            {
+                findings.Add(new VerifyFinding(false, $"base backup {b.Label} is incomplete (no completion marker): it is not restorable and is ignored"));
+                continue;
+            }
+
+            foreach (var part in b.Metadata!.Parts.Append(b.Metadata.Manifest))
+                await CheckAsync(part.Key, part.Sha256, part.SizeBytes).ConfigureAwait(false);
+        }
+
+        // Continuity: every segment from each complete base backup's start up to the chain's end.
+        var end = chain.DurableEnd;
+        var whole = chain.Wal.Where(w => !w.Partial).Select(w => w.Segment).ToHashSet();
+        var lastSegment = WalSegment.Number(end);
+        foreach (var b in chain.BaseBackups.Where(b => b.Complete))
+        {
+            var start = Lsn.Parse(b.Metadata!.StartLsn);
+            var backupEnd = Lsn.Parse(b.Metadata.EndLsn);
+            if (backupEnd > end)
+            {
+                findings.Add(new VerifyFinding(true,
+                    $"base backup {b.Label} needs WAL up to {backupEnd}, but the chain's contiguous WAL ends at {end}"));
+            }
+
+            for (var n = WalSegment.Number(start); n < lastSegment; n++)
+            {
+                if (!whole.Contains(n))
+                {
+                    findings.Add(new VerifyFinding(true,
+                        $"missing WAL segment {WalSegment.Name(chain.Timeline, n)} ({WalSegment.Start(n)} to {WalSegment.Start(n + 1)}), " +
+                        $"needed to restore base backup {b.Label}"));
+                }
+            }
+        }
+
+        // WAL stored beyond the break is unreachable: the break itself is a missing segment.
+        if (chain.Wal.Any(w => w.Segment > lastSegment))
+        {
+            findings.Add(new VerifyFinding(true,
+                $"missing WAL segment {WalSegment.Name(chain.Timeline, lastSegment)} ({WalSegment.Start(lastSegment)} to " +
+                $"{WalSegment.Start(lastSegment + 1)}): the chain's WAL breaks at {end} although later WAL is stored"));
+        }
+
+        if (!chain.BaseBackups.Any(b => b.Complete))
+            findings.Add(new VerifyFinding(true, "the chain has no complete base backup: nothing in it is restorable"));
+        foreach (var key in chain.UnknownKeys)
+            findings.Add(new VerifyFinding(false, $"unexpected object '{key}' (not part of the layout)"));
+        return new VerifyReport(chain.Metadata.BackupId, objects, bytes, findings.DistinctBy(f => f.Message, StringComparer.Ordinal).ToList());
+    }
+
+    private static async Task<(string Sha256, long Size)> HashDecompressedAsync(IObjectStore store, string key, CancellationToken ct)
+    {
+        var raw = await store.OpenReadAsync(key, ReadRange.All, ct).ConfigureAwait(false);
+        await using (raw.ConfigureAwait(false))
+        {
+            var decompressed = new DecompressionStream(raw, leaveOpen: true);
+            await using (decompressed.ConfigureAwait(false))
+            {
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+                try
+                {
+                    long size = 0;
+                    int n;
+                    while ((n = await decompressed.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                    {
+                        hash.AppendData(buffer, 0, n);
+                        size += n;
+                    }
+
+                    return (Convert.ToHexStringLower(hash.GetHashAndReset()), size);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+        }
+    }
+}
