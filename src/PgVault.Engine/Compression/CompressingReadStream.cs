@@ -59,9 +59,8 @@ public sealed class CompressingReadStream : Stream
     public override int Read(Span<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (buffer.IsEmpty)
-            return 0;
-        while (_output.Count == 0 && !_sourceEnded)
+        var taken = Take(buffer);
+        while (taken < buffer.Length && !_sourceEnded)
         {
             var n = _source.Read(_chunk.AsSpan(0, ChunkBytes));
             if (n > 0)
@@ -73,9 +72,11 @@ public sealed class CompressingReadStream : Stream
                 _sourceEnded = true;
                 _compressor.Dispose();   // ends the frame: its last bytes go to the output buffer
             }
+
+            taken += Take(buffer[taken..]);
         }
 
-        return Take(buffer);
+        return taken;
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -84,9 +85,11 @@ public sealed class CompressingReadStream : Stream
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (buffer.IsEmpty)
-            return 0;
-        while (_output.Count == 0 && !_sourceEnded)
+
+        // Fill the caller's buffer (the stores copy in large blocks): compress chunk after chunk, handing out the output
+        // as it comes, so no more than one chunk's output waits in memory.
+        var taken = Take(buffer.Span);
+        while (taken < buffer.Length && !_sourceEnded)
         {
             var n = await _source.ReadAsync(_chunk.AsMemory(0, ChunkBytes), cancellationToken).ConfigureAwait(false);
             if (n > 0)
@@ -99,9 +102,11 @@ public sealed class CompressingReadStream : Stream
                 _sourceEnded = true;
                 await _compressor.DisposeAsync().ConfigureAwait(false);
             }
+
+            taken += Take(buffer.Span[taken..]);
         }
 
-        return Take(buffer.Span);
+        return taken;
     }
 
     public override void Flush()
@@ -175,13 +180,16 @@ public sealed class CompressingReadStream : Stream
 
     /// <summary>
     /// The compressor's destination: a write-only stream that keeps the compressed bytes until they are read, in a queue
-    /// of pooled fixed-size segments (so a burst, such as a finished zstd job, never needs one large array).
+    /// of pooled fixed-size segments (so a burst, such as a finished zstd job, never needs one large array). Drained
+    /// segments are kept for the next burst and go back to the pool only on release, so a long stream allocates its peak
+    /// once rather than on every burst.
     /// </summary>
     private sealed class OutputBuffer : Stream
     {
         private const int SegmentBytes = 128 * 1024;
 
         private readonly Queue<byte[]> _segments = new();
+        private readonly Stack<byte[]> _free = new();
         private byte[]? _tail;       // the segment being written (also in _segments)
         private int _headOffset;     // read position in the first segment
         private int _tailLength;     // bytes written into _tail
@@ -212,7 +220,7 @@ public sealed class CompressingReadStream : Stream
             {
                 if (_tail is null || _tailLength == SegmentBytes)
                 {
-                    _tail = ArrayPool<byte>.Shared.Rent(SegmentBytes);
+                    _tail = _free.TryPop(out var reused) ? reused : ArrayPool<byte>.Shared.Rent(SegmentBytes);
                     _tailLength = 0;
                     _segments.Enqueue(_tail);
                 }
@@ -253,7 +261,7 @@ public sealed class CompressingReadStream : Stream
                 Count -= n;
                 if (_headOffset == headLength)
                 {
-                    ArrayPool<byte>.Shared.Return(_segments.Dequeue());
+                    _free.Push(_segments.Dequeue());
                     _headOffset = 0;
                     if (ReferenceEquals(head, _tail))
                     {
@@ -269,6 +277,8 @@ public sealed class CompressingReadStream : Stream
         public void Release()
         {
             while (_segments.TryDequeue(out var segment))
+                ArrayPool<byte>.Shared.Return(segment);
+            while (_free.TryPop(out var segment))
                 ArrayPool<byte>.Shared.Return(segment);
             _tail = null;
             _tailLength = _headOffset = 0;

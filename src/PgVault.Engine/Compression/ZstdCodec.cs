@@ -40,7 +40,9 @@ public sealed class ZstdCodec : ICompressionCodec
 
     /// <summary>
     /// Worker threads compressing in parallel (zstd's <c>nbWorkers</c>). If zero, compression runs on the calling thread.
-    /// With workers, each compressor buffers up to a few jobs of input (a job is some MiB at the default levels).
+    /// With workers, each compressor holds a few jobs of input and output (up to workers + 2 jobs of some MiB each at the
+    /// default levels; about 17 MiB for 2 workers at level 1 on incompressible data), so give it workers only where
+    /// that memory is available.
     /// </summary>
     public int Workers { get; }
 

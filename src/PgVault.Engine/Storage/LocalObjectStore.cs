@@ -41,7 +41,7 @@ public sealed class LocalObjectStore : IObjectStore
     public LocalObjectStore(string rootDirectory)
     {
         ArgumentException.ThrowIfNullOrEmpty(rootDirectory);
-        _root = Path.GetFullPath(rootDirectory);
+        _root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(rootDirectory));
         if (!Directory.Exists(_root))
         {
             Directory.CreateDirectory(_root);
@@ -118,25 +118,7 @@ public sealed class LocalObjectStore : IObjectStore
             throw new ArgumentOutOfRangeException(nameof(range), range, "a read range has a non-negative offset and length");
         ct.ThrowIfCancellationRequested();
 
-        var path = PathOf(key);
-        FileStream file;
-        try
-        {
-            file = new FileStream(path, new FileStreamOptions
-            {
-                Mode = FileMode.Open,
-                Access = FileAccess.Read,
-                Share = FileShare.Read | FileShare.Delete,
-                BufferSize = 0,
-                Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
-            });
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException
-                                  || (e is UnauthorizedAccessException && Directory.Exists(path)))
-        {
-            throw new ObjectNotFoundException($"object '{key}' not found in the repository", e);
-        }
-
+        var file = TryOpenRead(PathOf(key)) ?? throw new ObjectNotFoundException(key);
         try
         {
             file.Position = Math.Min(range.Offset, file.Length);
@@ -269,6 +251,34 @@ public sealed class LocalObjectStore : IObjectStore
 
         entries.Sort(static (a, b) => string.CompareOrdinal(a.SortKey, b.SortKey));
         return entries;
+    }
+
+    /// <summary>Opens a file for reading, or returns null when there is no file (a directory is not an object).</summary>
+    private static FileStream? TryOpenRead(string path)
+    {
+        try
+        {
+            return new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.Open,
+                Access = FileAccess.Read,
+                Share = FileShare.Read | FileShare.Delete,
+                BufferSize = 0,
+                Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+            });
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException) when (Directory.Exists(path))
+        {
+            return null;
+        }
     }
 
     private static (string Path, FileStream File) CreateTempFile(string directory)

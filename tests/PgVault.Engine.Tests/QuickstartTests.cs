@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using PgVault.Testing;
+using Xunit;
+
+namespace PgVault.Engine.Tests;
+
+/// <summary><c>pgvault quickstart</c> as a newcomer runs it: a backup AVAILABLE within a minute, everything stopped on SIGTERM.</summary>
+[Trait("Category", "Postgres")]
+public sealed class QuickstartTests
+{
+    [Fact]
+    public async Task Quickstart_serves_an_available_backup_within_a_minute_and_stops_its_cluster()
+    {
+        TestEnvironment.RequireOrSkip(PostgresCluster.FindBinDirectory() is not null, "PostgreSQL binaries not found");
+        var ct = TestContext.Current.CancellationToken;
+        using var dir = new TempDirectory("quickstart");
+        int port;
+        using (var listener = new TcpListener(IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        var psi = PgVaultProcess.StartInfo(["quickstart", "--directory", dir.Path, "--urls", $"http://127.0.0.1:{port}"],
+            new Dictionary<string, string?>());
+        using var process = Process.Start(psi)!;
+        var output = new StringBuilder();
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            using (var startup = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                startup.CancelAfter(TimeSpan.FromSeconds(90));
+                while (!output.ToString().Contains("pgvault is serving the API", StringComparison.Ordinal))
+                {
+                    var line = await process.StandardOutput.ReadLineAsync(startup.Token)
+                               ?? throw new InvalidOperationException("quickstart exited early: " + output + await stderr);
+                    output.AppendLine(line);
+                }
+            }
+
+            var token = Regex.Match(output.ToString(), "Token:  (pgv_[A-Za-z0-9_-]{43})").Groups[1].Value;
+            Assert.NotEmpty(token);
+            var drain = DrainAsync(process.StandardOutput, output);
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            JsonNode? backup = null;
+            await Wait.UntilAsync(async () =>
+            {
+                var list = JsonNode.Parse(await http.GetStringAsync(new Uri("/clusters/backups", UriKind.Relative), ct))!;
+                backup = list["items"]!.AsArray().FirstOrDefault();
+                return backup?["metadata"]!["state"]!.GetValue<string>() == "AVAILABLE";
+            }, TimeSpan.FromSeconds(60), "quickstart's backup to be AVAILABLE");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), $"took {clock.Elapsed}");
+            var p = backup!["properties"]!;
+            Assert.Equal("15", p["version"]!.GetValue<string>());
+            Assert.True(p["size"]!.GetValue<long>() >= 1);
+            Assert.NotNull(p["earliestRecoveryTargetTime"]);
+
+            // SIGTERM, as a service manager or Ctrl+C would: the server and the throwaway cluster stop.
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+                await kill.WaitForExitAsync(ct);
+            using var exit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            exit.CancelAfter(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(exit.Token);
+            await drain;
+            Assert.Contains("Stopping the throwaway PostgreSQL cluster", output.ToString(), StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(dir.Path, "postgres", "pgdata", "postmaster.pid")), "PostgreSQL still running");
+        }
+        finally
+        {
+            if (!process.HasExited)
+                process.Kill(entireProcessTree: true);
+            var pgdata = Path.Combine(dir.Path, "postgres", "pgdata");
+            if (File.Exists(Path.Combine(pgdata, "postmaster.pid")))
+            {
+                using var stop = Process.Start("runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "stop", "-m", "immediate", "-D", pgdata]);
+                await stop.WaitForExitAsync(CancellationToken.None);
+            }
+        }
+    }
+
+    private static async Task DrainAsync(StreamReader reader, StringBuilder into)
+    {
+        while (await reader.ReadLineAsync(CancellationToken.None) is { } line)
+        {
+            lock (into)
+                into.AppendLine(line);
+        }
+    }
+}
