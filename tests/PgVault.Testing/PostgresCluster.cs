@@ -87,7 +87,33 @@ public sealed class PostgresCluster : IAsyncDisposable
         }
     }
 
-    private async Task InitAsync(string? extraConfig, CancellationToken ct)
+    /// <summary>
+    /// Starts a streaming standby of <paramref name="primary"/> (pg_basebackup -R), which can later be promoted.
+    /// </summary>
+    public static async Task<PostgresCluster> StartStandbyAsync(string name, PostgresCluster primary, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(primary);
+        var root = new TempDirectory("pg-" + name);
+        var cluster = new PostgresCluster(root, primary.BinDirectory, FreePort());
+        try
+        {
+            await cluster.PrepareDirectoryAsync(ct);
+            await cluster.RunPgAsync("pg_basebackup",
+                ["-h", "127.0.0.1", "-p", primary.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres",
+                 "-D", cluster.DataDirectory, "-R", "-X", "stream", "-c", "fast"], ct);
+            await File.AppendAllTextAsync(Path.Combine(cluster.DataDirectory, "postgresql.conf"),
+                $"\n# standby\nunix_socket_directories = '{root.Path}'\nhot_standby = on\n", ct);
+            await cluster.StartAsync(ct);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task PrepareDirectoryAsync(CancellationToken ct)
     {
         if (TestEnvironment.IsRoot)
         {
@@ -95,7 +121,11 @@ public sealed class PostgresCluster : IAsyncDisposable
             await RunCheckedAsync("chmod", ["755", Path.GetDirectoryName(_root.Path)!], ct);
             await RunCheckedAsync("chown", ["postgres:postgres", _root.Path], ct);
         }
+    }
 
+    private async Task InitAsync(string? extraConfig, CancellationToken ct)
+    {
+        await PrepareDirectoryAsync(ct);
         await RunPgAsync("initdb", ["-k", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-D", DataDirectory], ct);
         var conf = new StringBuilder()
             .AppendLine("listen_addresses = '127.0.0.1'")

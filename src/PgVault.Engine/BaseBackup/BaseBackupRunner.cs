@@ -98,6 +98,13 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             var (startLsn, timeline) = TarTap.ParseBackupLabel(Encoding.UTF8.GetString(labelBytes));
             var endLsn = ManifestEndLsn(manifestBytes);
             var completedAt = time.GetUtcNow();
+            if (current.StartLsn is { } chainStart && startLsn.Value < chainStart)
+            {
+                throw new PgVaultException(ErrorCode.BaseBackupFailed,
+                    $"base backup {label} starts at {startLsn}, before the WAL of backup {current.Id} (from {new Lsn(chainStart)}): it could not be restored",
+                    "this happens with a standby whose last restartpoint predates the backup's start; take another base backup after its next restartpoint");
+            }
+
 
             var manifest = await WriteSmallAsync(RepositoryLayout.BaseBackupPrefix(chain.Cluster.Id, chainId, label) + "backup_manifest.zst",
                 manifestBytes, ct).ConfigureAwait(false);

@@ -106,7 +106,9 @@ public sealed class ClusterChain
                     return Resume(moved, end, next);
                 }
 
-                reason = $"timeline {serverTimeline}'s history does not pass through the end of backup {active.Id} ({end} on timeline {chainTimeline})";
+                var ended = history.FirstOrDefault(h => h.Timeline == chainTimeline);
+                reason = $"timeline {serverTimeline}'s history does not pass through the end of backup {active.Id} ({end} on timeline {chainTimeline}; " +
+                         (ended.Timeline == chainTimeline ? $"timeline {chainTimeline} ended at {ended.SwitchPoint})" : $"timeline {chainTimeline} is not in it)");
             }
 
             return await StartChainAsync(active, systemIdentifier, serverTimeline, serverFlush, postgresMajor, reason, fetchHistory, ct)

@@ -17,7 +17,10 @@ public sealed class CompressedContent : IAsyncDisposable, IDisposable
     private readonly Sha256Stream _hashed;
     private readonly CompressingReadStream _compressed;
 
-    /// <summary>Compresses <paramref name="source"/> with <paramref name="codec"/>; disposing this disposes the source unless <paramref name="leaveOpen"/>.</summary>
+    /// <summary>
+    /// Compresses <paramref name="source"/> with <paramref name="codec"/>; disposing this disposes the source unless
+    /// <paramref name="leaveOpen"/>.
+    /// </summary>
     public CompressedContent(Stream source, ICompressionCodec codec, bool leaveOpen = false)
     {
         ArgumentNullException.ThrowIfNull(source);

@@ -11,7 +11,9 @@ namespace PgVault.Engine.Compression;
 /// <param name="CompressedBytes">Size of the compressed content as written.</param>
 public sealed record CompressedObjectInfo(ObjectInfo Object, string Sha256Hex, long UncompressedBytes, long CompressedBytes);
 
-/// <summary>Writing and reading compressed, checksummed objects: the stream filters of this folder around an <see cref="IObjectStore"/>.</summary>
+/// <summary>
+/// Writing and reading compressed, checksummed objects: the stream filters of this folder around an <see cref="IObjectStore"/>.
+/// </summary>
 public static class CompressedObjectExtensions
 {
     /// <summary>

@@ -19,6 +19,7 @@ public sealed class CompressingReadStream : Stream
     private readonly Stream _compressor;
     private byte[] _chunk = ArrayPool<byte>.Shared.Rent(ChunkBytes);
     private bool _sourceEnded;
+    private bool _frameEnded;
     private bool _disposed;
 
     /// <summary>Compresses <paramref name="source"/> (read to its end) with <paramref name="codec"/>.</summary>
@@ -35,7 +36,7 @@ public sealed class CompressingReadStream : Stream
     public long CompressedBytes { get; private set; }
 
     /// <summary>Whether the whole source was compressed and every compressed byte was read.</summary>
-    public bool IsComplete => _sourceEnded && _output.Count == 0;
+    public bool IsComplete => _frameEnded && _output.Count == 0;
 
     /// <summary>The most compressed bytes held at once, waiting to be read (for the memory tests).</summary>
     internal int PeakBufferedBytes => _output.PeakCount;
@@ -71,6 +72,7 @@ public sealed class CompressingReadStream : Stream
             {
                 _sourceEnded = true;
                 _compressor.Dispose();   // ends the frame: its last bytes go to the output buffer
+                _frameEnded = true;
             }
 
             taken += Take(buffer[taken..]);
@@ -101,6 +103,7 @@ public sealed class CompressingReadStream : Stream
             {
                 _sourceEnded = true;
                 await _compressor.DisposeAsync().ConfigureAwait(false);
+                _frameEnded = true;
             }
 
             taken += Take(buffer.Span[taken..]);
@@ -127,7 +130,7 @@ public sealed class CompressingReadStream : Stream
             try
             {
                 // An abandoned frame's compressor still holds native state (and with workers, threads): release it.
-                if (!_sourceEnded)
+                if (!_frameEnded)
                     _compressor.Dispose();
             }
             finally
@@ -148,7 +151,7 @@ public sealed class CompressingReadStream : Stream
             _disposed = true;
             try
             {
-                if (!_sourceEnded)
+                if (!_frameEnded)
                     await _compressor.DisposeAsync().ConfigureAwait(false);
             }
             finally

@@ -11,7 +11,9 @@ namespace PgVault.Engine.Storage;
 /// </summary>
 public static class ObjectStoreExtensions
 {
-    /// <summary>How many keys <see cref="DeleteByPrefixAsync"/> hands to one <see cref="IObjectStore.DeleteAsync"/> call (the S3 limit).</summary>
+    /// <summary>
+    /// How many keys <see cref="DeleteByPrefixAsync"/> hands to one <see cref="IObjectStore.DeleteAsync"/> call (the S3 limit).
+    /// </summary>
     public const int DeleteBatchSize = 1000;
 
     /// <summary>Whether the object exists.</summary>
@@ -35,15 +37,16 @@ public static class ObjectStoreExtensions
         {
             // Grow as the data comes (the object may be smaller than its Stat said, or a stream may not know its length),
             // and read one byte past the cap to tell "exactly maxBytes" from "more".
-            var buffer = new byte[Math.Min(maxBytes + 1, 64 * 1024)];
+            var capacity = (int)Math.Min(maxBytes + 1L, Array.MaxLength);
+            var buffer = new byte[Math.Min(capacity, 64 * 1024)];
             var length = 0;
             while (true)
             {
                 if (length == buffer.Length)
                 {
-                    if (length > maxBytes)
-                        throw new PgVaultException(ErrorCode.ObjectCorrupt, $"object '{key}' is larger than the {maxBytes} bytes expected of it");
-                    Array.Resize(ref buffer, (int)Math.Min((long)buffer.Length * 2, maxBytes + 1L));
+                    if (length >= capacity)
+                        throw TooLarge(key, maxBytes);
+                    Array.Resize(ref buffer, (int)Math.Min(buffer.Length * 2L, capacity));
                 }
 
                 var n = await stream.ReadAsync(buffer.AsMemory(length), ct).ConfigureAwait(false);
@@ -53,13 +56,16 @@ public static class ObjectStoreExtensions
             }
 
             if (length > maxBytes)
-                throw new PgVaultException(ErrorCode.ObjectCorrupt, $"object '{key}' is larger than the {maxBytes} bytes expected of it");
+                throw TooLarge(key, maxBytes);
             return length == buffer.Length ? buffer : buffer[..length];
         }
     }
 
-    /// <summary>Writes <paramref name="content"/> as the object <paramref name="key"/> (all or nothing, as <see cref="IObjectStore.WriteAsync"/>).</summary>
-    public static async Task<ObjectInfo> WriteBytesAsync(this IObjectStore store, string key, ReadOnlyMemory<byte> content, CancellationToken ct)
+    /// <summary>
+    /// Writes <paramref name="content"/> as the object <paramref name="key"/> (all or nothing, as <see cref="IObjectStore.WriteAsync"/>).
+    /// </summary>
+    public static async Task<ObjectInfo> WriteBytesAsync(
+        this IObjectStore store, string key, ReadOnlyMemory<byte> content, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(store);
         var stream = MemoryMarshal.TryGetArray(content, out var segment)
@@ -128,6 +134,9 @@ public static class ObjectStoreExtensions
     /// <summary>Copies an object within one store.</summary>
     public static Task<ObjectInfo> CopyAsync(this IObjectStore store, string sourceKey, string destinationKey, CancellationToken ct) =>
         CopyAsync(store, sourceKey, store, destinationKey, ct);
+
+    private static PgVaultException TooLarge(string key, int maxBytes) =>
+        new(ErrorCode.ObjectCorrupt, $"object '{key}' is larger than the {maxBytes} bytes expected of it");
 
     /// <summary>
     /// Copies <paramref name="source"/> to <paramref name="destination"/> through a pooled buffer of

@@ -28,9 +28,14 @@ public static class TimelineHistory
         return list;
     }
 
+    /// <summary>WAL page size (XLOG_BLCKSZ).</summary>
+    public const ulong WalPageBytes = 8192;
+
     /// <summary>
     /// Whether a chain whose WAL ends at <paramref name="chainEnd"/> on <paramref name="chainTimeline"/> lies in the
-    /// history of the server's current timeline: the chain's timeline must appear in it and end at or after the chain's end.
+    /// history of the server's current timeline: the chain's timeline must appear in it and end at or after the chain's
+    /// end. A promoted standby streams whole pages, so the chain may hold the rest of the page in which the old timeline
+    /// ended (bytes after the last record, never replayed): an end within that page still passes through.
     /// </summary>
     public static bool PassesThrough(IReadOnlyList<TimelineSwitch> history, uint chainTimeline, Lsn chainEnd)
     {
@@ -38,7 +43,7 @@ public static class TimelineHistory
         foreach (var entry in history)
         {
             if (entry.Timeline == chainTimeline)
-                return chainEnd <= entry.SwitchPoint;
+                return chainEnd.Value <= (entry.SwitchPoint.Value + WalPageBytes - 1) / WalPageBytes * WalPageBytes;
         }
 
         return false;

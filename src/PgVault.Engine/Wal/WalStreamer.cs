@@ -44,6 +44,13 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             {
                 break;
             }
+            catch (Exception ex) when (ex.Message.Contains("CopyDone", StringComparison.Ordinal))
+            {
+                // The server ended the timeline (a promotion); Npgsql reports the end of the stream as an error.
+                logger.LogInformation("cluster {Cluster}: the server ended the timeline being streamed; reconnecting", chain.Cluster.Id);
+                backoff = TimeSpan.FromSeconds(1);
+                continue;
+            }
             catch (Exception ex)
             {
                 logger.LogWarning("cluster {Cluster}: WAL streaming interrupted: {Error}; retrying in {Delay:0} s",
@@ -81,9 +88,14 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             await conn.Open(ct).ConfigureAwait(false);
             var system = await conn.IdentifySystem(ct).ConfigureAwait(false);
             var major = conn.PostgreSqlVersion.Major.ToString(CultureInfo.InvariantCulture);
+            // A new chain starts at the last checkpoint's redo point (the server keeps that WAL for crash recovery): a base
+            // backup taken from a standby starts at a restartpoint, which can lie before the current position.
+            var position = new Lsn((ulong)system.XLogPos);
+            var redo = await RedoPointAsync(ct).ConfigureAwait(false);
+            var chainStart = redo is { } r && r < position ? r : position;
             var (start, timeline) = await chain.EnsureChainAsync(
-                system.SystemId.ToString(CultureInfo.InvariantCulture), system.Timeline, new Lsn((ulong)system.XLogPos), major,
-                async tli => System.Text.Encoding.UTF8.GetString((await conn.TimelineHistory(tli, ct).ConfigureAwait(false)).Content),
+                system.SystemId.ToString(CultureInfo.InvariantCulture), system.Timeline, chainStart, major,
+                tli => FetchHistoryAsync(conn, tli, ct),
                 ct).ConfigureAwait(false);
 
             var slotName = chain.Cluster.SlotName;
@@ -125,6 +137,62 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         }
 
         string ChainClusterChainId() => chain.ChainId!;
+    }
+
+    /// <summary>The redo point of the server's last checkpoint (or restartpoint), or null when it cannot be read.</summary>
+    private async Task<Lsn?> RedoPointAsync(CancellationToken ct)
+    {
+        try
+        {
+            var sql = new Npgsql.NpgsqlConnection(chain.Cluster.ConnectionString);
+            await using (sql.ConfigureAwait(false))
+            {
+                await sql.OpenAsync(ct).ConfigureAwait(false);
+                await using var cmd = new Npgsql.NpgsqlCommand("SELECT redo_lsn::text FROM pg_control_checkpoint()", sql);
+                return Lsn.Parse((string)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
+            }
+        }
+        catch (Npgsql.NpgsqlException ex)
+        {
+            logger.LogDebug("cluster {Cluster}: could not read the checkpoint's redo point ({Error}); a new chain starts at the current position",
+                chain.Cluster.Id, ex.Message);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A timeline history file from the server. Npgsql's TIMELINE_HISTORY fails on PostgreSQL 15 (it reads the file's
+    /// content column as bytea where the server sends text); then the file is read with <c>pg_read_binary_file</c>,
+    /// which needs superuser or the <c>pg_read_server_files</c> role.
+    /// </summary>
+    private async Task<string> FetchHistoryAsync(PhysicalReplicationConnection conn, uint timeline, CancellationToken ct)
+    {
+        try
+        {
+            return System.Text.Encoding.UTF8.GetString((await conn.TimelineHistory(timeline, ct).ConfigureAwait(false)).Content);
+        }
+        catch (InvalidCastException)
+        {
+            var name = WalSegment.HistoryName(timeline);
+            try
+            {
+                var sql = new Npgsql.NpgsqlConnection(chain.Cluster.ConnectionString);
+                await using (sql.ConfigureAwait(false))
+                {
+                    await sql.OpenAsync(ct).ConfigureAwait(false);
+                    await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_read_binary_file('pg_wal/' || @name)", sql);
+                    cmd.Parameters.AddWithValue("name", name);
+                    var bytes = (byte[])(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+                    return System.Text.Encoding.UTF8.GetString(bytes);
+                }
+            }
+            catch (Npgsql.PostgresException ex)
+            {
+                throw new PgVaultException(ErrorCode.WalStreamFailed,
+                    $"unable to read timeline history file {name} from cluster '{chain.Cluster.Id}': {ex.MessageText}",
+                    "grant the role in the cluster's ConnectionString pg_read_server_files (GRANT pg_read_server_files TO ...)", ex);
+            }
+        }
     }
 
     /// <summary>Npgsql takes a normal connection string; replication mode is set by the connection class.</summary>

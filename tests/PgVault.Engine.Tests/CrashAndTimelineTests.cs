@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using PgVault.Catalog;
+using PgVault.Catalog.Sqlite;
+using PgVault.Engine.Chains;
+using PgVault.Engine.Storage;
+using PgVault.Postgres;
+using PgVault.Storage;
+using PgVault.Testing;
+using Xunit;
+
+namespace PgVault.Engine.Tests;
+
+/// <summary>PgVault killed mid base backup and mid streaming, PostgreSQL restarted mid-stream, and a promoted standby.</summary>
+[Trait("Category", "Postgres")]
+public sealed class CrashAndTimelineTests
+{
+    private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(180);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary><c>pgvault serve</c> as a separate process, so it can be killed with SIGKILL.</summary>
+    private sealed class ServeProcess : IAsyncDisposable
+    {
+        private readonly Process _process;
+
+        public ServeProcess(Dictionary<string, string?> settings)
+        {
+            var psi = PgVaultProcess.StartInfo(["serve", "--urls", "http://127.0.0.1:0"], settings);
+            psi.RedirectStandardOutput = false;
+            psi.RedirectStandardError = false;
+            _process = Process.Start(psi)!;
+        }
+
+        public void Kill() => _process.Kill(entireProcessTree: true);
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_process.HasExited)
+                _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync(CancellationToken.None);
+            _process.Dispose();
+        }
+    }
+
+    private static Dictionary<string, string?> Settings(string clusterId, PostgresCluster pg, TempDirectory data)
+    {
+        var s = StreamingAndBaseBackupTests.Settings(clusterId, pg);
+        s["PgVault:DataDirectory"] = data.Path;
+        // Small parts, so a running base backup shows in the repository part by part.
+        s["PgVault:Engine:BaseBackupPartSizeBytes"] = (8 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return s;
+    }
+
+    private static SqliteCatalog Catalog(TempDirectory data) => new($"Data Source={Path.Combine(data.Path, "catalog.db")}");
+
+    private static async Task<ScannedChain> ChainAsync(TempDirectory data, string clusterId) =>
+        (await RepositoryScanner.ScanAsync(new LocalObjectStore(Path.Combine(data.Path, "repository")), clusterId, Ct))
+        .OrderBy(c => c.Metadata!.CreatedAt).Last();
+
+    /// <summary>Waits until the repository's contiguous WAL (from the chain's start) reaches <paramref name="lsn"/>.</summary>
+    private static Task WalReachesAsync(TempDirectory data, string clusterId, Lsn lsn) =>
+        Wait.UntilAsync(async () => (await ChainAsync(data, clusterId)).DurableEnd >= lsn, Bounded,
+            $"contiguous WAL in the repository up to {lsn}");
+
+    [Fact]
+    public async Task Killed_mid_base_backup_and_mid_streaming_then_restarted_nothing_partial_looks_complete_and_the_WAL_has_no_gap()
+    {
+        await using var pg = await PostgresCluster.StartAsync("crash", ct: Ct);
+        await Pg.PgbenchAsync(pg, "-i", "-s", "20", "-q");
+        var clusterId = Guid.NewGuid().ToString();
+        using var data = new TempDirectory("crash-data");
+        var settings = Settings(clusterId, pg, data);
+        var catalog = Catalog(data);
+
+        string interrupted;
+        await using (var serve = new ServeProcess(settings))
+        {
+            BaseBackupRecord? running = null;
+            await Wait.UntilAsync(async () =>
+            {
+                if (!File.Exists(Path.Combine(data.Path, "catalog.db")))
+                    return false;
+                var active = await TryActiveAsync(catalog, clusterId);
+                running = active is null ? null : (await catalog.ListBaseBackupsAsync(active.Id, Ct)).FirstOrDefault(b => b.State == BaseBackupState.Running);
+                return running is not null && Directory.EnumerateFiles(Path.Combine(data.Path, "repository"), "data.*", SearchOption.AllDirectories).Any();
+            }, Bounded, "a base backup to be running and writing");
+            serve.Kill();
+            interrupted = running!.Label;
+        }
+
+        var afterKill = await ChainAsync(data, clusterId);
+        Assert.False(afterKill.BaseBackups.Single(b => b.Label == interrupted).Complete, "an interrupted base backup looks complete");
+        Assert.False(File.Exists(Path.Combine(data.Path, "repository", RepositoryLayout.BaseBackupComplete(clusterId, afterKill.ChainId, interrupted))));
+
+        // WAL written while PgVault is down stays on the server (the slot) and is streamed after the restart.
+        await Pg.PgbenchAsync(pg, "-c", "2", "-t", "500", "-n");
+        var whileDown = await Pg.FlushLsnAsync(pg);
+
+        await using (var serve = new ServeProcess(settings))
+        {
+            await WalReachesAsync(data, clusterId, whileDown);
+            await Wait.UntilAsync(async () => (await catalog.GetActiveBackupAsync(clusterId, Ct))?.State == BackupState.Available, Bounded,
+                "a new base backup after the restart");
+            var bases = await catalog.ListBaseBackupsAsync((await catalog.GetActiveBackupAsync(clusterId, Ct))!.Id, Ct);
+            Assert.Equal(BaseBackupState.Failed, bases.Single(b => b.Label == interrupted).State);
+
+            // Killed again while streaming under load.
+            var load = Pg.PgbenchAsync(pg, "-c", "2", "-T", "6", "-n");
+            await Task.Delay(TimeSpan.FromSeconds(3), Ct);
+            serve.Kill();
+            await load;
+        }
+
+        var beforeRestart = await Pg.FlushLsnAsync(pg);
+        await using (var serve = new ServeProcess(settings))
+        {
+            await WalReachesAsync(data, clusterId, beforeRestart);
+
+            // PostgreSQL restarted under PgVault's feet: streaming reconnects and goes on.
+            var (code, output) = await pg.RunPgRawAsync("pg_ctl", ["restart", "-m", "fast", "-w", "-D", pg.DataDirectory, "-o", $"-p {pg.Port}", "-l", pg.LogFile], Ct);
+            Assert.True(code == 0, output);
+            Npgsql.NpgsqlConnection.ClearAllPools(); // the test's pooled connections died with the server
+            await Pg.PgbenchAsync(pg, "-c", "2", "-t", "300", "-n");
+            await WalReachesAsync(data, clusterId, await Pg.FlushLsnAsync(pg));
+        }
+
+        var chain = await ChainAsync(data, clusterId);
+        Assert.Equal(afterKill.ChainId, chain.ChainId); // still the same chain
+        var report = await ChainVerifier.VerifyAsync(new LocalObjectStore(Path.Combine(data.Path, "repository")), chain, null, Ct);
+        Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
+    }
+
+    [Fact]
+    public async Task A_promoted_standby_continues_the_chain_on_its_new_timeline()
+    {
+        await using var primary = await PostgresCluster.StartAsync("primary", ct: Ct);
+        await Pg.PgbenchAsync(primary, "-i", "-s", "2", "-q");
+        await using var standby = await PostgresCluster.StartStandbyAsync("standby", primary, Ct);
+        var clusterId = Guid.NewGuid().ToString();
+        using var data = new TempDirectory("standby-data");
+        var settings = Settings(clusterId, standby, data);
+        var catalog = Catalog(data);
+
+        await using (var serve = new ServeProcess(settings))
+        {
+            await Wait.UntilAsync(async () => File.Exists(Path.Combine(data.Path, "catalog.db"))
+                                              && (await TryActiveAsync(catalog, clusterId))?.State == BackupState.Available,
+                Bounded, "the first base backup (taken from the standby)");
+            await Pg.PgbenchAsync(primary, "-c", "2", "-t", "200", "-n");
+            var primaryFlush = await Pg.FlushLsnAsync(primary);
+            await Wait.UntilAsync(async () => Lsn.Parse(await Pg.ScalarAsync<string>(standby, "SELECT pg_last_wal_replay_lsn()::text")) >= primaryFlush,
+                Bounded, "the standby to replay the primary's WAL");
+            var before = (await catalog.GetActiveBackupAsync(clusterId, Ct))!;
+
+            var (code, output) = await standby.RunPgRawAsync("pg_ctl", ["promote", "-w", "-D", standby.DataDirectory], Ct);
+            Assert.True(code == 0, output);
+            await Pg.PgbenchAsync(standby, "-c", "2", "-t", "300", "-n");
+            var newFlush = await Pg.FlushLsnAsync(standby);
+            await Wait.UntilAsync(async () => (await catalog.GetActiveBackupAsync(clusterId, Ct)) is { Timeline: 2 } b && b.EndLsn >= newFlush.Value,
+                Bounded, $"the chain to follow timeline 2 up to {newFlush}");
+
+            var after = (await catalog.GetActiveBackupAsync(clusterId, Ct))!;
+            Assert.Equal(before.Id, after.Id); // the same backup: the new timeline's history passes through its end
+            Assert.True(after.IsActive);
+        }
+
+        var chain = await ChainAsync(data, clusterId);
+        Assert.Contains(chain.HistoryKeys, k => k.EndsWith("00000002.history", StringComparison.Ordinal));
+        Assert.Contains(chain.Wal, w => w.Timeline == 2);
+        var report = await ChainVerifier.VerifyAsync(new LocalObjectStore(Path.Combine(data.Path, "repository")), chain, null, Ct);
+        Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
+    }
+
+    private static async Task<BackupRecord?> TryActiveAsync(ICatalog catalog, string clusterId)
+    {
+        try
+        {
+            return await catalog.GetActiveBackupAsync(clusterId, Ct);
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException)
+        {
+            return null; // the serving process has not created the schema yet
+        }
+    }
+}
