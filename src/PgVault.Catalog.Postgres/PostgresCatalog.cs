@@ -21,6 +21,13 @@ public sealed class PostgresCatalog : AdoCatalog, IAsyncDisposable
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         builder.ApplicationName ??= "pgvault-catalog";
+        // The API runs the same few statements all the time: let Npgsql prepare them (parse and plan once).
+        if (builder.MaxAutoPrepare == 0)
+        {
+            builder.MaxAutoPrepare = 32;
+            builder.AutoPrepareMinUsages = 2;
+        }
+
         _dataSource = NpgsqlDataSource.Create(builder);
     }
 

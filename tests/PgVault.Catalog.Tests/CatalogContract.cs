@@ -256,4 +256,38 @@ public abstract class CatalogContract
         Assert.True(await catalog.DeleteBackupAsync("chain", Ct));
         Assert.Empty(await catalog.ListBaseBackupsAsync("chain", Ct));
     }
+
+    [Fact]
+    public async Task Deep_pages_stay_right_as_backups_come_and_go()
+    {
+        var catalog = await MigratedAsync(nameof(Deep_pages_stay_right_as_backups_come_and_go));
+        var all = Enumerable.Range(0, 700).Select(i => Backup($"b{i:D4}", $"c{i % 3}", T0.AddSeconds(i / 2))).ToList();
+        await catalog.SaveBackupsAsync(all, Ct);
+
+        async Task AssertPagesAsync()
+        {
+            var expected = all.OrderByDescending(b => b.CreatedDate).ThenBy(b => b.Id, StringComparer.Ordinal).Select(b => b.Id).ToList();
+            foreach (var offset in new[] { 0, 1, 255, 256, 257, 511, 512, 513, expected.Count - 1, expected.Count, expected.Count + 300 })
+            {
+                var page = await catalog.ListBackupsAsync(ClusterScope.All, new PageRequest(offset, 10), Ct);
+                Assert.Equal(expected.Skip(offset).Take(10), page.Items.Select(b => b.Id));
+                Assert.Equal(offset + 10 < expected.Count, page.HasMore);
+            }
+        }
+
+        await AssertPagesAsync();
+        // Newer backups shift every page; an update of an existing one shifts nothing.
+        var newer = Enumerable.Range(0, 40).Select(i => Backup($"n{i:D2}", "c9", T0.AddDays(1).AddSeconds(i))).ToList();
+        await catalog.SaveBackupsAsync(newer, Ct);
+        all.AddRange(newer);
+        await catalog.SaveBackupsAsync([all[5] with { State = BackupState.Degraded, SizeBytes = 77 }], Ct);
+        await AssertPagesAsync();
+        foreach (var id in new[] { "b0000", "b0300", "n05" })
+        {
+            Assert.True(await catalog.DeleteBackupAsync(id, Ct));
+            all.RemoveAll(b => b.Id == id);
+        }
+
+        await AssertPagesAsync();
+    }
 }

@@ -23,8 +23,14 @@ public sealed class CatalogQueries(ICatalog catalog)
     public async Task<Page<BackupRecord>> ListClusterBackupsAsync(ClusterScope scope, string clusterId, PageRequest page,
         CancellationToken ct)
     {
-        await GetClusterAsync(scope, clusterId, ct).ConfigureAwait(false);
-        return await catalog.ListBackupsAsync(ClusterScope.Only([clusterId]), page, ct).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(scope);
+        if (!scope.Allows(clusterId))
+            throw new PgVaultException(ErrorCode.NotFound, $"cluster '{clusterId}' not found");
+        var result = await catalog.ListBackupsAsync(ClusterScope.Only([clusterId]), page, ct).ConfigureAwait(false);
+        // A page with backups proves the cluster exists; only an empty one needs the cluster looked up (404 if unknown).
+        if (result.Items.Count == 0)
+            await GetClusterAsync(scope, clusterId, ct).ConfigureAwait(false);
+        return result;
     }
 
     public Task<Page<ClusterRecord>> ListClustersAsync(ClusterScope scope, PageRequest page, CancellationToken ct) =>

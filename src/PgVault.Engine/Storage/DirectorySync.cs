@@ -14,10 +14,14 @@ internal static class DirectorySync
     private const int ORdOnly = 0;
     private const int ODirectory = 0x10000;   // Linux, x86-64 and arm64 alike
     private const int OCloexec = 0x80000;
+    private const int ENoEnt = 2;
     private const int EIntr = 4;
     private const int EInval = 22;
 
-    /// <summary>Makes the entries of <paramref name="directory"/> durable. Throws <see cref="IOException"/> on failure.</summary>
+    /// <summary>
+    /// Makes the entries of <paramref name="directory"/> durable. Throws <see cref="IOException"/> on failure; a directory
+    /// that no longer exists (removed by a concurrent delete of everything in it) has nothing left to make durable.
+    /// </summary>
     public static void Sync(string directory)
     {
         if (!OperatingSystem.IsLinux())
@@ -32,7 +36,12 @@ internal static class DirectorySync
         while (fd < 0 && Marshal.GetLastPInvokeError() == EIntr);
 
         if (fd < 0)
-            throw Error("open", directory, Marshal.GetLastPInvokeError());
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == ENoEnt)
+                return;
+            throw Error("open", directory, errno);
+        }
 
         try
         {

@@ -179,6 +179,8 @@ public sealed class LocalObjectStore : IObjectStore
         {
             ct.ThrowIfCancellationRequested();
             var path = PathOf(key);
+            if (Directory.Exists(path))
+                continue;   // a folder of keys, not an object
             try
             {
                 File.Delete(path);
@@ -192,10 +194,7 @@ public sealed class LocalObjectStore : IObjectStore
         }
 
         foreach (var directory in directories)
-        {
-            if (Directory.Exists(directory))
-                DirectorySync.Sync(directory);
-        }
+            DirectorySync.Sync(directory);
 
         // Best effort: remove directories the deletes left empty, up to (not including) the root. A directory that is
         // not empty (another object, a write in progress) stays; a concurrent writer recreates what it needs.

@@ -1,3 +1,4 @@
+using System.Data;
 using System.Data.Common;
 using System.Globalization;
 using System.Text;
@@ -83,38 +84,87 @@ public abstract class AdoCatalog : ICatalog
             var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
             {
-                await using var cmd = Command(conn,
-                    $"INSERT INTO backups ({BackupColumns}) VALUES (@id, @cluster_id, @created_us, @state, @version, @is_active, " +
-                    "@earliest_recovery_target_us, @size_bytes, @location, @system_identifier, @timeline, @start_lsn, @end_lsn) " +
-                    "ON CONFLICT (id) DO UPDATE SET cluster_id = excluded.cluster_id, created_us = excluded.created_us, " +
-                    "state = excluded.state, version = excluded.version, is_active = excluded.is_active, " +
-                    "earliest_recovery_target_us = excluded.earliest_recovery_target_us, size_bytes = excluded.size_bytes, " +
-                    "location = excluded.location, system_identifier = excluded.system_identifier, timeline = excluded.timeline, " +
-                    "start_lsn = excluded.start_lsn, end_lsn = excluded.end_lsn");
-                cmd.Transaction = tx;
+                // An existing backup keeps its cluster, creation time and listing key (the order never changes); only a new
+                // backup changes the listing, and bumps the generation that tells every instance its page boundaries are stale.
+                await using var update = Command(conn,
+                    "UPDATE backups SET state = @state, version = @version, is_active = @is_active, " +
+                    "earliest_recovery_target_us = @earliest_recovery_target_us, size_bytes = @size_bytes, location = @location, " +
+                    "system_identifier = @system_identifier, timeline = @timeline, start_lsn = @start_lsn, end_lsn = @end_lsn WHERE id = @id");
+                update.Transaction = tx;
+                await using var insert = Command(conn,
+                    $"INSERT INTO backups ({BackupColumns}, listing_key) VALUES (@id, @cluster_id, @created_us, @state, @version, @is_active, " +
+                    "@earliest_recovery_target_us, @size_bytes, @location, @system_identifier, @timeline, @start_lsn, @end_lsn, @listing_key)");
+                insert.Transaction = tx;
+                var inserted = false;
                 foreach (var b in backups)
                 {
-                    cmd.Parameters.Clear();
-                    Add(cmd, "id", b.Id);
-                    Add(cmd, "cluster_id", b.ClusterId);
-                    Add(cmd, "created_us", ToMicros(b.CreatedDate));
-                    Add(cmd, "state", StateName(b.State));
-                    Add(cmd, "version", b.Version);
-                    Add(cmd, "is_active", b.IsActive);
-                    Add(cmd, "earliest_recovery_target_us", b.EarliestRecoveryTargetTime is { } t ? ToMicros(t) : null);
-                    Add(cmd, "size_bytes", b.SizeBytes);
-                    Add(cmd, "location", b.Location);
-                    Add(cmd, "system_identifier", b.SystemIdentifier);
-                    Add(cmd, "timeline", b.Timeline);
-                    Add(cmd, "start_lsn", b.StartLsn is { } s ? unchecked((long)s) : null);
-                    Add(cmd, "end_lsn", b.EndLsn is { } e ? unchecked((long)e) : null);
-                    await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    AddBackupValues(update, b);
+                    if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0)
+                        continue;
+                    AddBackupValues(insert, b);
+                    Set(insert, "cluster_id", b.ClusterId);
+                    Set(insert, "created_us", ToMicros(b.CreatedDate));
+                    Set(insert, "listing_key", ListingKey(b.CreatedDate, b.Id));
+                    await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    inserted = true;
                 }
+
+                if (inserted)
+                    await BumpGenerationAsync(conn, tx, ct).ConfigureAwait(false);
 
                 await tx.CommitAsync(ct).ConfigureAwait(false);
             }
         }
     }
+
+    /// <summary>
+    /// Sets the values of a backup on a command that is executed once per backup. Parameters are created once and their
+    /// values replaced (never cleared and re-added), which keeps Npgsql's automatic preparation bound to the right values.
+    /// </summary>
+    private static void AddBackupValues(DbCommand cmd, BackupRecord b)
+    {
+        Set(cmd, "id", b.Id);
+        Set(cmd, "state", StateName(b.State));
+        Set(cmd, "version", b.Version);
+        Set(cmd, "is_active", b.IsActive);
+        Set(cmd, "earliest_recovery_target_us", b.EarliestRecoveryTargetTime is { } t ? ToMicros(t) : null, DbType.Int64);
+        Set(cmd, "size_bytes", b.SizeBytes);
+        Set(cmd, "location", b.Location);
+        Set(cmd, "system_identifier", b.SystemIdentifier, DbType.String);
+        Set(cmd, "timeline", b.Timeline, DbType.Int32);
+        Set(cmd, "start_lsn", b.StartLsn is { } s ? unchecked((long)s) : null, DbType.Int64);
+        Set(cmd, "end_lsn", b.EndLsn is { } e ? unchecked((long)e) : null, DbType.Int64);
+    }
+
+    /// <summary>Sets (or first adds) a parameter with a fixed type, so a null and a value prepare the same statement.</summary>
+    private static void Set(DbCommand cmd, string name, object? value, DbType? type = null)
+    {
+        var p = cmd.Parameters.Contains(name) ? cmd.Parameters[name] : null;
+        if (p is null)
+        {
+            p = cmd.CreateParameter();
+            p.ParameterName = name;
+            if (type is { } t)
+                p.DbType = t;
+            cmd.Parameters.Add(p);
+        }
+
+        p.Value = value ?? DBNull.Value;
+    }
+
+    private static async Task BumpGenerationAsync(DbConnection conn, DbTransaction tx, CancellationToken ct)
+    {
+        await using var bump = Command(conn, "UPDATE catalog_state SET backups_generation = backups_generation + 1 WHERE id = 1");
+        bump.Transaction = tx;
+        await bump.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The key that sorts backups in listing order (newest first, then id) as plain bytes: 16 hex digits of
+    /// 2^63-1 minus the creation time in microseconds, ':', the id.
+    /// </summary>
+    public static string ListingKey(DateTimeOffset created, string id) =>
+        string.Create(CultureInfo.InvariantCulture, $"{long.MaxValue - ToMicros(created):x16}:{id}");
 
     public async Task<BackupRecord?> GetBackupAsync(string backupId, CancellationToken ct)
     {
@@ -129,8 +179,104 @@ public abstract class AdoCatalog : ICatalog
         }
     }
 
-    public Task<Page<BackupRecord>> ListBackupsAsync(ClusterScope scope, PageRequest page, CancellationToken ct) =>
-        ListAsync("backups", BackupColumns, "cluster_id", scope, page, ReadBackup, ct);
+    /// <summary>Every <see cref="BoundaryStride"/>-th listing key is cached, so no page skips more rows than that.</summary>
+    public const int BoundaryStride = 256;
+
+    private readonly SemaphoreSlim _boundaryLock = new(1, 1);
+    private (long Generation, string[] Keys) _boundaries = (-1, []);
+
+    /// <summary>
+    /// A page of backups in listing order. The page is found by seeking its listing key: for the whole listing, the key at
+    /// the nearest cached boundary at or before the offset (cached per catalog generation, rebuilt when a backup is added or
+    /// removed), then at most <see cref="BoundaryStride"/> - 1 rows are skipped. Scoped listings (a principal's clusters, one
+    /// cluster) skip within their own index range. One extra row tells whether a next page exists; no count is taken.
+    /// </summary>
+    public async Task<Page<BackupRecord>> ListBackupsAsync(ClusterScope scope, PageRequest page, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        if (scope.Ids is { Count: 0 })
+            return new Page<BackupRecord>([], page.Offset, page.Limit, HasMore: false);
+
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = conn.CreateCommand();
+            var where = new StringBuilder();
+            var skip = page.Offset;
+            if (scope.Ids is { } ids)
+            {
+                where.Append(" WHERE cluster_id IN (");
+                var i = 0;
+                foreach (var id in ids.Order(StringComparer.Ordinal))
+                {
+                    var name = "s" + i.ToString(CultureInfo.InvariantCulture);
+                    where.Append(i == 0 ? "@" : ", @").Append(name);
+                    Add(cmd, name, id);
+                    i++;
+                }
+
+                where.Append(')');
+            }
+            else if (page.Offset >= BoundaryStride)
+            {
+                var keys = await BoundariesAsync(conn, ct).ConfigureAwait(false);
+                var b = page.Offset / BoundaryStride;
+                if (b >= keys.Length)
+                    return new Page<BackupRecord>([], page.Offset, page.Limit, HasMore: false);
+                where.Append(" WHERE listing_key >= @from");
+                Add(cmd, "from", keys[b]);
+                skip = page.Offset - (b * BoundaryStride);
+            }
+
+#pragma warning disable CA2100 // built from constants and parameter names only
+            cmd.CommandText = $"SELECT {BackupColumns} FROM backups{where} ORDER BY listing_key LIMIT @limit OFFSET @offset";
+#pragma warning restore CA2100
+            Add(cmd, "limit", page.Limit + 1);
+            Add(cmd, "offset", skip);
+            var items = new List<BackupRecord>(page.Limit + 1);
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                items.Add(ReadBackup(reader));
+            var hasMore = items.Count > page.Limit;
+            if (hasMore)
+                items.RemoveAt(items.Count - 1);
+            return new Page<BackupRecord>(items, page.Offset, page.Limit, hasMore);
+        }
+    }
+
+    /// <summary>The listing keys at positions 0, stride, 2 × stride, ... for the catalog's current generation.</summary>
+    private async Task<string[]> BoundariesAsync(DbConnection conn, CancellationToken ct)
+    {
+        long generation;
+        await using (var gen = Command(conn, "SELECT backups_generation FROM catalog_state WHERE id = 1"))
+            generation = Convert.ToInt64(await gen.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+        var cached = _boundaries;
+        if (cached.Generation == generation)
+            return cached.Keys;
+
+        await _boundaryLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_boundaries.Generation == generation)
+                return _boundaries.Keys;
+            var keys = new List<string>();
+            await using var cmd = Command(conn, "SELECT listing_key FROM backups ORDER BY listing_key");
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var position = 0L;
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                if (position++ % BoundaryStride == 0)
+                    keys.Add(reader.GetString(0));
+            }
+
+            _boundaries = (generation, keys.ToArray());
+            return _boundaries.Keys;
+        }
+        finally
+        {
+            _boundaryLock.Release();
+        }
+    }
 
     public async Task<bool> DeleteBackupAsync(string backupId, CancellationToken ct)
     {
@@ -152,6 +298,8 @@ public abstract class AdoCatalog : ICatalog
                 cmd.Transaction = tx;
                 Add(cmd, "id", backupId);
                 var deleted = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+                if (deleted)
+                    await BumpGenerationAsync(conn, tx, ct).ConfigureAwait(false);
                 await tx.CommitAsync(ct).ConfigureAwait(false);
                 return deleted;
             }
