@@ -140,6 +140,10 @@ public sealed class EngineOptions
 
     /// <summary>zstd level for everything written. Default 3.</summary>
     public int CompressionLevel { get; set; } = 3;
+
+    /// <summary>zstd worker threads compressing a base backup in parallel (WAL is compressed on the streaming thread).
+    /// Default 2; 0 compresses on the copying thread.</summary>
+    public int CompressionWorkers { get; set; } = 2;
 }
 
 public sealed class ApiOptions

@@ -91,6 +91,8 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Engine:WalFlushInterval must be more than 0 and at most 00:01:00");
         if (o.Engine.BaseBackupPartSizeBytes < 1 << 20)
             errors.Add($"{p}:Engine:BaseBackupPartSizeBytes must be at least 1048576");
+        if (o.Engine.CompressionWorkers is < 0 or > 64)
+            errors.Add($"{p}:Engine:CompressionWorkers must be from 0 to 64");
         if (o.Engine.CompressionLevel is < 1 or > 22)
             errors.Add($"{p}:Engine:CompressionLevel must be from 1 to 22");
         if (o.RateLimit.PermitsPerSecond < 0)

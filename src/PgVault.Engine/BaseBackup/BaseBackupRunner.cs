@@ -1,7 +1,5 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
-using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -13,7 +11,7 @@ using PgVault.Engine.Chains;
 using PgVault.Errors;
 using PgVault.Postgres;
 using PgVault.Storage;
-using ZstdSharp;
+using PgVault.Engine.Compression;
 
 namespace PgVault.Engine.BaseBackup;
 
@@ -176,96 +174,124 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         IProgress<BaseBackupProgress>? progress, CancellationToken ct)
     {
         var parts = new List<BaseBackupPart>();
-        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        var codec = new ZstdCodec(engine.CompressionLevel, engine.CompressionWorkers);
         var clock = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
         var lastLog = TimeSpan.Zero;
         long done = 0;
-        try
+
+        void Observe(ReadOnlySpan<byte> data)
         {
-            for (var index = 0; ; index++)
+            tap.Observe(data);
+            done += data.Length;
+            if (progress is not null && clock.Elapsed - lastReport >= TimeSpan.FromSeconds(1))
             {
-                var key = RepositoryLayout.BaseBackupPart(chain.Cluster.Id, chainId, label, index);
-                var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 16 << 20, resumeWriterThreshold: 8 << 20));
-                var write = chain.Store.WriteAsync(key, pipe.Reader.AsStream(), ct);
-                using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                long partBytes = 0;
-                var eof = false;
-                try
-                {
-                    var compressed = new CompressionStream(pipe.Writer.AsStream(leaveOpen: true), engine.CompressionLevel, leaveOpen: true);
-                    await using (compressed.ConfigureAwait(false))
-                    {
-                        while (partBytes < engine.BaseBackupPartSizeBytes)
-                        {
-                            var want = (int)Math.Min(buffer.Length, engine.BaseBackupPartSizeBytes - partBytes);
-                            var n = await source.ReadAsync(buffer.AsMemory(0, want), ct).ConfigureAwait(false);
-                            if (n == 0)
-                            {
-                                eof = true;
-                                break;
-                            }
-
-                            tap.Observe(buffer.AsSpan(0, n));
-                            sha.AppendData(buffer, 0, n);
-                            await compressed.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
-                            partBytes += n;
-                            done += n;
-                            if (progress is not null && clock.Elapsed - lastReport >= TimeSpan.FromSeconds(1))
-                            {
-                                lastReport = clock.Elapsed;
-                                progress.Report(Progress(done, estimate, clock.Elapsed));
-                            }
-
-                            if (clock.Elapsed - lastLog >= ProgressInterval)
-                            {
-                                lastLog = clock.Elapsed;
-                                var p = Progress(done, estimate, clock.Elapsed);
-                                logger.LogInformation(
-                                    "cluster {Cluster}: base backup {Label}: {Done:0} MB of ~{Total:0} MB, {Rate:0.0} MB/s, {Left} left",
-                                    chain.Cluster.Id, label, done / 1e6, estimate / 1e6, p.BytesPerSecond / 1e6,
-                                    p.Remaining is { } r ? $"{r.TotalSeconds:0} s" : "unknown");
-                            }
-                        }
-                    }
-
-                    await pipe.Writer.CompleteAsync().ConfigureAwait(false);
-                }
-                catch (Exception ex)
-                {
-                    await pipe.Writer.CompleteAsync(ex).ConfigureAwait(false);
-                    try
-                    {
-                        await write.ConfigureAwait(false);
-                    }
-                    catch (Exception)
-                    {
-                        // the write fails with the same cause; the original error is the one to report
-                    }
-
-                    throw;
-                }
-
-                var info = await write.ConfigureAwait(false);
-                if (partBytes == 0 && index > 0)
-                {
-                    await chain.Store.DeleteAsync([key], ct).ConfigureAwait(false);
-                    break;
-                }
-
-                parts.Add(new BaseBackupPart(key, partBytes, info.SizeBytes, Convert.ToHexStringLower(sha.GetHashAndReset())));
-                if (eof)
-                    break;
+                lastReport = clock.Elapsed;
+                progress.Report(Progress(done, estimate, clock.Elapsed));
             }
 
-            progress?.Report(Progress(done, Math.Max(done, estimate), clock.Elapsed) with { Remaining = TimeSpan.Zero });
-            return parts;
+            if (clock.Elapsed - lastLog >= ProgressInterval)
+            {
+                lastLog = clock.Elapsed;
+                var p = Progress(done, estimate, clock.Elapsed);
+                logger.LogInformation(
+                    "cluster {Cluster}: base backup {Label}: {Done:0} MB of ~{Total:0} MB, {Rate:0.0} MB/s, {Left} left",
+                    chain.Cluster.Id, label, done / 1e6, estimate / 1e6, p.BytesPerSecond / 1e6,
+                    p.Remaining is { } r ? $"{r.TotalSeconds:0} s" : "unknown");
+            }
         }
-        finally
+
+        for (var index = 0; ; index++)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            var key = RepositoryLayout.BaseBackupPart(chain.Cluster.Id, chainId, label, index);
+            var part = new PartStream(source, engine.BaseBackupPartSizeBytes, Observe);
+            var info = await chain.Store.WriteCompressedAsync(key, part, codec, ct).ConfigureAwait(false);
+            if (info.UncompressedBytes == 0 && index > 0)
+            {
+                await chain.Store.DeleteAsync([key], ct).ConfigureAwait(false);
+                break;
+            }
+
+            parts.Add(new BaseBackupPart(key, info.UncompressedBytes, info.CompressedBytes, info.Sha256Hex));
+            if (part.SourceEnded)
+                break;
         }
+
+        progress?.Report(Progress(done, Math.Max(done, estimate), clock.Elapsed) with { Remaining = TimeSpan.Zero });
+        return parts;
     }
+
+    /// <summary>At most <c>limit</c> bytes of the source, each passed to an observer on the way (the tar tap, progress).</summary>
+    private sealed class PartStream(Stream source, long limit, PartObserver observe) : Stream
+    {
+        private long _read;
+
+        /// <summary>True once the source returned end of stream.</summary>
+        public bool SourceEnded { get; private set; }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => _read;
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var want = (int)Math.Min(count, limit - _read);
+            if (want <= 0 || SourceEnded)
+                return 0;
+            var n = source.Read(buffer, offset, want);
+            if (n == 0)
+            {
+                SourceEnded = true;
+                return 0;
+            }
+
+            observe(buffer.AsSpan(offset, n));
+            _read += n;
+            return n;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var want = (int)Math.Min(buffer.Length, limit - _read);
+            if (want <= 0 || SourceEnded)
+                return 0;
+            var n = await source.ReadAsync(buffer[..want], cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                SourceEnded = true;
+                return 0;
+            }
+
+            observe(buffer.Span[..n]);
+            _read += n;
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    private delegate void PartObserver(ReadOnlySpan<byte> data);
 
     private static BaseBackupProgress Progress(long done, long estimate, TimeSpan elapsed)
     {

@@ -1,5 +1,5 @@
+using PgVault.Engine.Compression;
 using PgVault.Storage;
-using ZstdSharp;
 
 namespace PgVault.Engine.Wal;
 
@@ -9,11 +9,9 @@ internal static class WalObjects
     /// <summary>Compresses <paramref name="data"/> and writes it; returns the stored size.</summary>
     public static async Task<long> WriteCompressedAsync(IObjectStore store, string key, ReadOnlyMemory<byte> data, int level, CancellationToken ct)
     {
-        byte[] compressed;
-        using (var compressor = new Compressor(level))
-            compressed = compressor.Wrap(data.Span).ToArray();
-        using var stream = new MemoryStream(compressed, writable: false);
-        var info = await store.WriteAsync(key, stream, ct).ConfigureAwait(false);
-        return info.SizeBytes;
+        using var source = new MemoryStream(data.ToArray(), writable: false);
+        var info = await store.WriteCompressedAsync(key, source, level == ZstdCodec.DefaultLevel ? ZstdCodec.Default : new ZstdCodec(level), ct)
+            .ConfigureAwait(false);
+        return info.CompressedBytes;
     }
 }
