@@ -205,17 +205,7 @@ public abstract class AdoCatalog : ICatalog
             var skip = page.Offset;
             if (scope.Ids is { } ids)
             {
-                where.Append(" WHERE cluster_id IN (");
-                var i = 0;
-                foreach (var id in ids.Order(StringComparer.Ordinal))
-                {
-                    var name = "s" + i.ToString(CultureInfo.InvariantCulture);
-                    where.Append(i == 0 ? "@" : ", @").Append(name);
-                    Add(cmd, name, id);
-                    i++;
-                }
-
-                where.Append(')');
+                AppendScope(where, cmd, "cluster_id", ids);
             }
             else if (page.Offset >= BoundaryStride)
             {
@@ -389,19 +379,7 @@ public abstract class AdoCatalog : ICatalog
             await using var cmd = conn.CreateCommand();
             var where = new StringBuilder();
             if (scope.Ids is { } ids)
-            {
-                where.Append(" WHERE ").Append(scopeColumn).Append(" IN (");
-                var i = 0;
-                foreach (var id in ids.Order(StringComparer.Ordinal))
-                {
-                    var name = "s" + i.ToString(CultureInfo.InvariantCulture);
-                    where.Append(i == 0 ? "@" : ", @").Append(name);
-                    Add(cmd, name, id);
-                    i++;
-                }
-
-                where.Append(')');
-            }
+                AppendScope(where, cmd, scopeColumn, ids);
 
             var prefixed = string.Join(", ", columns.Split(", ").Select(c => "t." + c));
             cmd.CommandText =
@@ -419,6 +397,22 @@ public abstract class AdoCatalog : ICatalog
                 items.RemoveAt(items.Count - 1);
             return new Page<T>(items, page.Offset, page.Limit, hasMore);
         }
+    }
+
+    /// <summary>Appends <c> WHERE column IN (@s0, @s1, ...)</c> with one parameter per id.</summary>
+    private static void AppendScope(StringBuilder where, DbCommand cmd, string column, IReadOnlySet<string> ids)
+    {
+        where.Append(" WHERE ").Append(column).Append(" IN (");
+        var i = 0;
+        foreach (var id in ids.Order(StringComparer.Ordinal))
+        {
+            var name = "s" + i.ToString(CultureInfo.InvariantCulture);
+            where.Append(i == 0 ? "@" : ", @").Append(name);
+            Add(cmd, name, id);
+            i++;
+        }
+
+        where.Append(')');
     }
 
     private static BackupRecord ReadBackup(DbDataReader r) => new()
