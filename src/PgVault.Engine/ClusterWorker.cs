@@ -55,6 +55,7 @@ public sealed class ClusterWorker
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _time, ct).ConfigureAwait(false);
 
             await FailInterruptedAsync(ct).ConfigureAwait(false);
+            var refreshing = RefreshPeriodicallyAsync(ct);
             var bases = await _catalog.ListBaseBackupsAsync(Chain.Current!.Id, ct).ConfigureAwait(false);
             if (!bases.Any(b => b.State == BaseBackupState.Complete))
                 TryStartBaseBackup("the backup has no complete base backup", null, ct);
@@ -70,6 +71,7 @@ public sealed class ClusterWorker
             }
 
             await streaming.ConfigureAwait(false);
+            await refreshing.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -77,6 +79,33 @@ public sealed class ClusterWorker
         finally
         {
             await WaitForBaseBackupAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Recomputes the backup's state every few seconds, so time alone (an interruption outlasting the threshold) shows
+    /// in the API even when nothing else happens.
+    /// </summary>
+    private async Task RefreshPeriodicallyAsync(CancellationToken ct)
+    {
+        var period = TimeSpan.FromTicks(Math.Clamp(_engine.WalLagThreshold.Ticks / 4, TimeSpan.FromMilliseconds(250).Ticks, TimeSpan.FromSeconds(5).Ticks));
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                await Task.Delay(period, _time, ct).ConfigureAwait(false);
+                try
+                {
+                    await Chain.RefreshAsync(ct).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    _logger.LogWarning("cluster {Cluster}: could not update the backup's state: {Error}", Cluster.Id, ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
         }
     }
 

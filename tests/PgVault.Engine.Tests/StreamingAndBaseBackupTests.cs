@@ -181,3 +181,29 @@ public sealed class StreamingAndBaseBackupTests
         Assert.Equal(0, p.ExitCode);
     }
 }
+
+/// <summary>DEGRADED while WAL streaming is interrupted longer than the threshold, AVAILABLE again after.</summary>
+[Trait("Category", "Postgres")]
+public sealed class DegradedStateTests
+{
+    [Fact]
+    public async Task An_interruption_longer_than_the_threshold_degrades_the_backup_until_streaming_resumes()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pg = await PostgresCluster.StartAsync("degraded", ct: ct);
+        var clusterId = Guid.NewGuid().ToString();
+        var settings = StreamingAndBaseBackupTests.Settings(clusterId, pg);
+        settings["PgVault:Engine:WalLagThreshold"] = "00:00:02";
+        await using var server = await ApiServer.StartAsync("degraded", settings);
+        async Task<BackupState?> StateAsync() => (await server.Catalog.GetActiveBackupAsync(clusterId, ct))?.State;
+        await Wait.UntilAsync(async () => await StateAsync() == BackupState.Available, TimeSpan.FromSeconds(180), "AVAILABLE");
+
+        var (code, output) = await pg.RunPgRawAsync("pg_ctl", ["stop", "-m", "fast", "-w", "-D", pg.DataDirectory], ct);
+        Assert.True(code == 0, output);
+        await Wait.UntilAsync(async () => await StateAsync() == BackupState.Degraded, TimeSpan.FromSeconds(60), "DEGRADED while the server is down");
+
+        (code, output) = await pg.RunPgRawAsync("pg_ctl", ["start", "-w", "-D", pg.DataDirectory, "-o", $"-p {pg.Port}", "-l", pg.LogFile], ct);
+        Assert.True(code == 0, output);
+        await Wait.UntilAsync(async () => await StateAsync() == BackupState.Available, TimeSpan.FromSeconds(90), "AVAILABLE after streaming resumes");
+    }
+}

@@ -42,7 +42,7 @@ public static class CatalogRebuilder
             var m = chain.Metadata!;
             var bases = chain.BaseBackups.Select(b => ToRecord(m.BackupId, b)).ToList();
             var end = chain.DurableEnd;
-            var (state, earliest) = ChainStateCalculator.Compute(bases, new WalStatus(end.Value, Streaming: true, now), now, TimeSpan.MaxValue);
+            var (state, earliest) = ChainStateCalculator.Compute(bases, new WalStatus(end.Value, Streaming: true, InterruptedSince: null), now, TimeSpan.MaxValue);
             var record = new BackupRecord
             {
                 Id = m.BackupId,

@@ -4,9 +4,9 @@ namespace PgVault.Engine.Chains;
 
 /// <summary>What the engine knows of a chain's WAL at a moment.</summary>
 /// <param name="DurableEndLsn">End of the WAL durable in the repository.</param>
-/// <param name="Streaming">True while WAL streaming is connected.</param>
-/// <param name="LastDurableAt">When the durable end last advanced (or streaming last confirmed it is current).</param>
-public readonly record struct WalStatus(ulong DurableEndLsn, bool Streaming, DateTimeOffset LastDurableAt);
+/// <param name="Streaming">True while WAL streaming is connected and storing.</param>
+/// <param name="InterruptedSince">When streaming was last interrupted (null while streaming).</param>
+public readonly record struct WalStatus(ulong DurableEndLsn, bool Streaming, DateTimeOffset? InterruptedSince);
 
 /// <summary>
 /// The IONOS state and recovery window of a chain, from its base backups and WAL status. Pure, so it is tested with
@@ -35,7 +35,8 @@ public static class ChainStateCalculator
             return (BackupState.Failed, null);
         }
 
-        var streamingHealthy = wal.Streaming && now - wal.LastDurableAt <= lagThreshold;
+        // A short interruption (a server restart, a network blip) is not worth a DEGRADED; one longer than the threshold is.
+        var streamingHealthy = wal.Streaming || wal.InterruptedSince is not { } since || now - since <= lagThreshold;
         var lastAttemptFailed = latest?.State == BaseBackupState.Failed;
         return (streamingHealthy && !lastAttemptFailed ? BackupState.Available : BackupState.Degraded, earliest);
     }

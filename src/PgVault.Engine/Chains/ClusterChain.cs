@@ -22,9 +22,10 @@ public sealed class ClusterChain
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private BackupRecord? _current;
+    private BackupRecord? _saved;
     private long _walBytes;
     private bool _streaming;
-    private DateTimeOffset _lastDurableAt;
+    private DateTimeOffset? _interruptedSince;
     private string? _postgresMajor;
 
     public ClusterChain(ClusterOptions cluster, IObjectStore store, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
@@ -35,7 +36,7 @@ public sealed class ClusterChain
         _engine = engine;
         _time = time;
         _logger = logger;
-        _lastDurableAt = time.GetUtcNow();
+        _interruptedSince = time.GetUtcNow(); // not streaming until the first connection
     }
 
     public ClusterOptions Cluster { get; }
@@ -214,7 +215,6 @@ public sealed class ClusterChain
         {
             if (_current is null)
                 return;
-            _lastDurableAt = _time.GetUtcNow();
             if (end.Value > (_current.EndLsn ?? 0) || timeline != (uint)(_current.Timeline ?? 0))
                 _current = _current with { EndLsn = Math.Max(end.Value, _current.EndLsn ?? 0), Timeline = (int)timeline };
         }
@@ -226,14 +226,17 @@ public sealed class ClusterChain
         await RefreshAsync(ct).ConfigureAwait(false);
     }
 
-    /// <summary>Streaming connected or not (a disconnect longer than the lag threshold makes the backup DEGRADED).</summary>
+    /// <summary>Streaming connected or not (an interruption longer than the lag threshold makes the backup DEGRADED).</summary>
     public async Task SetStreamingAsync(bool streaming, CancellationToken ct)
     {
         if (_streaming == streaming)
+        {
+            await RefreshAsync(ct).ConfigureAwait(false); // time passes: an interruption may now be long enough to matter
             return;
+        }
+
         _streaming = streaming;
-        if (streaming)
-            _lastDurableAt = _time.GetUtcNow();
+        _interruptedSince = streaming ? null : _time.GetUtcNow();
         // The cluster as GET /clusters shows it: reachable (AVAILABLE) or not (UNKNOWN), and its major version.
         await _catalog.UpsertClusterAsync(new ClusterRecord
         {
@@ -256,7 +259,7 @@ public sealed class ClusterChain
             if (_current is null)
                 return;
             var bases = await _catalog.ListBaseBackupsAsync(_current.Id, ct).ConfigureAwait(false);
-            var wal = new WalStatus(_current.EndLsn ?? 0, _streaming, _lastDurableAt);
+            var wal = new WalStatus(_current.EndLsn ?? 0, _streaming, _interruptedSince);
             var (state, earliest) = ChainStateCalculator.Compute(bases, wal, _time.GetUtcNow(), _engine.WalLagThreshold);
             var baseBytes = bases.Where(b => b.State == BaseBackupState.Complete).Sum(b => b.SizeBytes);
             var updated = _current with
@@ -265,7 +268,12 @@ public sealed class ClusterChain
                 EarliestRecoveryTargetTime = earliest,
                 SizeBytes = Interlocked.Read(ref _walBytes) + baseBytes,
             };
-            await _catalog.SaveBackupsAsync([updated], ct).ConfigureAwait(false);
+            if (updated != _saved)
+            {
+                await _catalog.SaveBackupsAsync([updated], ct).ConfigureAwait(false);
+                _saved = updated;
+            }
+
             _current = updated;
         }
         finally
