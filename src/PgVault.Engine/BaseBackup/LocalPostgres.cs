@@ -19,7 +19,7 @@ public sealed class LocalPostgres(string binDirectory, string rootDirectory)
 
     public int Port { get; private set; }
 
-    private static bool IsRoot => OperatingSystem.IsLinux() && Environment.UserName == "root";
+    public static bool IsRoot => OperatingSystem.IsLinux() && Environment.UserName == "root";
 
     /// <summary>Creates the cluster if it does not exist yet, and starts it on a free loopback port.</summary>
     public async Task StartAsync(CancellationToken ct)
@@ -53,17 +53,17 @@ public sealed class LocalPostgres(string binDirectory, string rootDirectory)
     }
 
     /// <summary>Fills the cluster with pgbench's tables (scale 1, about 15 MB) unless they exist.</summary>
-    public Task InitSampleDataAsync(CancellationToken ct) =>
+    public async Task InitSampleDataAsync(CancellationToken ct) => await
         RunAsync(Path.Combine(binDirectory, "pgbench"),
             ["-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "postgres"],
-            asPostgres: true, ct);
+            asPostgres: true, ct).ConfigureAwait(false);
 
-    public Task StopAsync(CancellationToken ct) =>
-        RunAsync(Path.Combine(binDirectory, "pg_ctl"), ["stop", "-m", "fast", "-w", "-D", DataDirectory], asPostgres: true, ct);
+    public async Task StopAsync(CancellationToken ct) =>
+        await RunAsync(Path.Combine(binDirectory, "pg_ctl"), ["stop", "-m", "fast", "-w", "-D", DataDirectory], asPostgres: true, ct).ConfigureAwait(false);
 
     public string ConnectionString => $"Host=127.0.0.1;Port={Port.ToString(CultureInfo.InvariantCulture)};Username=postgres;Database=postgres";
 
-    private static async Task RunAsync(string program, string[] args, bool asPostgres, CancellationToken ct)
+    public static async Task<string> RunAsync(string program, string[] args, bool asPostgres, CancellationToken ct)
     {
         var psi = asPostgres && IsRoot ? new ProcessStartInfo("runuser") : new ProcessStartInfo(program);
         if (asPostgres && IsRoot)
@@ -87,9 +87,11 @@ public sealed class LocalPostgres(string binDirectory, string rootDirectory)
             throw new PgVaultException(ErrorCode.PostgresUnavailable,
                 $"{Path.GetFileName(program)} failed (exit {p.ExitCode}): {(await errors.ConfigureAwait(false)).Trim()} {(await output.ConfigureAwait(false)).Trim()}");
         }
+
+        return await output.ConfigureAwait(false);
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -25,6 +25,8 @@ public static class Cli
         root.Subcommands.Add(BackupCommand.Create());
         root.Subcommands.Add(VerifyCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());
+        root.Subcommands.Add(RestoreCommand.Create());
+        root.Subcommands.Add(WalFetchCommand.Create());
         try
         {
             return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }).ConfigureAwait(false);
@@ -37,6 +39,13 @@ public static class Cli
         catch (OperationCanceledException)
         {
             await Console.Error.WriteLineAsync("pgvault: cancelled").ConfigureAwait(false);
+            return ExitFailure;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or FormatException
+                                       or Npgsql.NpgsqlException or InvalidOperationException)
+        {
+            // The CLI's boundary: say what failed in one line; the details go to stderr for a bug report.
+            await Console.Error.WriteLineAsync($"pgvault: {ex.GetType().Name}: {ex.Message}\n{ex}").ConfigureAwait(false);
             return ExitFailure;
         }
     }
