@@ -1,0 +1,90 @@
+using PgVault.Engine.Chains;
+using PgVault.Engine.Restore;
+using PgVault.Errors;
+using PgVault.Postgres;
+using Xunit;
+
+namespace PgVault.Engine.Tests;
+
+/// <summary>Which base backup a restore starts from, and which targets are refused: tables of cases.</summary>
+public sealed class RestorePlannerTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+
+    private static ScannedBaseBackup Base(string label, string start, string end, int completedMinutes, bool complete = true) =>
+        new(label, "p/", new BaseBackupMetadata
+        {
+            BackupId = "b", Label = label, Timeline = 1, StartLsn = start, EndLsn = end, StartedAt = T0.AddMinutes(completedMinutes - 1),
+            CompletedAt = T0.AddMinutes(completedMinutes), DatabaseBytes = 1, Parts = [], Manifest = new BaseBackupPart("m", 1, 1, new string('0', 64)),
+            Compression = "zstd",
+        }, complete, 1);
+
+    /// <summary>A chain whose WAL is whole from 0/1000000 up to (not including) segment 0/9000000.</summary>
+    private static ScannedChain Chain(params ScannedBaseBackup[] bases) => new(
+        "c", "x",
+        new ChainMetadata
+        {
+            BackupId = "b", ClusterId = "c", ChainId = "x", SystemIdentifier = "1", Timeline = 1, StartLsn = "0/1000000", CreatedAt = T0,
+            PostgresMajor = "15", Location = "local",
+        },
+        Enumerable.Range(1, 8).Select(n => new WalObject($"w{n}", 1, (ulong)n, 0, WalSegment.DefaultSizeBytes, new string('0', 64), false, 1)).ToList(),
+        [], 8, bases, []);
+
+    private static readonly ScannedChain Two = Chain(
+        Base("old", "0/1000028", "0/1000100", 0),
+        Base("new", "0/5000028", "0/5000100", 60),
+        Base("broken", "0/7000028", "0/7000100", 90, complete: false));
+
+    [Theory]
+    [InlineData("latest", "new")]
+    [InlineData("immediate", "new")]
+    [InlineData("time:30", "old")]
+    [InlineData("time:60", "new")]
+    [InlineData("time:100", "new")]
+    [InlineData("lsn:0/3000000", "old")]
+    [InlineData("lsn:0/5000100", "new")]
+    [InlineData("xid:1234", "new")]
+    public void The_newest_base_backup_that_reaches_the_target_is_chosen(string target, string expected)
+    {
+        var plan = RestorePlanner.Plan(Two, Parse(target), T0.AddMinutes(120));
+        Assert.Equal(expected, plan.BaseBackup.Label);
+    }
+
+    [Theory]
+    [InlineData("time:-5", "before the recovery window")]
+    [InlineData("time:121", "after the recovery window")]
+    [InlineData("lsn:0/1000000", "before the recovery window")]
+    [InlineData("lsn:0/9000001", "after the recovery window")]
+    public void Targets_outside_the_window_are_refused_naming_it(string target, string why)
+    {
+        var ex = Assert.Throws<PgVaultException>(() => RestorePlanner.Plan(Two, Parse(target), T0.AddMinutes(120)));
+        Assert.Contains(why, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("the recovery window of backup b is", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Recovery_settings_follow_the_target()
+    {
+        var plan = RestorePlanner.Plan(Two, new RestoreTarget.Time(T0.AddMinutes(70)), T0.AddMinutes(120), inclusive: false);
+        var settings = plan.RecoverySettings.ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.Equal("2026-11-26 13:10:00.000000+00", settings["recovery_target_time"]);
+        Assert.Equal("off", settings["recovery_target_inclusive"]);
+        Assert.Equal("promote", settings["recovery_target_action"]);
+        Assert.DoesNotContain("recovery_target_action", RestorePlanner.Plan(Two, new RestoreTarget.Latest(), T0.AddMinutes(120)).RecoverySettings.Select(kv => kv.Key));
+    }
+
+    [Fact]
+    public void A_chain_without_a_complete_base_backup_cannot_be_restored() =>
+        Assert.Throws<PgVaultException>(() => RestorePlanner.Plan(Chain(Base("x", "0/2000028", "0/2000100", 5, complete: false)),
+            new RestoreTarget.Latest(), T0));
+
+    private static RestoreTarget Parse(string target) => target.Split(':', 2) switch
+    {
+        ["latest"] => new RestoreTarget.Latest(),
+        ["immediate"] => new RestoreTarget.Immediate(),
+        ["time", var m] => new RestoreTarget.Time(T0.AddMinutes(int.Parse(m, System.Globalization.CultureInfo.InvariantCulture))),
+        ["lsn", var l] => new RestoreTarget.Position(Lsn.Parse(l)),
+        ["xid", var x] => new RestoreTarget.Xid(ulong.Parse(x, System.Globalization.CultureInfo.InvariantCulture)),
+        _ => throw new ArgumentException("unknown target " + target, nameof(target)),
+    };
+}
