@@ -129,8 +129,9 @@ public sealed class EngineOptions
     /// <c>/usr/lib/postgresql/15/bin</c>, else the PATH.</summary>
     public string? PostgresBinDirectory { get; set; }
 
-    /// <summary>How often the segment being written is made durable in the repository. Default 1 s.</summary>
-    public TimeSpan WalFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>How often the segment being written is made durable in the repository. Default 500 ms, so the WAL
+    /// in the repository is at most about a second behind the server (bench/backup measures it).</summary>
+    public TimeSpan WalFlushInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Streaming interrupted or lagging longer than this marks the backup DEGRADED. Default 60 s.</summary>
     public TimeSpan WalLagThreshold { get; set; } = TimeSpan.FromSeconds(60);
