@@ -185,6 +185,8 @@ BASE="http://127.0.0.1:$PORT"
 # T0 + b * 150 s + (b * 7919 % 1e6) us (all distinct), has the IONOS id <clusterId>-<8 hex>-15, a size from 16 MiB to
 # ~200 GiB, an earliest recovery target 1..61 min after creation (none for the 2% FAILED), and 2% are DEGRADED.
 # The newest backup of each cluster is the active one. SQLite and PostgreSQL get the same rows from the same formulas.
+# Each row gets the listing key of migration 0003 (16 hex digits of 2^63-1 - created_us, ':', id), and each fill step
+# bumps catalog_state.backups_generation, as pgvault does when it adds backups (its page-boundary cache is per generation).
 sqlite_fill_sql() { # LO HI WITH_CLUSTERS
     local lo=$1 hi=$2 with_clusters=$3
     cat <<SQL
@@ -211,13 +213,15 @@ WITH RECURSIVE n(b) AS (SELECT $lo UNION ALL SELECT b + 1 FROM n WHERE b < $hi -
      g AS (SELECT b, (b * 337) % $CLUSTERS AS ci, $T0_US + b * 150000000 + (b * 7919) % 1000000 AS cus,
                   16777216 + ((b * 2654435761) % 4294967296) * (b % 47 + 1) AS sz FROM n)
 INSERT INTO backups (id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes,
-                     location, system_identifier, timeline, start_lsn, end_lsn)
+                     location, system_identifier, timeline, start_lsn, end_lsn, listing_key)
 SELECT c.id || '-' || printf('%08x', (g.b * 2654435761) % 4294967296) || '-15', c.id, g.cus,
        CASE g.b % 50 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'DEGRADED' ELSE 'AVAILABLE' END, '15',
        CASE WHEN g.b >= $hi - $CLUSTERS THEN 1 ELSE 0 END,
        CASE WHEN g.b % 50 = 0 THEN NULL ELSE g.cus + 60000000 + (g.b % 3600) * 1000000 END, g.sz, 'local',
-       CAST(7000000000000000000 + g.ci * 1000003 AS TEXT), 1, 16777216 * (g.b + 1), 16777216 * (g.b + 1) + g.sz
+       CAST(7000000000000000000 + g.ci * 1000003 AS TEXT), 1, 16777216 * (g.b + 1), 16777216 * (g.b + 1) + g.sz,
+       printf('%016x', 9223372036854775807 - g.cus) || ':' || c.id || '-' || printf('%08x', (g.b * 2654435761) % 4294967296) || '-15'
 FROM g JOIN bench_cluster c ON c.i = g.ci;
+UPDATE catalog_state SET backups_generation = backups_generation + 1 WHERE id = 1;
 COMMIT;
 ANALYZE;
 PRAGMA wal_checkpoint(TRUNCATE);
@@ -242,28 +246,47 @@ CREATE TEMP TABLE bench_cluster (i bigint PRIMARY KEY, id text COLLATE "C" NOT N
 INSERT INTO bench_cluster SELECT substr(display_name, 7)::bigint, id FROM clusters WHERE display_name LIKE 'bench-%';
 UPDATE backups SET is_active = false WHERE is_active;
 INSERT INTO backups (id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes,
-                     location, system_identifier, timeline, start_lsn, end_lsn)
+                     location, system_identifier, timeline, start_lsn, end_lsn, listing_key)
 SELECT c.id || '-' || lpad(to_hex((g.b * 2654435761) % 4294967296), 8, '0') || '-15', c.id, g.cus,
        CASE g.b % 50 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'DEGRADED' ELSE 'AVAILABLE' END, '15',
        g.b >= $hi - $CLUSTERS,
        CASE WHEN g.b % 50 = 0 THEN NULL ELSE g.cus + 60000000 + (g.b % 3600) * 1000000 END, g.sz, 'local',
-       (7000000000000000000 + g.ci * 1000003)::text, 1, 16777216 * (g.b + 1), 16777216 * (g.b + 1) + g.sz
+       (7000000000000000000 + g.ci * 1000003)::text, 1, 16777216 * (g.b + 1), 16777216 * (g.b + 1) + g.sz,
+       lpad(to_hex(9223372036854775807 - g.cus), 16, '0') || ':' || c.id || '-' || lpad(to_hex((g.b * 2654435761) % 4294967296), 8, '0') || '-15'
 FROM (SELECT b, (b * 337) % $CLUSTERS AS ci, $T0_US + b * 150000000 + (b * 7919) % 1000000 AS cus,
              16777216 + ((b * 2654435761) % 4294967296) * (b % 47 + 1) AS sz
       FROM generate_series($lo::bigint, $hi - 1) b) g
 JOIN bench_cluster c ON c.i = g.ci;
+UPDATE catalog_state SET backups_generation = backups_generation + 1 WHERE id = 1;
 COMMIT;
 VACUUM ANALYZE clusters;
 VACUUM ANALYZE backups;
 SQL
 }
 
-# The catalog's page query as src/PgVault.Core/Catalog/Sql/AdoCatalog.cs (ListAsync) issues it, for SQL-only timings.
-page_sql() { # OFFSET [WHERE-CLAUSE]
-    echo "SELECT t.id, t.cluster_id, t.created_us, t.state, t.version, t.is_active, t.earliest_recovery_target_us," \
-         "t.size_bytes, t.location, t.system_identifier, t.timeline, t.start_lsn, t.end_lsn FROM (SELECT id, created_us" \
-         "FROM backups${2:+ $2} ORDER BY created_us DESC, id LIMIT $((PAGE + 1)) OFFSET $1) k JOIN backups t ON t.id = k.id" \
-         "ORDER BY k.created_us DESC, k.id"
+# The page query of GET /clusters/backups as src/PgVault.Core/Catalog/Sql/AdoCatalog.cs (ListBackupsAsync) issues it,
+# for SQL-only timings. Below offset STRIDE it reads the listing from its start; from STRIDE on, pgvault seeks the
+# cached boundary key of position STRIDE * floor(offset / STRIDE) (the boundaries are cached per catalog generation) and
+# skips fewer than STRIDE rows from there; before that it reads the generation (GEN_SQL) to know whether its cache is
+# current. The boundary key is looked up here with a query of its own, outside the timing (pgvault has it cached).
+STRIDE=256   # AdoCatalog.BoundaryStride
+BACKUP_COLUMNS="id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes, location, system_identifier, timeline, start_lsn, end_lsn"
+GEN_SQL="SELECT backups_generation FROM catalog_state WHERE id = 1"
+seek_of() { # OFFSET: prints "KEY SKIP", the boundary key pgvault seeks from ("-": none, offset < STRIDE) and the rows it skips
+    local b
+    if (( $1 < STRIDE )); then echo "- $1"; return; fi
+    b=$(($1 / STRIDE))
+    echo "$(catalog_query "SELECT listing_key FROM backups ORDER BY listing_key LIMIT 1 OFFSET $((b * STRIDE))") $(($1 - b * STRIDE))"
+}
+page_sql() { # OFFSET [WHERE-CLAUSE]: the page query with literal values (a WHERE-CLAUSE: a scoped listing, no seek)
+    local key skip where=${2:-}
+    if [[ -n $where ]]; then
+        key=-; skip=$1
+    else
+        read -r key skip < <(seek_of "$1")
+        [[ $key == - ]] || where="WHERE listing_key >= '$key'"
+    fi
+    echo "SELECT $BACKUP_COLUMNS FROM backups${where:+ $where} ORDER BY listing_key LIMIT $((PAGE + 1)) OFFSET $skip"
 }
 
 CAT=""      # catalog being measured
@@ -288,15 +311,42 @@ fill() { # LO HI WITH_CLUSTERS
         [[ ${vm%/*} == "${vm#*/}" ]] || log "WARNING: only $vm pages of backups are all-visible after VACUUM"
     fi
 }
-sql_ms() { # OFFSET: median execution time of the page query alone, in ms
-    local q i
-    q=$(page_sql "$1")
+# OFFSET: median execution time of what pgvault's catalog runs for one page of GET /clusters/backups, in ms: the page
+# query, plus the generation lookup when offset >= STRIDE (the sum of both per repetition). On PostgreSQL both are
+# prepared statements with pgvault's parameter types (Npgsql auto-prepares them) and executed 5 times before the timed
+# runs, so the plan timed is the one a long-running pgvault gets (generic or custom, as plan_cache_mode=auto decides).
+# On SQLite: the CPU time (user + sys) of the sqlite3 shell per statement from .timer, whose wall-clock "real" figure
+# has a resolution of 1 ms only (the data is in the page cache: CPU time is the statement's time).
+sql_ms() {
+    local key skip i n=1 q
+    read -r key skip < <(seek_of "$1")
+    [[ $key == - ]] || n=2
     if [[ $CAT == sqlite ]]; then
-        { echo ".timer on"; echo ".output /dev/null"; for ((i = 0; i < REPS; i++)); do echo "$q;"; done; } \
-            | sqlite3 "$SQLITE_DB" | sed -n 's/^Run Time: real \([0-9.]*\).*/\1/p' | awk '{ print $1 * 1000 }' | median
+        q=$(page_sql "$1")
+        { echo ".timer on"; echo ".output /dev/null"
+          for ((i = 0; i < REPS; i++)); do (( n == 2 )) && echo "$GEN_SQL;"; echo "$q;"; done; } \
+            | sqlite3 "$SQLITE_DB" | sed -n 's/^Run Time: real [0-9.]* user \([0-9.]*\) sys \([0-9.]*\).*/\1 \2/p' \
+            | awk -v n="$n" '{ s += ($1 + $2) * 1000 } NR % n == 0 { print s; s = 0 }' | median
     else
-        for ((i = 0; i < REPS; i++)); do echo "EXPLAIN (ANALYZE, TIMING OFF) $q;"; done \
-            | pg -At | sed -n 's/^Execution Time: \([0-9.]*\) ms/\1/p' | median
+        local exec_page
+        {
+            echo "PREPARE gen AS $GEN_SQL;"
+            if (( n == 2 )); then
+                echo "PREPARE page(text, integer, integer) AS SELECT $BACKUP_COLUMNS FROM backups WHERE listing_key >= \$1 ORDER BY listing_key LIMIT \$2 OFFSET \$3;"
+                exec_page="EXECUTE page('$key', $((PAGE + 1)), $skip)"
+            else
+                echo "PREPARE page(integer, integer) AS SELECT $BACKUP_COLUMNS FROM backups ORDER BY listing_key LIMIT \$1 OFFSET \$2;"
+                exec_page="EXECUTE page($((PAGE + 1)), $skip)"
+            fi
+            echo "\\o /dev/null"
+            for ((i = 0; i < 5; i++)); do (( n == 2 )) && echo "EXECUTE gen;"; echo "$exec_page;"; done
+            echo "\\o"
+            for ((i = 0; i < REPS; i++)); do
+                (( n == 2 )) && echo "EXPLAIN (ANALYZE, TIMING OFF) EXECUTE gen;"
+                echo "EXPLAIN (ANALYZE, TIMING OFF) $exec_page;"
+            done
+        } | pg -At | sed -n 's/^Execution Time: \([0-9.]*\) ms/\1/p' \
+            | awk -v n="$n" '{ s += $1 } NR % n == 0 { print s; s = 0 }' | median
     fi
 }
 
@@ -435,6 +485,17 @@ deep() { # TOTAL OFFSET: one row of the deep-offset table
     log "  $1 backups, offset $2: http $h ms, sql $s ms (medians of $REPS)"
 }
 
+# TOTAL OFFSET: one request (curl time_total), the first with an offset >= STRIDE since the catalog changed, which
+# rebuilds pgvault's cache of page boundaries (it reads every listing key once).
+cold() {
+    local code t
+    read -r code t < <(curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H "$AUTH" "$BASE/clusters/backups?offset=$2&limit=$PAGE")
+    [[ $code == 200 ]] || die "GET /clusters/backups?offset=$2 answered $code"
+    t=$(awk -v t="$t" 'BEGIN { print t * 1000 }')
+    echo "$1 $2 $t" >>"$RUN/cold.tsv"
+    log "  $1 backups: first request at offset $2 after the catalog changed (boundary cache rebuilt): $t ms"
+}
+
 run_catalog() {
     CAT=$1
     RUN=$OUT/run/$CAT
@@ -443,6 +504,7 @@ run_catalog() {
     : >"$RUN/warmup.tsv"
     : >"$RUN/measure.tsv"
     : >"$RUN/deep.tsv"
+    : >"$RUN/cold.tsv"
     log "== $CAT catalog"
     if [[ $CAT == postgres ]]; then start_pg; else SQLITE_DB=$RUN/data/catalog.db; fi
     write_config
@@ -464,6 +526,8 @@ run_catalog() {
     local first_cluster first_backup list_bytes cluster_bytes backup_bytes
     first_cluster=$(head -1 "$RUN/cluster-ids.txt")
     first_backup=$(sed -n "$((BACKUPS / 2))p" "$RUN/backup-ids.txt")
+    fetch "/clusters/backups?offset=0&limit=$PAGE" "$RUN/page-first.json" >/dev/null  # JIT of the list path, no boundaries yet
+    cold "$BACKUPS" "$((BACKUPS / 2))"
     list_bytes=$(fetch "/clusters/backups?offset=$((BACKUPS / 2))&limit=$PAGE" "$RUN/page-list.json")
     cluster_bytes=$(fetch "/clusters/$first_cluster/backups" "$RUN/page-cluster.json")
     backup_bytes=$(fetch "/clusters/backups/$first_backup" "$RUN/page-backup.json")
@@ -494,9 +558,9 @@ run_catalog() {
     local explain="EXPLAIN (ANALYZE, BUFFERS)"
     [[ $CAT == sqlite ]] && explain="EXPLAIN QUERY PLAN"
     {
-        echo "-- GET /clusters/backups?offset=$((BACKUPS / 2))&limit=$PAGE:"
+        echo "-- GET /clusters/backups?offset=$((BACKUPS / 2))&limit=$PAGE (after $GEN_SQL; literal values, not prepared):"
         catalog_query "$explain $(page_sql "$((BACKUPS / 2))")"
-        echo "-- GET /clusters/$first_cluster/backups (after its SELECT ... FROM clusters WHERE id = @id):"
+        echo "-- GET /clusters/$first_cluster/backups (the cluster itself is looked up only when the page is empty):"
         catalog_query "$explain $(page_sql 0 "WHERE cluster_id IN ('$first_cluster')")"
     } >"$RUN/plans.txt" 2>&1 || true
     log "deep offsets (one request at a time)"
@@ -509,6 +573,7 @@ run_catalog() {
         n=$(catalog_query "SELECT count(*) FROM backups")
         [[ $n == "$DEEP_BACKUPS" ]] || die "$CAT catalog holds $n backups, expected $DEEP_BACKUPS"
         log "grew the catalog to $DEEP_BACKUPS backups in $((SECONDS - t0)) s"
+        cold "$DEEP_BACKUPS" "$((DEEP_BACKUPS - PAGE))"
         deep "$DEEP_BACKUPS" 0
         deep "$DEEP_BACKUPS" "$((DEEP_BACKUPS - PAGE))"
     fi
@@ -584,9 +649,12 @@ report_catalog() { # CAT
         }' "$run/measure.tsv" 2>"$run/verdict.txt"
     echo
     echo "deep offsets: GET /clusters/backups?offset=X&limit=$PAGE, one request at a time (curl time_total), and the catalog's"
-    echo "page query alone (sqlite3 .timer / EXPLAIN (ANALYZE, TIMING OFF) execution time); medians of $REPS"
+    echo "queries alone (seek from the cached boundary key + generation lookup, as ListBackupsAsync runs them; sqlite3 .timer"
+    echo "user+sys / EXPLAIN (ANALYZE, TIMING OFF) EXECUTE of the prepared statements); medians of $REPS"
     awk 'BEGIN { printf "%10s %9s %9s %9s\n", "backups", "offset", "http ms", "sql ms" }
-         { printf "%10d %9d %9.1f %9.1f\n", $1, $2, $3, $4 }' "$run/deep.tsv"
+         { printf "%10d %9d %9.1f %9.2f\n", $1, $2, $3, $4 }' "$run/deep.tsv"
+    echo "first request with offset >= $STRIDE after the catalog changed (pgvault rebuilds its page-boundary cache):"
+    awk '{ printf "%10d %9d %9.1f ms\n", $1, $2, $3 }' "$run/cold.tsv"
     echo "verdict ($1): $(cat "$run/verdict.txt")"
 }
 
