@@ -7,8 +7,7 @@ namespace PgVault.Api.Contracts;
 /// <summary>Source-generated JSON for every contract type: camelCase, nulls left out, UTC times ending in Z.</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    Converters = [typeof(UtcTimestampConverter)])]
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(BackupResponse))]
 [JsonSerializable(typeof(ClusterBackupList))]
 [JsonSerializable(typeof(ClusterResponse))]
@@ -26,7 +25,6 @@ public sealed partial class ApiJsonContext : JsonSerializerContext
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new UtcTimestampConverter() },
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     });
 }

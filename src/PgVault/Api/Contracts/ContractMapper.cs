@@ -15,15 +15,15 @@ public static class ContractMapper
         return new BackupResponse(
             "backup",
             b.Id,
-            new BackupMetadata(b.CreatedDate, StateName(b.State)),
-            new ClusterBackup(b.Id, b.ClusterId, b.Version, b.IsActive, b.EarliestRecoveryTargetTime, SizeInMegabytes(b.SizeBytes),
-                b.Location));
+            new BackupMetadata(Timestamp(b.CreatedDate), StateName(b.State)),
+            new ClusterBackup(b.Id, b.ClusterId, b.Version, b.IsActive,
+                b.EarliestRecoveryTargetTime is { } t ? Timestamp(t) : null, SizeInMegabytes(b.SizeBytes), b.Location));
     }
 
     public static ClusterResponse ToResponse(ClusterRecord c)
     {
         ArgumentNullException.ThrowIfNull(c);
-        return new ClusterResponse("cluster", c.Id, new ClusterMetadata(c.CreatedDate, StateName(c.State)),
+        return new ClusterResponse("cluster", c.Id, new ClusterMetadata(Timestamp(c.CreatedDate), StateName(c.State)),
             new ClusterProperties(c.DisplayName, c.PostgresVersion, c.BackupLocation));
     }
 
@@ -42,6 +42,10 @@ public static class ContractMapper
         return new ClusterList("collection", "clusters", page.Items.Select(ToResponse).ToArray(), page.Offset, page.Limit,
             Links(request, page.Offset, page.Limit, page.HasMore));
     }
+
+    /// <summary>As IONOS writes times: UTC, ISO 8601, whole seconds, ending in <c>Z</c> (<c>2026-11-26T20:24:19Z</c>).</summary>
+    public static string Timestamp(DateTimeOffset value) =>
+        value.UtcDateTime.ToString(UtcTimestampConverter.Format, CultureInfo.InvariantCulture);
 
     /// <summary>Whole MB (MiB), rounded up: 1 byte is 1 MB, 0 bytes is 0.</summary>
     public static long SizeInMegabytes(long bytes) => bytes <= 0 ? 0 : ((bytes - 1) / BytesPerMegabyte) + 1;

@@ -3,13 +3,14 @@ using System.Text.Json.Serialization;
 namespace PgVault.Api.Contracts;
 
 // The IONOS DBaaS PostgreSQL contract types (../shared/spec/backups-openapi.json). Only these leave the API.
-// Null members are left out of the JSON, never written as null.
+// Null members are left out of the JSON, never written as null. Times are strings formatted by ContractMapper.Timestamp
+// (UTC, whole seconds, ending in Z), which keeps System.Text.Json's source-generated fast path (no custom converter).
 
 /// <summary>IONOS <c>BackupResponse</c>.</summary>
 public sealed record BackupResponse(string Type, string Id, BackupMetadata Metadata, ClusterBackup Properties);
 
 /// <summary>IONOS <c>BackupMetadata</c>.</summary>
-public sealed record BackupMetadata(DateTimeOffset CreatedDate, string State);
+public sealed record BackupMetadata(string CreatedDate, string State);
 
 /// <summary>IONOS <c>ClusterBackup</c>; <c>size</c> is whole MB (MiB), rounded up.</summary>
 public sealed record ClusterBackup(
@@ -17,7 +18,7 @@ public sealed record ClusterBackup(
     string ClusterId,
     string Version,
     bool IsActive,
-    DateTimeOffset? EarliestRecoveryTargetTime,
+    string? EarliestRecoveryTargetTime,
     long Size,
     string Location);
 
@@ -41,7 +42,7 @@ public sealed record PaginationLinks(string? Prev, string Self, string? Next);
 /// <summary>IONOS <c>ClusterResponse</c> (the part PgVault knows).</summary>
 public sealed record ClusterResponse(string Type, string Id, ClusterMetadata Metadata, ClusterProperties Properties);
 
-public sealed record ClusterMetadata(DateTimeOffset CreatedDate, string State);
+public sealed record ClusterMetadata(string CreatedDate, string State);
 
 public sealed record ClusterProperties(string DisplayName, string? PostgresVersion, string BackupLocation);
 
