@@ -66,5 +66,12 @@ public sealed class OnDemandBackupTests
 
         using var unknown = await http.PostAsync(new Uri($"/clusters/{Guid.NewGuid()}/backups", UriKind.Relative), null, Ct);
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+
+        // While the server streams through the slot, the CLI says to use the API instead of waiting.
+        var cli = StreamingAndBaseBackupTests.Settings(clusterId, pg);
+        cli["PgVault:DataDirectory"] = server.DataDirectory;
+        var (code, output) = await PgVaultProcess.RunAsync(["backup", "--cluster", clusterId], cli);
+        Assert.Equal(1, code);
+        Assert.Contains($"POST /clusters/{clusterId}/backups", output, StringComparison.Ordinal);
     }
 }

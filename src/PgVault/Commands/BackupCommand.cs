@@ -31,6 +31,7 @@ public static class BackupCommand
             var clusterOptions = options.Clusters.FirstOrDefault(c => string.Equals(c.Id, id, StringComparison.Ordinal))
                                  ?? throw new PgVaultException(ErrorCode.UnknownCluster, $"cluster '{id}' is not configured",
                                      "list the configured clusters with GET /clusters, or add it under PgVault:Clusters");
+            await EnsureSlotFreeAsync(clusterOptions, ct).ConfigureAwait(false);
             Directory.CreateDirectory(options.DataDirectoryFullPath);
             var catalog = CatalogFactory.Create(options);
             await catalog.MigrateAsync(ct).ConfigureAwait(false);
@@ -86,6 +87,32 @@ public static class BackupCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// A replication slot has one reader: when a running <c>pgvault serve</c> streams through it, this process could
+    /// neither stream nor see the WAL its base backup needs arrive. Say so instead of waiting.
+    /// </summary>
+    private static async Task EnsureSlotFreeAsync(PgVault.Configuration.ClusterOptions cluster, CancellationToken ct)
+    {
+        try
+        {
+            await using var conn = new Npgsql.NpgsqlConnection(cluster.ConnectionString);
+            await conn.OpenAsync(ct).ConfigureAwait(false);
+            await using var cmd = new Npgsql.NpgsqlCommand("SELECT active FROM pg_replication_slots WHERE slot_name = @slot", conn);
+            cmd.Parameters.AddWithValue("slot", cluster.SlotName);
+            if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true)
+            {
+                throw new PgVaultException(ErrorCode.Conflict,
+                    $"replication slot '{cluster.SlotName}' of cluster '{cluster.Id}' is in use (by a running 'pgvault serve'?)",
+                    $"ask the server instead: POST /clusters/{cluster.Id}/backups");
+            }
+        }
+        catch (Npgsql.NpgsqlException ex)
+        {
+            throw new PgVaultException(ErrorCode.PostgresUnavailable, $"unable to connect to cluster '{cluster.Id}': {ex.Message}",
+                "check its ConnectionString", ex);
+        }
     }
 
     /// <summary>A progress bar on a terminal, plain lines (every 5 s) otherwise.</summary>
