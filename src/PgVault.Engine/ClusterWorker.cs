@@ -47,7 +47,9 @@ public sealed class ClusterWorker
     /// <summary>Streams WAL and runs scheduled base backups until cancelled.</summary>
     public async Task RunAsync(CancellationToken ct)
     {
-        var streaming = Streamer.RunAsync(ct);
+        // Streaming never outlives this method: a failure here stops it, so a restarted worker is the only reader.
+        using var stopStreaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var streaming = Streamer.RunAsync(stopStreaming.Token);
         try
         {
             // Wait (bounded only by cancellation) until streaming has chosen the active chain.
@@ -55,7 +57,7 @@ public sealed class ClusterWorker
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _time, ct).ConfigureAwait(false);
 
             await FailInterruptedAsync(ct).ConfigureAwait(false);
-            var refreshing = RefreshPeriodicallyAsync(ct);
+            var refreshing = RefreshPeriodicallyAsync(stopStreaming.Token);
             var bases = await _catalog.ListBaseBackupsAsync(Chain.Current!.Id, ct).ConfigureAwait(false);
             if (!bases.Any(b => b.State == BaseBackupState.Complete))
                 TryStartBaseBackup("the backup has no complete base backup", null, ct);
@@ -78,6 +80,8 @@ public sealed class ClusterWorker
         }
         finally
         {
+            await stopStreaming.CancelAsync().ConfigureAwait(false);
+            await streaming.ConfigureAwait(false); // RunAsync ends quietly when cancelled
             await WaitForBaseBackupAsync().ConfigureAwait(false);
         }
     }

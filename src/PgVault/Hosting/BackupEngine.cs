@@ -51,11 +51,41 @@ public sealed class BackupEngine
     public ClusterWorker? Find(string clusterId) => _workers.GetValueOrDefault(clusterId);
 }
 
-/// <summary>Runs every cluster's worker while <c>serve</c> runs (when <c>PgVault:Engine:Enabled</c>).</summary>
-public sealed class BackupEngineService(BackupEngine engine, PgVaultOptions options) : BackgroundService
+/// <summary>
+/// Runs every cluster's worker while <c>serve</c> runs (when <c>PgVault:Engine:Enabled</c>). A worker that fails is
+/// logged and restarted after a pause: one cluster's trouble never stops the API or the other clusters.
+/// </summary>
+public sealed class BackupEngineService(BackupEngine engine, PgVaultOptions options, ILogger<BackupEngineService> logger) : BackgroundService
 {
+    private static readonly TimeSpan RestartDelay = TimeSpan.FromSeconds(10);
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         options.Engine.Enabled
-            ? Task.WhenAll(engine.Workers.Select(w => w.RunAsync(stoppingToken)))
+            ? Task.WhenAll(engine.Workers.Select(w => SuperviseAsync(w, stoppingToken)))
             : Task.CompletedTask;
+
+    private async Task SuperviseAsync(ClusterWorker worker, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await worker.RunAsync(ct).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested)
+            {
+                logger.LogError(ex, "cluster {Cluster}: the backup worker failed; restarting it in {Delay} s", worker.Cluster.Id,
+                    RestartDelay.TotalSeconds);
+                try
+                {
+                    await Task.Delay(RestartDelay, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
 }
