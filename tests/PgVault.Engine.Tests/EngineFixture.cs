@@ -34,6 +34,13 @@ public static class Pg
     public static async Task<Lsn> FlushLsnAsync(PostgresCluster cluster) =>
         Lsn.Parse(await ScalarAsync<string>(cluster, "SELECT pg_current_wal_flush_lsn()::text"));
 
+    /// <summary>
+    /// The end of all WAL inserted so far. The fixture runs with synchronous_commit = off, so a commit can be visible
+    /// before it is flushed: waiting for the insert position covers every committed transaction.
+    /// </summary>
+    public static async Task<Lsn> InsertLsnAsync(PostgresCluster cluster) =>
+        Lsn.Parse(await ScalarAsync<string>(cluster, "SELECT pg_current_wal_insert_lsn()::text"));
+
     /// <summary>Runs pgbench (as the postgres user when root) against the cluster.</summary>
     public static async Task PgbenchAsync(PostgresCluster cluster, params string[] args)
     {

@@ -58,7 +58,7 @@ public sealed class RestoreTests
             await Wait.UntilAsync(async () => (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))?.State == BackupState.Available,
                 Bounded, "the first base backup");
             await workload();
-            var flush = await Pg.FlushLsnAsync(pg);
+            var flush = await Pg.InsertLsnAsync(pg);
             await Wait.UntilAsync(async () => (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!.EndLsn >= flush.Value, Bounded,
                 $"the repository's WAL to reach {flush}");
             backupId = (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!.Id;
