@@ -38,7 +38,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         var current = chain.Current ?? throw new PgVaultException(ErrorCode.BaseBackupFailed,
             $"cluster '{chain.Cluster.Id}' has no active backup yet: WAL streaming has not connected",
             "check that the cluster is reachable with its ConnectionString and allows replication connections");
-        var chainId = ChainStore.ChainIdOf(current);
+        var chainId = ClusterChain.ChainIdOf(current);
         var startedAt = time.GetUtcNow();
         var label = startedAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", CultureInfo.InvariantCulture);
         var record = new BaseBackupRecord
@@ -333,10 +333,4 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         var last = ranges[ranges.GetArrayLength() - 1];
         return Lsn.Parse(last.GetProperty("End-LSN").GetString()!);
     }
-}
-
-/// <summary>Chain id helpers shared by the engine.</summary>
-internal static class ChainStore
-{
-    public static string ChainIdOf(BackupRecord backup) => ClusterChain.ChainIdOf(backup);
 }
