@@ -45,7 +45,7 @@ public static class ContractMapper
 
     /// <summary>As IONOS writes times: UTC, ISO 8601, whole seconds, ending in <c>Z</c> (<c>2026-11-26T20:24:19Z</c>).</summary>
     public static string Timestamp(DateTimeOffset value) =>
-        value.UtcDateTime.ToString(UtcTimestampConverter.Format, CultureInfo.InvariantCulture);
+        value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>Whole MB (MiB), rounded up: 1 byte is 1 MB, 0 bytes is 0.</summary>
     public static long SizeInMegabytes(long bytes) => bytes <= 0 ? 0 : ((bytes - 1) / BytesPerMegabyte) + 1;
