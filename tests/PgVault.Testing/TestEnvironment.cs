@@ -36,6 +36,11 @@ public static class TestEnvironment
                     return candidate;
             }
 
+            // A checkout without shared/ beside it: the copy shipped with the tests (kept equal to the seed by
+            // SpecCopyTests whenever shared/ is present).
+            var copy = Path.Combine(AppContext.BaseDirectory, "Spec", "backups-openapi.json");
+            if (File.Exists(copy))
+                return copy;
             throw new FileNotFoundException("shared/spec/backups-openapi.json not found above " + AppContext.BaseDirectory +
                                             "; set PGVAULT_SPEC");
         }
