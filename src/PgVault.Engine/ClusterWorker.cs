@@ -22,7 +22,10 @@ public sealed class ClusterWorker
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _baseBackupGate = new(1, 1);
     private readonly CronExpression _schedule;
+    private readonly SemaphoreSlim _stopped = new(0);
     private Task? _lastBaseBackup;
+    private TaskCompletionSource? _pause;
+    private CancellationTokenSource? _run;
 
     public ClusterWorker(ClusterOptions cluster, IObjectStore store, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
     {
@@ -44,8 +47,86 @@ public sealed class ClusterWorker
     /// <summary>True while a base backup runs.</summary>
     public bool BaseBackupRunning => _baseBackupGate.CurrentCount == 0;
 
-    /// <summary>Streams WAL and runs scheduled base backups until cancelled.</summary>
+    /// <summary>True while <see cref="PauseAsync"/> holds the worker stopped (an in-place restore).</summary>
+    public bool Paused => Volatile.Read(ref _pause) is not null;
+
+    /// <summary>
+    /// Streams WAL and runs scheduled base backups until cancelled. While paused (<see cref="PauseAsync"/>) the worker
+    /// holds no connection to the cluster and waits to be resumed.
+    /// </summary>
     public async Task RunAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            if (Volatile.Read(ref _pause) is { } pause)
+            {
+                await pause.Task.WaitAsync(ct).ConfigureAwait(false);
+                continue;
+            }
+
+            using var run = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            Volatile.Write(ref _run, run);
+            try
+            {
+                // A pause that came in before the run was published must stop it too.
+                if (Volatile.Read(ref _pause) is not null)
+                    continue;
+                await RunOnceAsync(run.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                Volatile.Write(ref _run, null);
+                _stopped.Release();
+            }
+
+            if (Volatile.Read(ref _pause) is null)
+                return;
+        }
+    }
+
+    /// <summary>
+    /// Stops streaming and base backups (waiting for a running base backup to end) and keeps the worker stopped until
+    /// the returned handle is disposed. Refused while a base backup runs or another pause holds the worker.
+    /// </summary>
+    public async Task<IAsyncDisposable> PauseAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        if (BaseBackupRunning)
+            throw new PgVaultException(ErrorCode.Conflict, $"a base backup of cluster '{Cluster.Id}' is running", "retry when it has finished");
+        var pause = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _pause, pause, null) is not null)
+            throw new PgVaultException(ErrorCode.Conflict, $"cluster '{Cluster.Id}' is already paused for a restore");
+        while (_stopped.CurrentCount > 0)
+            await _stopped.WaitAsync(ct).ConfigureAwait(false); // forget earlier run endings
+        if (Volatile.Read(ref _run) is { } run)
+        {
+            await run.CancelAsync().ConfigureAwait(false);
+            if (!await _stopped.WaitAsync(timeout, ct).ConfigureAwait(false))
+            {
+                Resume(pause);
+                throw new PgVaultException(ErrorCode.Unavailable, $"the backup worker of cluster '{Cluster.Id}' did not stop within {timeout.TotalSeconds:0} s");
+            }
+        }
+
+        await Chain.SetStreamingAsync(false, ct).ConfigureAwait(false);
+        return new PauseHandle(this, pause);
+    }
+
+    private void Resume(TaskCompletionSource pause)
+    {
+        if (Interlocked.CompareExchange(ref _pause, null, pause) == pause)
+            pause.TrySetResult();
+    }
+
+    private sealed class PauseHandle(ClusterWorker worker, TaskCompletionSource pause) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            worker.Resume(pause);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private async Task RunOnceAsync(CancellationToken ct)
     {
         // Streaming never outlives this method: a failure here stops it, so a restarted worker is the only reader.
         using var stopStreaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -116,6 +197,8 @@ public sealed class ClusterWorker
     /// <summary>Starts a base backup in the background; false when one is already running.</summary>
     public bool TryStartBaseBackup(string reason, IProgress<BaseBackupProgress>? progress = null, CancellationToken ct = default)
     {
+        if (Paused)
+            throw new PgVaultException(ErrorCode.Conflict, $"cluster '{Cluster.Id}' is being restored", "retry when the restore has finished");
         if (!_baseBackupGate.Wait(0, CancellationToken.None))
             return false;
         if (Chain.Current is null)

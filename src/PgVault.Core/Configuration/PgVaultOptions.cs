@@ -84,6 +84,15 @@ public sealed class ClusterOptions
     /// <summary>Cron expression (5 fields, UTC) for base backups. Default <c>0 0 * * *</c> (daily at midnight UTC).</summary>
     public string BaseBackupSchedule { get; set; } = "0 0 * * *";
 
+    /// <summary>The cluster's data directory on this machine (absolute). Needed only for an in-place restore
+    /// (<c>POST /clusters/{id}/restore</c>): PgVault stops the cluster with <c>pg_ctl</c>, moves this directory aside
+    /// (kept, never deleted), restores into its place and starts the cluster again. Default: none (no in-place restore).</summary>
+    public string? DataDirectory { get; set; }
+
+    /// <summary>Server options given to <c>pg_ctl start -o</c> when PgVault starts the cluster after an in-place restore.
+    /// Default: the options the cluster was last started with (its <c>postmaster.opts</c>), without <c>-D</c>.</summary>
+    public string? StartOptions { get; set; }
+
     /// <summary>The slot name in effect.</summary>
     public string SlotName => ReplicationSlot ?? "pgvault_" + Id.Replace("-", "", StringComparison.Ordinal)[..Math.Min(12, Id.Replace("-", "", StringComparison.Ordinal).Length)];
 }
@@ -138,6 +147,9 @@ public sealed class EngineOptions
 
     /// <summary>Uncompressed bytes per stored part of a base backup. Default 1 GiB.</summary>
     public long BaseBackupPartSizeBytes { get; set; } = 1L << 30;
+
+    /// <summary>How long an in-place restore waits for the restored cluster to replay its WAL and promote. Default 1 hour.</summary>
+    public TimeSpan RecoveryTimeout { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>zstd level for everything written. Default 3.</summary>
     public int CompressionLevel { get; set; } = 3;

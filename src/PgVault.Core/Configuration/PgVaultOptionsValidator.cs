@@ -54,6 +54,8 @@ public static class PgVaultOptionsValidator
                 errors.Add($"{key}:ConnectionString is required");
             if (c.ReplicationSlot is { } slot && !System.Text.RegularExpressions.Regex.IsMatch(slot, "^[a-z0-9_]{1,63}$"))
                 errors.Add($"{key}:ReplicationSlot '{slot}' must be 1-63 characters of a-z, 0-9 and _");
+            if (c.DataDirectory is not null && !Path.IsPathFullyQualified(c.DataDirectory))
+                errors.Add($"{key}:DataDirectory '{c.DataDirectory}' must be an absolute path");
             if (string.IsNullOrWhiteSpace(c.BaseBackupSchedule) || c.BaseBackupSchedule.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length != 5)
                 errors.Add($"{key}:BaseBackupSchedule '{c.BaseBackupSchedule}' must be a 5-field cron expression such as '0 0 * * *'");
             if (!o.Locations.ContainsKey(c.BackupLocation))

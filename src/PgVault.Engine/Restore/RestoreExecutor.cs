@@ -77,9 +77,15 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger)
         }
 
         Directory.CreateDirectory(Path.Combine(dir, "pg_wal", "archive_status"));
-        var lines = new List<string> { "", "# written by pgvault restore", $"restore_command = '{Escape(restoreCommand)}'" };
+        // Recovery settings of an earlier restore (a base backup of a cluster that was itself restored) must not apply.
+        var autoConf = Path.Combine(dir, "postgresql.auto.conf");
+        var lines = File.Exists(autoConf)
+            ? (await File.ReadAllLinesAsync(autoConf, ct).ConfigureAwait(false)).Where(l => !IsRecoverySetting(l)).ToList()
+            : [];
+        lines.Add(RestoreMarker);
+        lines.Add($"restore_command = '{Escape(restoreCommand)}'");
         lines.AddRange(plan.RecoverySettings.Select(kv => $"{kv.Key} = '{Escape(kv.Value)}'"));
-        await File.AppendAllLinesAsync(Path.Combine(dir, "postgresql.auto.conf"), lines, ct).ConfigureAwait(false);
+        await File.WriteAllLinesAsync(autoConf, lines, ct).ConfigureAwait(false);
         await File.WriteAllTextAsync(Path.Combine(dir, "recovery.signal"), "", ct).ConfigureAwait(false);
         return parts.BytesRead;
     }
@@ -96,6 +102,18 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger)
             if (entry.DataStream is { } data)
                 await data.CopyToAsync(file, 1 << 20, ct).ConfigureAwait(false);
         }
+    }
+
+    private const string RestoreMarker = "# written by pgvault restore";
+
+    /// <summary>A line of postgresql.auto.conf that a restore writes (restore_command, recovery_target*, or its marker).</summary>
+    private static bool IsRecoverySetting(string line)
+    {
+        var trimmed = line.Trim();
+        if (trimmed == RestoreMarker)
+            return true;
+        var key = trimmed.Split('=', 2)[0].Trim();
+        return key is "restore_command" || key.StartsWith("recovery_target", StringComparison.Ordinal);
     }
 
     private static string Escape(string value) => value.Replace("'", "''", StringComparison.Ordinal);

@@ -78,150 +78,69 @@ public static class RestoreCommand
             if (given > 1)
                 throw new PgVaultException(ErrorCode.InvalidConfiguration, "give at most one restore target");
 
-            var (store, repositoryPath, chain) = await FindAsync(options, id, ct).ConfigureAwait(false);
-            var last = chain.Wal.MaxBy(w => (w.Segment, w.End));
-            var endTime = last is null ? DateTimeOffset.UtcNow : (await store.StatAsync(last.Key, ct).ConfigureAwait(false))?.LastModified ?? DateTimeOffset.UtcNow;
-            var plan = RestorePlanner.Plan(chain, target, endTime, inclusive: !result.GetValue(exclusive));
-            var dir = result.GetValue(to)!.FullName;
-            var restoreCommand = WalFetchCommand.CommandLine(repositoryPath, id);
-            await Console.Out.WriteLineAsync($"restoring base backup {plan.BaseBackup.Label} of {id} into {dir}").ConfigureAwait(false);
             using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+            var service = new RestoreService(options, new LocationStores(options), Cli.ConfigFile(result, config), loggers.CreateLogger("pgvault"));
+            var source = await service.FindAsync(id, ct).ConfigureAwait(false);
+            var plan = await RestoreService.PlanAsync(source, target, inclusive: !result.GetValue(exclusive), ct).ConfigureAwait(false);
+            var dir = result.GetValue(to)!.FullName;
+            await Console.Out.WriteLineAsync($"restoring base backup {plan.BaseBackup.Label} of {id} into {dir}").ConfigureAwait(false);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var total = plan.BaseBackup.Metadata!.DatabaseBytes;
-            var bytes = await new RestoreExecutor(store, loggers.CreateLogger("pgvault")).RestoreAsync(plan, dir, restoreCommand,
-                result.GetValue(force), new Progress(total), ct).ConfigureAwait(false);
-            if (LocalPostgres.IsRoot)
-                await LocalPostgres.RunAsync("chown", ["-R", "postgres:postgres", dir], asPostgres: false, ct).ConfigureAwait(false);
-            await Console.Out.WriteLineAsync($"\nrestored {bytes / 1e6:0.0} MB; recovery settings: " +
-                string.Join(", ", plan.RecoverySettings.Select(kv => $"{kv.Key}={kv.Value}"))).ConfigureAwait(false);
+            var bytes = await service.RestoreToAsync(source, plan, dir, result.GetValue(force), owner: null, new Progress(total), ct).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync($"\nrestored {bytes / 1e6:0.0} MB in {clock.Elapsed.TotalSeconds:0.0} s " +
+                                             $"({bytes / 1e6 / Math.Max(clock.Elapsed.TotalSeconds, 0.001):0.0} MB/s); recovery settings: " +
+                                             string.Join(", ", plan.RecoverySettings.Select(kv => $"{kv.Key}={kv.Value}"))).ConfigureAwait(false);
             if (!result.GetValue(verify))
             {
                 await Console.Out.WriteLineAsync("start PostgreSQL on it to replay the WAL and promote").ConfigureAwait(false);
                 return 0;
             }
 
-            return await VerifyAsync(options, dir, ct).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync("--verify: starting PostgreSQL on the restored directory to replay the WAL ...").ConfigureAwait(false);
+            var verified = await service.VerifyAsync(dir, source.Chain.DurableEnd, new ReplayProgress(), ct).ConfigureAwait(false);
+            var r = verified.Recovery;
+            var replayed = r.LastTransaction is { } lt ? lt.UtcDateTime.ToString("O", CultureInfo.InvariantCulture) : "no transaction replayed";
+            await Console.Out.WriteLineAsync($"\n--verify: recovery finished in {r.Duration.TotalSeconds:0.0} s: last transaction replayed {replayed}, " +
+                                             $"promoted at {r.Lsn} on timeline {r.Timeline}").ConfigureAwait(false);
+            if (!verified.Passed)
+            {
+                await Console.Error.WriteLineAsync("--verify: pg_amcheck reported problems: " + verified.AmcheckProblems).ConfigureAwait(false);
+                return Cli.ExitFailure;
+            }
+
+            await Console.Out.WriteLineAsync($"--verify: pg_amcheck --all found no corruption in {verified.Databases} database(s)").ConfigureAwait(false);
+            return 0;
         });
         return command;
     }
 
-    /// <summary>The location, repository path and chain holding backup <paramref name="backupId"/>.</summary>
-    internal static async Task<(IObjectStore Store, string RepositoryPath, ScannedChain Chain)> FindAsync(
-        Configuration.PgVaultOptions options, string backupId, CancellationToken ct)
+    /// <summary>A line (or, on a terminal, a bar redrawn in place) at most every few seconds.</summary>
+    private static void Show(ref DateTime last, string text)
     {
-        var (cluster, _) = WalFetcher.ParseBackupId(backupId);
-        foreach (var (name, loc) in options.Locations)
-        {
-            var path = Path.IsPathRooted(loc.Path!) ? loc.Path! : Path.Combine(options.DataDirectoryFullPath, loc.Path!);
-            var store = new LocalObjectStore(path);
-            var chain = (await RepositoryScanner.ScanAsync(store, cluster, ct).ConfigureAwait(false))
-                .FirstOrDefault(c => c.Metadata?.BackupId == backupId);
-            if (chain is not null)
-                return (store, path, chain);
-        }
-
-        throw new PgVaultException(ErrorCode.NotFound, $"backup '{backupId}' is not in any configured location",
-            "list backups with GET /clusters/backups; check PgVault:Locations");
+        if (DateTime.UtcNow - last < TimeSpan.FromSeconds(Console.IsOutputRedirected ? 5 : 0.5))
+            return;
+        last = DateTime.UtcNow;
+        if (Console.IsOutputRedirected)
+            Console.Out.WriteLine(text);
+        else
+            Console.Out.Write("\r" + text + "   ");
     }
 
-    /// <summary>Starts PostgreSQL on the restored directory, waits for recovery, runs pg_amcheck, reports, stops it.</summary>
-    private static async Task<int> VerifyAsync(Configuration.PgVaultOptions options, string dir, CancellationToken ct)
+    private static string Bar(double fraction)
     {
-        var bin = PostgresTools.FindBinDirectory(options.Engine.PostgresBinDirectory)
-                  ?? throw new PgVaultException(ErrorCode.PostgresUnavailable, "PostgreSQL's programs were not found for --verify");
-        var port = LocalPostgres.FreePort();
-        var socketDir = Path.Combine(Path.GetTempPath(), $"pgvault-verify-{port}");
-        Directory.CreateDirectory(socketDir);
-        if (LocalPostgres.IsRoot)
-            await LocalPostgres.RunAsync("chown", ["postgres:postgres", socketDir], asPostgres: false, ct).ConfigureAwait(false);
-        var log = Path.Combine(socketDir, "postgres.log");
-        await Console.Out.WriteLineAsync($"--verify: starting PostgreSQL on port {port} to replay the WAL ...").ConfigureAwait(false);
-        await LocalPostgres.RunAsync(Path.Combine(bin, "pg_ctl"),
-            ["start", "-w", "-t", "3600", "-D", dir, "-l", log,
-             "-o", $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={socketDir} -c archive_mode=off"],
-            asPostgres: true, ct).ConfigureAwait(false);
-        try
+        var filled = (int)Math.Round(Math.Clamp(fraction, 0, 1) * 30);
+        return "[" + new string('#', filled) + new string('.', 30 - filled) + "]";
+    }
+
+    private sealed class ReplayProgress : IProgress<RecoveryProgress>
+    {
+        private DateTime _last = DateTime.MinValue;
+
+        public void Report(RecoveryProgress value)
         {
-            var cs = $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false";
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (true)
-            {
-                await using var conn = new NpgsqlConnection(cs);
-                await conn.OpenAsync(ct).ConfigureAwait(false);
-                await using var cmd = new NpgsqlCommand("SELECT pg_is_in_recovery()", conn);
-                if (!(bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
-                    break;
-                if (clock.Elapsed > TimeSpan.FromHours(1))
-                    throw new PgVaultException(ErrorCode.ValidationFailed, "recovery did not finish within an hour");
-                await Task.Delay(200, ct).ConfigureAwait(false);
-            }
-
-            await using (var conn = new NpgsqlConnection(cs))
-            {
-                await conn.OpenAsync(ct).ConfigureAwait(false);
-                await using var cmd = new NpgsqlCommand(
-                    "SELECT pg_current_wal_lsn()::text, (SELECT timeline_id FROM pg_control_checkpoint()), pg_last_xact_replay_timestamp()", conn);
-                await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                await r.ReadAsync(ct).ConfigureAwait(false);
-                var replayed = await r.IsDBNullAsync(2, ct).ConfigureAwait(false) ? "no transaction replayed" : (await r.GetFieldValueAsync<DateTime>(2, ct).ConfigureAwait(false)).ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
-                await Console.Out.WriteLineAsync($"--verify: recovery finished in {clock.Elapsed.TotalSeconds:0.0} s: last transaction replayed {replayed}, " +
-                                                 $"promoted at {r.GetString(0)} on timeline {r.GetInt32(1)}").ConfigureAwait(false);
-            }
-
-            // pg_amcheck needs the amcheck extension: add it where missing, and take it away again afterwards, so the
-            // restored cluster holds exactly what the backup held.
-            var added = new List<string>();
-            var databases = new List<string>();
-            await using (var conn = new NpgsqlConnection(cs))
-            {
-                await conn.OpenAsync(ct).ConfigureAwait(false);
-                await using var cmd = new NpgsqlCommand("SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname", conn);
-                await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                while (await r.ReadAsync(ct).ConfigureAwait(false))
-                    databases.Add(r.GetString(0));
-            }
-
-            foreach (var db in databases)
-            {
-                await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Database = db }.ToString());
-                await conn.OpenAsync(ct).ConfigureAwait(false);
-                await using var check = new NpgsqlCommand("SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'", conn);
-                if ((long)(await check.ExecuteScalarAsync(ct).ConfigureAwait(false))! == 0)
-                {
-                    await using var create = new NpgsqlCommand("CREATE EXTENSION amcheck", conn);
-                    await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                    added.Add(db);
-                }
-            }
-
-            try
-            {
-                var output = await LocalPostgres.RunAsync(Path.Combine(bin, "pg_amcheck"),
-                    ["--all", "-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-U", "postgres"],
-                    asPostgres: true, ct).ConfigureAwait(false);
-                await Console.Out.WriteLineAsync($"--verify: pg_amcheck --all found no corruption in {databases.Count} database(s) {output.Trim()}")
-                    .ConfigureAwait(false);
-                return 0;
-            }
-            catch (PgVaultException ex)
-            {
-                await Console.Error.WriteLineAsync("--verify: pg_amcheck reported problems: " + ex.Message).ConfigureAwait(false);
-                return Cli.ExitFailure;
-            }
-            finally
-            {
-                foreach (var db in added)
-                {
-                    await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Database = db }.ToString());
-                    await conn.OpenAsync(CancellationToken.None).ConfigureAwait(false);
-                    await using var drop = new NpgsqlCommand("DROP EXTENSION amcheck", conn);
-                    await drop.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
-                }
-            }
-        }
-        finally
-        {
-            await LocalPostgres.RunAsync(Path.Combine(bin, "pg_ctl"), ["stop", "-m", "fast", "-w", "-D", dir], asPostgres: true, CancellationToken.None)
-                .ConfigureAwait(false);
+            var fraction = value.End.Value == 0 ? 0 : (double)value.Replayed.Value / value.End.Value;
+            Show(ref _last, $"replay {Bar(fraction)} {value.Replayed} of {value.End}" +
+                            (value.LastTransaction is { } t ? $", at {t.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z" : ""));
         }
     }
 
@@ -229,51 +148,43 @@ public static class RestoreCommand
     {
         private DateTime _last = DateTime.MinValue;
 
-        public void Report(long value)
-        {
-            if (DateTime.UtcNow - _last < TimeSpan.FromSeconds(Console.IsOutputRedirected ? 5 : 0.5))
-                return;
-            _last = DateTime.UtcNow;
-            var text = $"restore: {value / 1e6:0.0} / {total / 1e6:0.0} MB ({(total > 0 ? 100.0 * value / total : 0):0}%)";
-            if (Console.IsOutputRedirected)
-                Console.Out.WriteLine(text);
-            else
-                Console.Out.Write("\r" + text + "   ");
-        }
+        public void Report(long value) =>
+            Show(ref _last, $"restore {Bar(total > 0 ? (double)value / total : 0)} {value / 1e6:0.0} / {total / 1e6:0.0} MB");
     }
 }
 
-/// <summary><c>pgvault wal-fetch --repository PATH --backup-id ID FILE DEST</c>: PostgreSQL's restore_command.</summary>
+/// <summary>
+/// <c>pgvault wal-fetch (--repository PATH | --location NAME [--config FILE]) --backup-id ID FILE DEST</c>: PostgreSQL's
+/// restore_command. A filesystem repository is named by its path; any other location by its name in the configuration.
+/// </summary>
 public static class WalFetchCommand
 {
     public static Command Create()
     {
-        var repository = new Option<string>("--repository") { Description = "Filesystem repository path", Required = true };
+        var config = Cli.ConfigOption();
+        var repository = new Option<string?>("--repository") { Description = "Filesystem repository path" };
+        var location = new Option<string?>("--location") { Description = "A configured location's name (read with the configuration)" };
         var backupId = new Option<string>("--backup-id") { Description = "The backup (chain) to read", Required = true };
         var file = new Argument<string>("file") { Description = "WAL file name (%f)" };
         var destination = new Argument<string>("destination") { Description = "Where to write it (%p)" };
         var command = new Command("wal-fetch", "Serve a WAL file from a backup (for PostgreSQL's restore_command)")
         {
-            repository, backupId, file, destination,
+            config, repository, location, backupId, file, destination,
         };
         command.SetAction(async (result, ct) =>
         {
-            var store = new LocalObjectStore(result.GetValue(repository)!);
+            IObjectStore store;
+            if (result.GetValue(repository) is { } path)
+                store = new LocalObjectStore(path);
+            else if (result.GetValue(location) is { } name)
+                store = new LocationStores(Cli.LoadOptions(result, config)).Get(name);
+            else
+                throw new PgVaultException(ErrorCode.InvalidConfiguration, "wal-fetch needs --repository PATH or --location NAME");
             var (code, message) = await WalFetcher.FetchAsync(store, result.GetValue(backupId)!, result.GetValue(file)!,
                 result.GetValue(destination)!, ct).ConfigureAwait(false);
             await (code == WalFetcher.Fatal ? Console.Error : Console.Out).WriteLineAsync("pgvault wal-fetch: " + message).ConfigureAwait(false);
             return code;
         });
         return command;
-    }
-
-    /// <summary>The restore_command that runs this program's wal-fetch (PostgreSQL substitutes %f and %p).</summary>
-    public static string CommandLine(string repositoryPath, string backupId)
-    {
-        var process = Environment.ProcessPath ?? "pgvault";
-        var self = Path.GetFileNameWithoutExtension(process) == "dotnet"
-            ? $"\"{process}\" \"{typeof(Cli).Assembly.Location}\""
-            : $"\"{process}\"";
-        return $"{self} wal-fetch --repository \"{Path.GetFullPath(repositoryPath)}\" --backup-id \"{backupId}\" \"%f\" \"%p\"";
     }
 }

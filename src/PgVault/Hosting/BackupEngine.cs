@@ -21,11 +21,18 @@ public sealed class LocationStores(PgVaultOptions options)
                 return store;
             if (!options.Locations.TryGetValue(location, out var loc))
                 throw new PgVaultException(ErrorCode.InvalidConfiguration, $"backup location '{location}' is not configured");
-            var path = Path.IsPathRooted(loc.Path!) ? loc.Path! : Path.Combine(options.DataDirectoryFullPath, loc.Path!);
-            store = new LocalObjectStore(path);
+            store = new LocalObjectStore(FilesystemPath(options, loc));
             _stores[location] = store;
             return store;
         }
+    }
+
+    /// <summary>The directory of a filesystem location (relative paths are taken from <c>DataDirectory</c>).</summary>
+    public static string FilesystemPath(PgVaultOptions options, LocationOptions location)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(location);
+        return Path.IsPathRooted(location.Path!) ? location.Path! : Path.Combine(options.DataDirectoryFullPath, location.Path!);
     }
 }
 

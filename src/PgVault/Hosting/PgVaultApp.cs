@@ -66,6 +66,9 @@ public static class PgVaultApp
         services.AddSingleton<LocationStores>();
         services.AddSingleton<BackupEngine>();
         services.AddHostedService<BackupEngineService>();
+        services.AddSingleton(sp => new RestoreService(options, sp.GetRequiredService<LocationStores>(), configFile,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<RestoreService>()));
+        services.AddSingleton<InPlaceRestores>();
         services.AddSingleton<CredentialStore>();
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.AddProblemDetails();
@@ -90,6 +93,7 @@ public static class PgVaultApp
             app.MapBackupEndpoints(prefix);
             app.MapClusterEndpoints(prefix);
             app.MapBackupActionEndpoints(prefix);
+            app.MapRestoreEndpoints(prefix);
         }
 
         // No fallback endpoint: an unknown path ends as a bodiless 404 (and a known path with the wrong method as 405),

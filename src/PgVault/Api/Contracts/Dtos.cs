@@ -67,3 +67,13 @@ public sealed record ErrorMessage(string ErrorCode, string Message);
 
 /// <summary>Body of <c>GET /healthz</c>.</summary>
 public sealed record HealthResponse(string Status);
+
+/// <summary>Body of <c>POST /clusters/{clusterId}/restore</c> (the IONOS <c>CreateRestoreRequest</c>).</summary>
+public sealed record CreateRestoreRequest
+{
+    /// <summary>The backup to restore from.</summary>
+    public string? BackupId { get; init; }
+
+    /// <summary>Point in time to recover to (ISO 8601); the backup's latest point when left out.</summary>
+    public string? RecoveryTargetTime { get; init; }
+}

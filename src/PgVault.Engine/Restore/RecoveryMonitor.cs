@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using Npgsql;
+using PgVault.Errors;
+using PgVault.Postgres;
+
+namespace PgVault.Engine.Restore;
+
+/// <summary>How far a recovering server has replayed, against where the backup's WAL ends.</summary>
+public sealed record RecoveryProgress(Lsn Replayed, Lsn End, DateTimeOffset? LastTransaction);
+
+/// <summary>Where a restored server ended up: its WAL position and timeline after promotion, and the last transaction replayed.</summary>
+public sealed record RecoveryResult(Lsn Lsn, int Timeline, DateTimeOffset? LastTransaction, TimeSpan Duration);
+
+/// <summary>Watches a server started on a restored data directory until it has replayed its WAL and promoted.</summary>
+public static class RecoveryMonitor
+{
+    /// <summary>Consecutive failed connection attempts after which the server is taken for dead (about 5 s).</summary>
+    private const int MaxConnectionFailures = 25;
+
+    /// <summary>
+    /// Polls the server until it is out of recovery, reporting the replay position. Fails when the server stops answering
+    /// (recovery aborted: <paramref name="describeFailure"/> says why, e.g. from its log) or after <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<RecoveryResult> WaitForPromotionAsync(string connectionString, Lsn end, TimeSpan timeout,
+        Func<string> describeFailure, IProgress<RecoveryProgress>? progress, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(describeFailure);
+        var cs = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, Timeout = 5 }.ToString();
+        var clock = Stopwatch.StartNew();
+        var failures = 0;
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (clock.Elapsed > timeout)
+            {
+                throw new PgVaultException(ErrorCode.Unavailable, $"recovery did not finish within {timeout.TotalMinutes:0} min: {describeFailure()}",
+                    "raise PgVault:Engine:RecoveryTimeout, or look at the server's log");
+            }
+
+            try
+            {
+                await using var conn = new NpgsqlConnection(cs);
+                await conn.OpenAsync(ct).ConfigureAwait(false);
+                failures = 0;
+                await using var cmd = new NpgsqlCommand(
+                    "SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn(), '0/0')::text, pg_last_xact_replay_timestamp()", conn);
+                await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await r.ReadAsync(ct).ConfigureAwait(false);
+                var last = await r.IsDBNullAsync(2, ct).ConfigureAwait(false) ? (DateTimeOffset?)null
+                    : new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(2), DateTimeKind.Utc));
+                if (!r.GetBoolean(0))
+                {
+                    await r.DisposeAsync().ConfigureAwait(false);
+                    await using var done = new NpgsqlCommand(
+                        "SELECT pg_current_wal_lsn()::text, (SELECT timeline_id FROM pg_control_checkpoint())", conn);
+                    await using var d = await done.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                    await d.ReadAsync(ct).ConfigureAwait(false);
+                    return new RecoveryResult(Lsn.Parse(d.GetString(0)), d.GetInt32(1), last, clock.Elapsed);
+                }
+
+                progress?.Report(new RecoveryProgress(Lsn.Parse(r.GetString(1)), end, last));
+            }
+            catch (NpgsqlException ex) when (!ct.IsCancellationRequested)
+            {
+                if (++failures >= MaxConnectionFailures)
+                    throw new PgVaultException(ErrorCode.PostgresUnavailable, $"the restored server stopped answering during recovery ({ex.Message}): {describeFailure()}");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The last lines of a server log (the reason a recovery failed), or a note that there is none.</summary>
+    public static string LogTail(string path, int lines = 8)
+    {
+        try
+        {
+            var all = File.ReadAllLines(path);
+            return "server log: " + string.Join(" | ", all.Skip(Math.Max(0, all.Length - lines)));
+        }
+        catch (IOException)
+        {
+            return $"no server log at {path}";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return $"server log {path} is not readable";
+        }
+    }
+}

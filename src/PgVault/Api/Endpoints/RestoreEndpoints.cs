@@ -1,0 +1,64 @@
+using System.Globalization;
+using System.Text.Json;
+using PgVault.Api.Auth;
+using PgVault.Api.Contracts;
+using PgVault.Catalog;
+using PgVault.Errors;
+using PgVault.Hosting;
+
+namespace PgVault.Api.Endpoints;
+
+/// <summary>
+/// The IONOS in-place restore: <c>POST /clusters/{clusterId}/restore</c> with a <c>CreateRestoreRequest</c>
+/// (<c>backupId</c>, optional <c>recoveryTargetTime</c>) answers 202 Accepted once the request is checked; the restore
+/// runs in the background while <c>GET /clusters/{clusterId}</c> shows the cluster BUSY.
+/// </summary>
+public static class RestoreEndpoints
+{
+    public static RouteGroupBuilder MapRestoreEndpoints(this IEndpointRouteBuilder routes, string prefix)
+    {
+        var group = routes.MapGroup(prefix).RequireAuthorization();
+        group.MapPost("/clusters/{clusterId}/restore", RestoreAsync).WithName(prefix + "clusterRestorePost");
+        return group;
+    }
+
+    private static async Task<IResult> RestoreAsync(string clusterId, HttpContext context, CatalogQueries queries, InPlaceRestores restores,
+        IHostApplicationLifetime lifetime, CancellationToken ct)
+    {
+        var scope = context.ApiPrincipal().Scope;
+        var id = ClusterIds.Normalize(clusterId);
+        await queries.GetClusterAsync(scope, id, ct); // 404 unless granted and known
+        var body = await ReadBodyAsync(context, ct);
+        if (string.IsNullOrWhiteSpace(body.BackupId))
+            throw new PgVaultException(ErrorCode.MalformedRequest, "the request body needs 'backupId'");
+        await queries.GetBackupAsync(scope, body.BackupId, ct); // 404 unless the principal may see it
+        DateTimeOffset? target = null;
+        if (body.RecoveryTargetTime is { } t)
+        {
+            if (!DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+                throw new PgVaultException(ErrorCode.MalformedRequest, $"'recoveryTargetTime' ('{t}') is not an ISO 8601 date-time");
+            target = parsed.ToUniversalTime();
+        }
+
+        var prepared = await restores.PrepareAsync(id, body.BackupId, target, ct);
+        restores.Start(prepared, lifetime.ApplicationStopping);
+        var path = context.Request.Path.Value!;
+        context.Response.Headers.Location = $"{context.Request.PathBase}{path[..path.LastIndexOf("/restore", StringComparison.Ordinal)]}";
+        return Results.StatusCode(StatusCodes.Status202Accepted);
+    }
+
+    private static async Task<CreateRestoreRequest> ReadBodyAsync(HttpContext context, CancellationToken ct)
+    {
+        if (context.Request.ContentType is not { } type || !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+            throw new PgVaultException(ErrorCode.UnsupportedMediaType, "the request body must be JSON (Content-Type: application/json)");
+        try
+        {
+            return await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJsonContext.Api.CreateRestoreRequest, ct)
+                   ?? throw new PgVaultException(ErrorCode.MalformedRequest, "the request body must be a CreateRestoreRequest object");
+        }
+        catch (JsonException ex)
+        {
+            throw new PgVaultException(ErrorCode.MalformedRequest, $"the request body is not valid JSON: {ex.Message}");
+        }
+    }
+}
