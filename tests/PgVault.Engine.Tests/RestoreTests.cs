@@ -14,7 +14,7 @@ public sealed class RestoreTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static async Task<string> DumpAllAsync(PostgresCluster cluster, int port)
+    internal static async Task<string> DumpAllAsync(PostgresCluster cluster, int port)
     {
         var (code, output) = await cluster.RunPgRawAsync("pg_dumpall",
             ["-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-U", "postgres"], Ct);
@@ -25,7 +25,7 @@ public sealed class RestoreTests
     }
 
     /// <summary>Starts PostgreSQL on a restored directory (as the fixture's user), runs <paramref name="body"/>, stops it.</summary>
-    private static async Task WithServerAsync(PostgresCluster tools, string dataDir, Func<int, Task> body)
+    internal static async Task WithServerAsync(PostgresCluster tools, string dataDir, Func<int, Task> body)
     {
         var port = Engine.BaseBackup.LocalPostgres.FreePort();
         using var socket = new TempDirectory("sock");
@@ -45,7 +45,7 @@ public sealed class RestoreTests
         }
     }
 
-    private static async Task<(TempDirectory Data, Dictionary<string, string?> Settings, string BackupId)> BackupAsync(
+    internal static async Task<(TempDirectory Data, Dictionary<string, string?> Settings, string BackupId)> BackupAsync(
         PostgresCluster pg, Func<Task> workload)
     {
         var clusterId = Guid.NewGuid().ToString();
@@ -94,39 +94,68 @@ public sealed class RestoreTests
         Assert.Contains("is not empty", againOutput, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_time_target_restores_exactly_the_markers_committed_by_then_and_targets_outside_the_window_are_refused()
+    /// <summary>Rows of <c>marker</c> in a restored directory (the server started on it, then stopped).</summary>
+    internal static async Task<long> CountMarkersAsync(PostgresCluster tools, string dataDir)
     {
-        await using var pg = await PostgresCluster.StartAsync("pitr", ct: Ct);
-        await pg.ExecuteAsync("CREATE TABLE marker (n int PRIMARY KEY, at timestamptz NOT NULL)", ct: Ct);
-        var committedAt = new List<DateTimeOffset>();
-        var (data, settings, backupId) = await BackupAsync(pg, async () =>
-        {
-            for (var n = 1; n <= 10; n++)
-            {
-                await pg.ExecuteAsync($"INSERT INTO marker VALUES ({n}, clock_timestamp())", ct: Ct);
-                // The server's clock right after the commit, and a gap before the next one.
-                committedAt.Add(DateTimeOffset.Parse(await Pg.ScalarAsync<string>(pg, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), pg_sleep(0.15)::text"),
-                    CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal));
-            }
-        });
-        using var _ = data;
-
-        var targetTime = committedAt[4]; // after marker 5 committed, before marker 6
-        using var target = new TempDirectory("pitr-restored");
-        var (code, output) = await PgVaultProcess.RunAsync(
-            ["restore", "--backup-id", backupId, "--to", target.Path, "--target-time", targetTime.ToString("O", CultureInfo.InvariantCulture), "--verify"],
-            settings, TimeSpan.FromMinutes(5));
-        Assert.True(code == 0, output);
-        long count = 0;
-        await WithServerAsync(pg, target.Path, async port =>
+        long count = -1;
+        await WithServerAsync(tools, dataDir, async port =>
         {
             await using var conn = new Npgsql.NpgsqlConnection($"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false");
             await conn.OpenAsync(Ct);
             await using var cmd = new Npgsql.NpgsqlCommand("SELECT count(*) FROM marker", conn);
             count = (long)(await cmd.ExecuteScalarAsync(Ct))!;
         });
-        Assert.Equal(5, count);
+        return count;
+    }
+
+    /// <summary>Restores <paramref name="backupId"/> with extra target arguments and <c>--verify</c>; returns the markers in the result.</summary>
+    internal static async Task<long> RestoreAndCountAsync(PostgresCluster pg, Dictionary<string, string?> settings, string backupId, params string[] target)
+    {
+        using var dir = new TempDirectory("target-restored");
+        var (code, output) = await PgVaultProcess.RunAsync(["restore", "--backup-id", backupId, "--to", dir.Path, .. target, "--verify"],
+            settings, TimeSpan.FromMinutes(5));
+        Assert.True(code == 0, $"restore {string.Join(' ', target)} failed: {output}");
+        Assert.Contains("pg_amcheck --all found no corruption", output, StringComparison.Ordinal);
+        return await CountMarkersAsync(pg, dir.Path);
+    }
+
+    [Fact]
+    public async Task Five_random_time_targets_during_load_restore_exactly_the_markers_committed_by_then_and_targets_outside_the_window_are_refused()
+    {
+        // Commit timestamps say exactly when PostgreSQL considers each marker committed (recovery_target_time compares
+        // against the same commit record time).
+        await using var pg = await PostgresCluster.StartAsync("pitr", "track_commit_timestamp = on", ct: Ct);
+        await Pg.PgbenchAsync(pg, "-i", "-s", "2", "-q");
+        await pg.ExecuteAsync("CREATE TABLE marker (n int PRIMARY KEY)", ct: Ct);
+        var (data, settings, backupId) = await BackupAsync(pg, async () =>
+        {
+            var load = Pg.PgbenchAsync(pg, "-c", "2", "-T", "4", "-n");
+            for (var n = 1; !load.IsCompleted || n <= 20; n++)
+                await pg.ExecuteAsync($"INSERT INTO marker SELECT {n} FROM pg_sleep(0.05)", ct: Ct);
+            await load;
+        });
+        using var _ = data;
+
+        var commits = new List<DateTimeOffset>();
+        await using (var conn = await pg.OpenAsync(ct: Ct))
+        {
+            await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_xact_commit_timestamp(xmin) FROM marker ORDER BY n", conn);
+            await using var r = await cmd.ExecuteReaderAsync(Ct);
+            while (await r.ReadAsync(Ct))
+                commits.Add(new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(0), DateTimeKind.Utc)));
+        }
+
+        var random = new Random(Environment.TickCount);
+        var span = commits[^1] - commits[0];
+        for (var i = 0; i < 5; i++)
+        {
+            // A random moment between the first and the last marker, to the microsecond PostgreSQL keeps.
+            var ticks = commits[0].UtcTicks + (long)(random.NextDouble() * span.Ticks);
+            var target = new DateTimeOffset(ticks - (ticks % 10), TimeSpan.Zero);
+            var expected = commits.Count(c => c <= target);
+            var count = await RestoreAndCountAsync(pg, settings, backupId, "--target-time", target.ToString("O", CultureInfo.InvariantCulture));
+            Assert.True(expected == count, $"target {target:O}: expected the {expected} markers committed by then, the restore holds {count}");
+        }
 
         foreach (var outside in new[] { DateTimeOffset.UtcNow.AddYears(-1), DateTimeOffset.UtcNow.AddHours(1) })
         {
@@ -135,6 +164,72 @@ public sealed class RestoreTests
                 ["restore", "--backup-id", backupId, "--to", refused.Path, "--target-time", outside.ToString("O", CultureInfo.InvariantCulture)], settings);
             Assert.Equal(1, bad);
             Assert.Contains("the recovery window of backup", badOutput, StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(refused.Path));
         }
+    }
+
+    [Fact]
+    public async Task Targets_by_lsn_xid_name_and_immediate_stop_where_postgresql_defines_them()
+    {
+        await using var pg = await PostgresCluster.StartAsync("targets", ct: Ct);
+        await pg.ExecuteAsync("CREATE TABLE marker (n int PRIMARY KEY)", ct: Ct);
+        Lsn afterThree = default;
+        long xidOfFive = 0;
+        var (data, settings, backupId) = await BackupAsync(pg, async () =>
+        {
+            for (var n = 1; n <= 9; n++)
+            {
+                if (n == 5)
+                    xidOfFive = await Pg.ScalarAsync<long>(pg, "WITH i AS (INSERT INTO marker VALUES (5) RETURNING n) SELECT txid_current() FROM i");
+                else
+                    await pg.ExecuteAsync($"INSERT INTO marker VALUES ({n})", ct: Ct);
+                if (n == 3)
+                    afterThree = await Pg.InsertLsnAsync(pg);
+                if (n == 7)
+                    await Pg.ScalarAsync<string>(pg, "SELECT pg_create_restore_point('pgvault-test-after-7')::text");
+            }
+        });
+        using var _ = data;
+
+        Assert.Equal(3, await RestoreAndCountAsync(pg, settings, backupId, "--target-lsn", afterThree.ToString()));
+        Assert.Equal(5, await RestoreAndCountAsync(pg, settings, backupId, "--target-xid", xidOfFive.ToString(CultureInfo.InvariantCulture)));
+        Assert.Equal(4, await RestoreAndCountAsync(pg, settings, backupId, "--target-xid", xidOfFive.ToString(CultureInfo.InvariantCulture), "--exclusive"));
+        Assert.Equal(7, await RestoreAndCountAsync(pg, settings, backupId, "--target-name", "pgvault-test-after-7"));
+        // Every marker was written after the base backup: its consistency point has none.
+        Assert.Equal(0, await RestoreAndCountAsync(pg, settings, backupId, "--target", "immediate"));
+    }
+
+    [Fact]
+    public async Task A_segment_missing_inside_the_window_fails_the_restore_loudly()
+    {
+        await using var pg = await PostgresCluster.StartAsync("missing-wal", ct: Ct);
+        await pg.ExecuteAsync("CREATE TABLE marker (n int PRIMARY KEY)", ct: Ct);
+        var (data, settings, backupId) = await BackupAsync(pg, async () =>
+        {
+            for (var n = 1; n <= 4; n++)
+            {
+                await pg.ExecuteAsync($"INSERT INTO marker VALUES ({n})", ct: Ct);
+                await Pg.ScalarAsync<string>(pg, "SELECT pg_switch_wal()::text");
+            }
+
+            await pg.ExecuteAsync("INSERT INTO marker VALUES (5)", ct: Ct);
+        });
+        using var _ = data;
+
+        // A full segment after the base backup's end and before the chain's last one.
+        var store = new Engine.Storage.LocalObjectStore(Path.Combine(data.Path, "repository"));
+        var (cluster, _) = Engine.Restore.WalFetcher.ParseBackupId(backupId);
+        var chain = (await Engine.Chains.RepositoryScanner.ScanAsync(store, cluster, Ct)).Single(c => c.Metadata?.BackupId == backupId);
+        var baseEnd = Lsn.Parse(chain.BaseBackups.Single(b => b.Complete).Metadata!.EndLsn);
+        var full = chain.Wal.Where(w => !w.Partial).OrderBy(w => w.Segment).ToList();
+        var victim = full.First(w => w.Segment > baseEnd.Value / WalSegment.DefaultSizeBytes && w.Segment < full[^1].Segment);
+        await store.DeleteAsync([victim.Key], Ct);
+
+        using var target = new TempDirectory("missing-restored");
+        var (code, output) = await PgVaultProcess.RunAsync(["restore", "--backup-id", backupId, "--to", target.Path, "--verify"], settings,
+            TimeSpan.FromMinutes(5));
+        Assert.True(code != 0, "the restore succeeded although a segment inside its window is missing: " + output);
+        Assert.Contains("missing from backup", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("pg_amcheck --all found no corruption", output, StringComparison.Ordinal);
     }
 }

@@ -19,7 +19,7 @@ namespace PgVault.Engine.Tests;
 [Trait("Category", "Postgres")]
 public sealed class StreamingAndBaseBackupTests
 {
-    private const string Token = "pgv_engine-test-0123456789abcdefghijklmnopqrstu";
+    internal const string Token = "pgv_engine-test-0123456789abcdefghijklmnopqrstu";
     private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(180);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
