@@ -36,6 +36,22 @@ public sealed class ClusterWorker
         Chain = new ClusterChain(cluster, store, catalog, engine, time, logger);
         Streamer = new WalStreamer(Chain, engine, time, logger);
         _schedule = CronExpression.Parse(cluster.BaseBackupSchedule);
+        Chain.ChainStarted += OnChainStarted;
+    }
+
+    /// <summary>A new chain (re-initialised cluster, restore, new major) needs its first base backup now, not at the next cron time.</summary>
+    private void OnChainStarted(object? sender, ChainStartedEventArgs e)
+    {
+        if (Volatile.Read(ref _run) is not { } run || Paused)
+            return; // the next run starts one (it finds no complete base backup)
+        try
+        {
+            TryStartBaseBackup($"backup {e.Backup.Id} has just started and has no base backup", null, run.Token);
+        }
+        catch (Exception ex) when (ex is PgVaultException or ObjectDisposedException)
+        {
+            _logger.LogWarning("cluster {Cluster}: could not start the new backup's first base backup: {Error}", Cluster.Id, ex.Message);
+        }
     }
 
     public ClusterChain Chain { get; }

@@ -26,15 +26,21 @@ public sealed class InPlaceRestoreTests
 
     private static async Task<long> MarkersAsync(PostgresCluster pg) => await Pg.ScalarAsync<long>(pg, "SELECT count(*) FROM marker");
 
-    /// <summary>Waits for the restore's closing log line; fails with the error if it failed.</summary>
+    /// <summary>Restores of the cluster that have ended (successfully or not), by their closing log lines.</summary>
+    private static int Ended(ApiServer server, string clusterId) =>
+        server.Logs.Lines.Count(l => l.Contains($"cluster {clusterId}: restored in place", StringComparison.Ordinal)
+                                     || (l.Contains($"cluster {clusterId}: in-place restore", StringComparison.Ordinal) && l.Contains("failed", StringComparison.Ordinal)));
+
+    private static string RestoreLog(ApiServer server) =>
+        string.Join("\n", server.Logs.Lines.Where(l => l.Contains("restore", StringComparison.OrdinalIgnoreCase)));
+
+    /// <summary>Waits for the restore's closing log line; fails with the log if it failed.</summary>
     private static async Task WaitForRestoreAsync(ApiServer server, string clusterId, int nth)
     {
-        await Wait.UntilAsync(() => Task.FromResult(
-                server.Logs.Lines.Count(l => l.Contains($"cluster {clusterId}: restored in place", StringComparison.Ordinal)
-                                             || l.Contains($"cluster {clusterId}: in-place restore", StringComparison.Ordinal) && l.Contains("failed", StringComparison.Ordinal)) >= nth),
-            TimeSpan.FromMinutes(4), $"in-place restore #{nth} to end");
-        var failed = server.Logs.Lines.FirstOrDefault(l => l.Contains("in-place restore", StringComparison.Ordinal) && l.Contains("failed", StringComparison.Ordinal));
-        Assert.True(failed is null, failed);
+        await Wait.UntilAsync(() => Task.FromResult(Ended(server, clusterId) >= nth), TimeSpan.FromMinutes(4), $"in-place restore #{nth} to end");
+        Assert.True(Ended(server, clusterId) == server.Logs.Lines.Count(l => l.Contains($"cluster {clusterId}: restored in place", StringComparison.Ordinal)),
+            "the in-place restore failed: " + RestoreLog(server));
+        Npgsql.NpgsqlConnection.ClearAllPools(); // the cluster was restarted: pooled connections are gone
     }
 
     private static async Task WaitDurableAsync(ApiServer server, PostgresCluster pg, string clusterId)
@@ -112,21 +118,29 @@ public sealed class InPlaceRestoreTests
         await Wait.UntilAsync(async () =>
         {
             sawBusy |= (await GetAsync(http, $"/clusters/{clusterId}"))["metadata"]!["state"]!.GetValue<string>() == "BUSY";
-            return sawBusy || server.Logs.Lines.Any(l => l.Contains($"cluster {clusterId}: restored in place", StringComparison.Ordinal));
+            return sawBusy || Ended(server, clusterId) > 0;
         }, Bounded, "the cluster to show BUSY");
-        Assert.True(sawBusy, "GET /clusters/{id} never showed BUSY during the restore");
+        Assert.True(sawBusy, "GET /clusters/{id} never showed BUSY during the restore; log: " + RestoreLog(server));
         await WaitForRestoreAsync(server, clusterId, 1);
         Assert.Equal(5, await MarkersAsync(pg));
         Assert.NotEmpty(Directory.GetDirectories(Path.GetDirectoryName(pg.DataDirectory)!, "data.pgvault-before-restore-*"));
 
         // The cluster is on a new timeline that left the old chain before its end: a new active chain; both listed.
         string second = "";
-        await Wait.UntilAsync(async () =>
+        try
         {
-            var active = await server.Catalog.GetActiveBackupAsync(clusterId, Ct);
-            second = active?.Id ?? "";
-            return active is not null && active.Id != first && active.State == BackupState.Available;
-        }, Bounded, "a new active backup with a complete base backup");
+            await Wait.UntilAsync(async () =>
+            {
+                var active = await server.Catalog.GetActiveBackupAsync(clusterId, Ct);
+                second = active?.Id ?? "";
+                return active is not null && active.Id != first && active.State == BackupState.Available;
+            }, Bounded, "a new active backup with a complete base backup");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Assert.Fail(ex.Message + "; engine log:\n" + string.Join("\n", server.Logs.Lines.Where(l => l.Contains(clusterId, StringComparison.Ordinal)
+                && !l.Contains("RequestLogging", StringComparison.Ordinal)).TakeLast(30)));
+        }
         var items = (await GetAsync(http, $"/clusters/{clusterId}/backups"))["items"]!.AsArray();
         Assert.Equal(2, items.Count);
         Assert.False(items.Single(i => i!["id"]!.GetValue<string>() == first)!["properties"]!["isActive"]!.GetValue<bool>());

@@ -41,6 +41,9 @@ public sealed class ClusterChain
 
     public ClusterOptions Cluster { get; }
 
+    /// <summary>Raised (under no lock) when a new chain has become the active one; it has no base backup yet.</summary>
+    public event EventHandler<ChainStartedEventArgs>? ChainStarted;
+
     public IObjectStore Store => _store;
 
     /// <summary>The active chain's catalog row, or null before the first connection.</summary>
@@ -67,6 +70,7 @@ public sealed class ClusterChain
     {
         ArgumentNullException.ThrowIfNull(fetchHistory);
         _postgresMajor = postgresMajor;
+        BackupRecord? started = null;
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
@@ -91,7 +95,8 @@ public sealed class ClusterChain
 
                 var historyText = await fetchHistory(serverTimeline).ConfigureAwait(false);
                 var history = TimelineHistory.Parse(historyText);
-                if (TimelineHistory.PassesThrough(history, chainTimeline, end))
+                if (TimelineHistory.PassesThrough(history, chainTimeline, end)
+                    && !await HoldsWalPastAsync(active, chainTimeline, history.First(h => h.Timeline == chainTimeline).SwitchPoint, end, ct).ConfigureAwait(false))
                 {
                     await WriteHistoryAsync(active, serverTimeline, historyText, ct).ConfigureAwait(false);
                     var switchPoint = history.First(h => h.Timeline == chainTimeline).SwitchPoint;
@@ -112,13 +117,35 @@ public sealed class ClusterChain
                          (ended.Timeline == chainTimeline ? $"timeline {chainTimeline} ended at {ended.SwitchPoint})" : $"timeline {chainTimeline} is not in it)");
             }
 
-            return await StartChainAsync(active, systemIdentifier, serverTimeline, serverFlush, postgresMajor, reason, fetchHistory, ct)
+            var result = await StartChainAsync(active, systemIdentifier, serverTimeline, serverFlush, postgresMajor, reason, fetchHistory, ct)
                 .ConfigureAwait(false);
+            started = _current;
+            return result;
         }
         finally
         {
             _gate.Release();
+            if (started is not null)
+                ChainStarted?.Invoke(this, new ChainStartedEventArgs(started));
         }
+    }
+
+    /// <summary>
+    /// Whether the chain holds WAL written after <paramref name="switchPoint"/> (where the server's timeline left the
+    /// chain's): any non-zero byte between it and the chain's end. Zeros are a page's unwritten tail (a standby streams
+    /// whole pages); anything else is WAL the server's timeline does not have, so the chain has diverged.
+    /// </summary>
+    private async Task<bool> HoldsWalPastAsync(BackupRecord active, uint timeline, Lsn switchPoint, Lsn end, CancellationToken ct)
+    {
+        if (end <= switchPoint)
+            return false;
+        var number = WalSegment.Number(switchPoint);
+        var stored = await StoredSegment.ReadAsync(_store, Cluster.Id, ChainIdOf(active), timeline, number, ct).ConfigureAwait(false);
+        if (stored is null)
+            return false;
+        var from = (int)(switchPoint.Value - WalSegment.Start(number).Value);
+        var to = (int)Math.Min(stored.Value.Covered, (long)Math.Min(end.Value - WalSegment.Start(number).Value, (ulong)WalSegment.DefaultSizeBytes));
+        return from < to && stored.Value.Data.AsSpan(from, to - from).ContainsAnyExcept((byte)0);
     }
 
     private (Lsn, uint) Resume(BackupRecord active, Lsn end, uint timeline)
@@ -281,4 +308,10 @@ public sealed class ClusterChain
             _gate.Release();
         }
     }
+}
+
+/// <summary>The chain that has just become the active one.</summary>
+public sealed class ChainStartedEventArgs(BackupRecord backup) : EventArgs
+{
+    public BackupRecord Backup { get; } = backup;
 }

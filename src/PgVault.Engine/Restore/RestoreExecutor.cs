@@ -245,31 +245,11 @@ public static class WalFetcher
         }
 
         // The chain's last segment is stored as pieces: the contiguous ones from its start, the rest zeros (end of WAL).
-        var pieces = new List<(long From, long To, string Key, string Sha)>();
-        await foreach (var o in store.ListAsync(RepositoryLayout.WalPartialPrefix(cluster, chain, timeline, fileName), ct).ConfigureAwait(false))
+        if (await Wal.StoredSegment.ReadAsync(store, cluster, chain, timeline, number, ct).ConfigureAwait(false) is { } partial)
         {
-            var fields = o.Key[(o.Key.LastIndexOf('/') + 1)..^RepositoryLayout.CompressedSuffix.Length].Split('-');
-            pieces.Add((long.Parse(fields[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
-                long.Parse(fields[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture), o.Key, fields[2]));
-        }
-
-        if (pieces.Count > 0)
-        {
-            var segment = new byte[Postgres.WalSegment.DefaultSizeBytes];
-            long covered = 0;
-            foreach (var piece in pieces.OrderBy(p => p.From))
-            {
-                if (piece.From > covered)
-                    break;
-                var verified = await store.OpenVerifiedAsync(piece.Key, ZstdCodec.Default, piece.Sha, ct, piece.To - piece.From).ConfigureAwait(false);
-                await using (verified.ConfigureAwait(false))
-                    await verified.ReadExactlyAsync(segment.AsMemory((int)piece.From, (int)(piece.To - piece.From)), ct).ConfigureAwait(false);
-                covered = Math.Max(covered, piece.To);
-            }
-
-            using var source = new MemoryStream(segment, writable: false);
+            using var source = new MemoryStream(partial.Data, writable: false);
             await WriteAtomicallyAsync(source, destination, padTo: null, ct).ConfigureAwait(false);
-            return (0, $"{fileName}: restored (partial: {covered} bytes, the end of the backup's WAL)");
+            return (0, $"{fileName}: restored (partial: {partial.Covered} bytes, the end of the backup's WAL)");
         }
 
         // Missing: fatal inside the chain's WAL, normal past its end (PostgreSQL asks for the next segment to find the end).

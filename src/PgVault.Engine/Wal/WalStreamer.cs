@@ -144,7 +144,8 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
     {
         try
         {
-            var sql = new Npgsql.NpgsqlConnection(chain.Cluster.ConnectionString);
+            // Unpooled: a pooled connection may be to a server that has restarted since (an in-place restore).
+            var sql = new Npgsql.NpgsqlConnection(new Npgsql.NpgsqlConnectionStringBuilder(chain.Cluster.ConnectionString) { Pooling = false }.ToString());
             await using (sql.ConfigureAwait(false))
             {
                 await sql.OpenAsync(ct).ConfigureAwait(false);
@@ -176,7 +177,8 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             var name = WalSegment.HistoryName(timeline);
             try
             {
-                var sql = new Npgsql.NpgsqlConnection(chain.Cluster.ConnectionString);
+                // Unpooled: a pooled connection may be to a server that has restarted since (an in-place restore).
+            var sql = new Npgsql.NpgsqlConnection(new Npgsql.NpgsqlConnectionStringBuilder(chain.Cluster.ConnectionString) { Pooling = false }.ToString());
                 await using (sql.ConfigureAwait(false))
                 {
                     await sql.OpenAsync(ct).ConfigureAwait(false);

@@ -101,10 +101,11 @@ public sealed class InPlaceRestores(PgVaultOptions options, BackupEngine engine,
         var cluster = request.Cluster;
         var dir = Path.GetFullPath(cluster.DataDirectory!);
         var clock = Stopwatch.StartNew();
-        await SetClusterStateAsync(cluster, ClusterState.Busy, ct).ConfigureAwait(false);
+        // Paused first: a worker that stops streaming marks the cluster as not streaming, which must not hide BUSY.
         var pause = request.Worker is { } worker ? await worker.PauseAsync(PauseTimeout, ct).ConfigureAwait(false) : null;
         try
         {
+            await SetClusterStateAsync(cluster, ClusterState.Busy, ct).ConfigureAwait(false);
             var bin = PostgresTools.FindBinDirectory(options.Engine.PostgresBinDirectory)
                       ?? throw new PgVaultException(ErrorCode.PostgresUnavailable, "PostgreSQL's programs (pg_ctl) were not found",
                           "set PgVault:Engine:PostgresBinDirectory");
@@ -125,8 +126,16 @@ public sealed class InPlaceRestores(PgVaultOptions options, BackupEngine engine,
             {
                 var bytes = await restore.RestoreToAsync(request.Source, request.Plan, dir, force: false, owner, progress: null, ct).ConfigureAwait(false);
                 var log = Path.Combine(dir, "pgvault-restore.log");
-                await LocalPostgres.RunAsync(pgCtl, ["start", "-w", "-t", "3600", "-D", dir, "-l", log, "-o", startOptions], asPostgres: true, ct)
-                    .ConfigureAwait(false);
+                try
+                {
+                    await LocalPostgres.RunAsync(pgCtl, ["start", "-w", "-t", "3600", "-D", dir, "-l", log, "-o", startOptions], asPostgres: true, ct)
+                        .ConfigureAwait(false);
+                }
+                catch (PgVaultException ex)
+                {
+                    throw new PgVaultException(ErrorCode.PostgresUnavailable, $"the restored cluster did not start: {ex.Message} {RecoveryMonitor.LogTail(log)}");
+                }
+
                 var recovery = await RecoveryMonitor.WaitForPromotionAsync(cluster.ConnectionString, request.Source.Chain.DurableEnd,
                     options.Engine.RecoveryTimeout, () => RecoveryMonitor.LogTail(log), progress: null, ct).ConfigureAwait(false);
                 logger.LogInformation(

@@ -79,9 +79,10 @@ public static class PgVaultApp
         services.AddRateLimiter(o => ConfigureRateLimiter(o, options.RateLimit));
 
         var app = builder.Build();
+        // Outermost, so the logged status is the one sent (after the exception handler and status code pages).
+        app.UseMiddleware<RequestLogging>();
         app.UseExceptionHandler();
         app.UseStatusCodePages(StatusCodeErrors.WriteAsync);
-        app.UseMiddleware<RequestLogging>();
         app.UseRouting();
         app.UseAuthentication();
         app.UseRateLimiter();

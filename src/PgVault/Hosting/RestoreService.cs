@@ -200,9 +200,20 @@ public static class WalFetchCommandLine
     public static string Build(IEnumerable<string> locationArgs, string backupId)
     {
         var process = Environment.ProcessPath ?? "pgvault";
-        var self = Path.GetFileNameWithoutExtension(process) == "dotnet"
-            ? $"\"{process}\" \"{typeof(WalFetchCommandLine).Assembly.Location}\""
-            : $"\"{process}\"";
+        var pgvault = typeof(WalFetchCommandLine).Assembly;
+        string self;
+        if (System.Reflection.Assembly.GetEntryAssembly() == pgvault && Path.GetFileNameWithoutExtension(process) != "dotnet")
+        {
+            self = $"\"{process}\""; // the pgvault executable itself
+        }
+        else
+        {
+            // Run as "dotnet pgvault.dll" (or hosted by another program, e.g. a test host): the same build, through the muxer.
+            var dotnet = Path.GetFileNameWithoutExtension(process) == "dotnet" ? process
+                : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+            self = $"\"{dotnet}\" \"{pgvault.Location}\"";
+        }
+
         var args = string.Join(' ', locationArgs.Select(a => a.StartsWith("--", StringComparison.Ordinal) ? a : $"\"{a}\""));
         return $"{self} wal-fetch {args} --backup-id \"{backupId}\" \"%f\" \"%p\"";
     }
