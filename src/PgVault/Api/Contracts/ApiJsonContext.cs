@@ -13,6 +13,7 @@ namespace PgVault.Api.Contracts;
 [JsonSerializable(typeof(ClusterList))]
 [JsonSerializable(typeof(ErrorResponse))]
 [JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(ReadinessResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {
     /// <summary>

@@ -67,3 +67,9 @@ public sealed record ErrorMessage(string ErrorCode, string Message);
 
 /// <summary>Body of <c>GET /healthz</c>.</summary>
 public sealed record HealthResponse(string Status);
+
+/// <summary>Body of <c>GET /readyz</c>: <c>ready</c> or <c>unavailable</c>, and every check.</summary>
+public sealed record ReadinessResponse(string Status, IReadOnlyList<ReadinessCheck> Checks);
+
+/// <summary>One readiness check: <c>catalog</c> or <c>location:NAME</c>, <c>ok</c> or <c>failed</c>, and why it failed.</summary>
+public sealed record ReadinessCheck(string Name, string Status, double DurationMs, string? Reason = null);
