@@ -28,7 +28,7 @@ public static class ServeCommand
             {
                 // With JSON logs every line of stdout is a JSON object, this one included.
                 if (json)
-                    logger.LogInformation("pgvault is serving the API at {Url} (and {Url}{IonosPrefix})", url, url, PgVaultApp.IonosPrefix);
+                    logger.LogInformation("pgvault is serving the API at {Url} (and {IonosUrl})", url, url + PgVaultApp.IonosPrefix);
                 else
                     await Console.Out.WriteLineAsync($"pgvault is serving the API at {url} (and {url}{PgVaultApp.IonosPrefix})").ConfigureAwait(false);
             }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using PgVault.Api.Contracts;
 using PgVault.Catalog;
 using PgVault.Configuration;
+using PgVault.Errors;
 using PgVault.Security;
 using PgVault.Storage;
 
@@ -44,7 +45,7 @@ public sealed class Readiness(PgVaultOptions options, ICatalog catalog, Location
 
     private async Task<ReadinessResponse> RunAsync()
     {
-        var checks = new List<Task<ReadinessCheck>> { CheckOneAsync("catalog", ct => catalog.PingAsync(ct)) };
+        var checks = new List<Task<ReadinessCheck>> { CheckOneAsync("catalog", PingCatalogAsync) };
         foreach (var name in options.Locations.Keys.Order(StringComparer.Ordinal))
             checks.Add(CheckOneAsync("location:" + name, ct => ProbeLocationAsync(name, ct)));
         var results = await Task.WhenAll(checks).ConfigureAwait(false);
@@ -90,6 +91,19 @@ public sealed class Readiness(PgVaultOptions options, ICatalog catalog, Location
 
         var elapsedMs = Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1);
         return new ReadinessCheck(name, reason is null ? "ok" : "failed", elapsedMs, reason);
+    }
+
+    private async Task PingCatalogAsync(CancellationToken ct)
+    {
+        try
+        {
+            await catalog.PingAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not (PgVaultException or OperationCanceledException))
+        {
+            // A broken pooled connection says only "Exception while reading from stream": name what failed.
+            throw new PgVaultException(ErrorCode.CatalogUnavailable, $"unable to query the {catalog.Provider} catalog: {ex.Message}", null, ex);
+        }
     }
 
     private async Task ProbeLocationAsync(string location, CancellationToken ct)
