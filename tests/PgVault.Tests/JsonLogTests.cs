@@ -119,7 +119,13 @@ public sealed class JsonLogTests
 
             http.DefaultRequestHeaders.Authorization = null;
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri("/readyz", UriKind.Relative), Ct)).StatusCode);
-            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri("/metrics", UriKind.Relative), Ct)).StatusCode);
+            // The process's own request metrics: the route template with each status it answered.
+            await MetricsTests.WaitAsync(async () =>
+            {
+                var scrape = await MetricsTests.ScrapeAsync(http);
+                return new[] { "200", "401" }.All(status => scrape.Find("http_server_request_duration_seconds_count",
+                    ("http_route", "/clusters/{clusterId}/backups"), ("http_response_status_code", status)).Sum(x => x.Value) == 2);
+            }, "two requests answered 200 and two 401 in the request metrics", TimeSpan.FromSeconds(15));
             await WaitAsync(() => Has("GET /metrics"), "the request log lines", lines);
         }
         finally

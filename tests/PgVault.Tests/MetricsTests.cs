@@ -11,7 +11,15 @@ using Xunit;
 
 namespace PgVault.Tests;
 
+/// <summary>
+/// Runs alone: OpenTelemetry's meter listener is process-wide, so another test's server (same meter and instrument names)
+/// ending while this one runs would retire the shared series mid-test. <c>serve</c> has one app per process.
+/// </summary>
+[CollectionDefinition(nameof(MetricsCollection), DisableParallelization = true)]
+public sealed class MetricsCollection;
+
 /// <summary><c>GET /metrics</c>: scraped over real HTTP, parsed, and checked after a real base backup of a real PostgreSQL.</summary>
+[Collection(nameof(MetricsCollection))]
 public sealed partial class MetricsTests
 {
     private const string Token = "pgv_metrics-test-0123456789abcdefghijklmnopq";
