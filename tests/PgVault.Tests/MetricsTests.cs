@@ -95,6 +95,12 @@ public sealed partial class MetricsTests
         var lagSeconds = scrape.Single("pgvault_wal_lag_seconds", c);
         Assert.InRange(lagBytes, 0, 64L << 20);
         Assert.InRange(lagSeconds, 0, 60);
+        // With the server idle, the repository catches up: no lag at all (nothing received stays counted as pending).
+        await WaitAsync(async () =>
+        {
+            var idle = await ScrapeAsync(anonymous);
+            return idle.Single("pgvault_wal_lag_bytes", c) == 0 && idle.Single("pgvault_wal_lag_seconds", c) == 0;
+        }, "WAL lag 0 bytes and 0 s on the idle server", TimeSpan.FromSeconds(30));
         var windowStart = scrape.Single("pgvault_recovery_window_start_timestamp_seconds", c);
         var windowEnd = scrape.Single("pgvault_recovery_window_end_timestamp_seconds", c);
         Assert.True(windowStart <= windowEnd, $"window start {windowStart} after its end {windowEnd}");
@@ -164,6 +170,16 @@ public sealed partial class MetricsTests
         Assert.Equal(new Lsn(2000), lag.ServerEnd);
         lag.Disconnected();
         Assert.Null(lag.OldestPendingSince);
+
+        // WAL made durable before its receipt is noted (the flusher won the race) leaves nothing pending: an idle
+        // server must not show a growing lag.
+        lag.Connected(new Lsn(5000), new Lsn(4000));
+        Assert.Equal(new Lsn(5000), lag.ServerEnd);
+        lag.Durable(new Lsn(4500));
+        lag.Received(new Lsn(4500), t0 + TimeSpan.FromSeconds(3));
+        Assert.Null(lag.OldestPendingSince);
+        lag.Received(new Lsn(4600), t0 + TimeSpan.FromSeconds(4));
+        Assert.Equal(t0 + TimeSpan.FromSeconds(4), lag.OldestPendingSince);
     }
 
     /// <summary>The series names README.md's metrics table documents (first column, in backticks).</summary>

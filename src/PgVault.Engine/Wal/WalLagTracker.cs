@@ -17,6 +17,7 @@ public sealed class WalLagTracker
     private readonly Queue<Pending> _pending = new();
     private Pending? _newest;
     private Lsn _serverEnd;
+    private Lsn _durable;
 
     /// <summary>The newest WAL end the server reported (zero before the first connection).</summary>
     public Lsn ServerEnd
@@ -38,6 +39,22 @@ public sealed class WalLagTracker
         }
     }
 
+    /// <summary>
+    /// A replication connection starts: the server's WAL end is <paramref name="serverEnd"/> (IDENTIFY_SYSTEM) and the
+    /// repository holds WAL up to <paramref name="durable"/>. Forgets the previous connection's figures (after a new
+    /// chain, positions may even go back).
+    /// </summary>
+    public void Connected(Lsn serverEnd, Lsn durable)
+    {
+        lock (_lock)
+        {
+            _serverEnd = serverEnd;
+            _durable = durable;
+            _pending.Clear();
+            _newest = null;
+        }
+    }
+
     /// <summary>The server reported its WAL end.</summary>
     public void ObserveServerEnd(Lsn end)
     {
@@ -55,6 +72,8 @@ public sealed class WalLagTracker
         {
             if (end > _serverEnd)
                 _serverEnd = end;
+            if (end <= _durable)
+                return; // made durable before this receipt was noted: nothing waits
             if (_newest is { } newest && _pending.Count > 0 && at - newest.Since < BucketWidth)
             {
                 newest.End = end > newest.End ? end : newest.End;
@@ -71,6 +90,8 @@ public sealed class WalLagTracker
     {
         lock (_lock)
         {
+            if (end > _durable)
+                _durable = end;
             while (_pending.Count > 0 && _pending.Peek().End <= end)
                 _pending.Dequeue();
         }

@@ -94,7 +94,6 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             // A new chain starts at the last checkpoint's redo point (the server keeps that WAL for crash recovery): a base
             // backup taken from a standby starts at a restartpoint, which can lie before the current position.
             var position = new Lsn((ulong)system.XLogPos);
-            Lag.ObserveServerEnd(position);
             var redo = await RedoPointAsync(ct).ConfigureAwait(false);
             var chainStart = redo is { } r && r < position ? r : position;
             var (start, timeline) = await chain.EnsureChainAsync(
@@ -106,6 +105,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             var slot = await conn.ReadReplicationSlot(slotName, ct).ConfigureAwait(false)
                        ?? await conn.CreateReplicationSlot(slotName, isTemporary: false, reserveWal: true, ct).ConfigureAwait(false);
             var current = chain.Current!;
+            Lag.Connected(position, new Lsn(current.EndLsn ?? start.Value));
             logger.LogInformation("cluster {Cluster}: streaming WAL from {Lsn} on timeline {Timeline} into {Backup} (slot {Slot})",
                 chain.Cluster.Id, start, timeline, current.Id, slotName);
 
