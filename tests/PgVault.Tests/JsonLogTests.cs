@@ -43,6 +43,8 @@ public sealed class JsonLogTests
         // The cluster server trusts loopback, so the passwords are sent nowhere, but they are in the configuration.
         var config = new JsonObject
         {
+            // Debug: the streaming failures' exceptions (driver messages, stack traces) are in the scanned output too.
+            ["Logging"] = new JsonObject { ["LogLevel"] = new JsonObject { ["Default"] = "Debug" } },
             ["PgVault"] = new JsonObject
             {
                 ["DataDirectory"] = dir.Path,
@@ -155,6 +157,8 @@ public sealed class JsonLogTests
         Assert.True(state["DurationSeconds"]!.GetValue<double>() > 0);
         Assert.True(state["BytesPerSecond"]!.GetValue<double>() > 0);
         Assert.Contains(output, l => l.Contains("\"Status\":401", StringComparison.Ordinal));
+        Assert.Contains(output, l => l.Contains("\"LogLevel\":\"Debug\"", StringComparison.Ordinal) && l.Contains(unreachableId, StringComparison.Ordinal)
+                                     && l.Contains("\"Exception\":", StringComparison.Ordinal));
 
         var all = string.Join("\n", output);
         var secrets = new[]
