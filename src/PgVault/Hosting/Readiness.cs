@@ -108,7 +108,18 @@ public sealed class Readiness(PgVaultOptions options, ICatalog catalog, Location
 
     private async Task ProbeLocationAsync(string location, CancellationToken ct)
     {
-        var store = stores.Get(location);
+        try
+        {
+            await ProbeStoreAsync(stores.Get(location), ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not (PgVaultException or OperationCanceledException))
+        {
+            throw new PgVaultException(ErrorCode.RepositoryUnavailable, $"unable to write to location '{location}': {ex.Message}", null, ex);
+        }
+    }
+
+    private static async Task ProbeStoreAsync(IObjectStore store, CancellationToken ct)
+    {
         var key = RepositoryLayout.ReadinessProbe(Guid.NewGuid().ToString("N"));
         using (var content = new MemoryStream("ready\n"u8.ToArray(), writable: false))
             await store.WriteAsync(key, content, ct).ConfigureAwait(false);
