@@ -20,6 +20,9 @@ public sealed class ConfigurationTests
     [InlineData("PgVault:RateLimit:PermitsPerSecond", "fast", "PgVault:RateLimit:PermitsPerSecond")]
     [InlineData("PgVault:Locations:archive:Type", "tape", "PgVault:Locations:archive:Type")]
     [InlineData("PgVault:DataDirectroy", "/typo", "DataDirectroy")]
+    [InlineData("PgVault:Logging:Format", "xml", "PgVault:Logging:Format")]
+    [InlineData("PgVault:Metrics:Enabled", "maybe", "PgVault:Metrics:Enabled")]
+    [InlineData("PgVault:Health:Timeout", "00:00:00", "PgVault:Health:Timeout")]
     public void A_bad_value_names_its_key(string key, string value, string named)
     {
         var settings = new Dictionary<string, string?>

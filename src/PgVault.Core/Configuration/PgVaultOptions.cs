@@ -35,6 +35,15 @@ public sealed class PgVaultOptions
     /// <summary>The backup engine (WAL streaming and base backups of every configured cluster).</summary>
     public EngineOptions Engine { get; set; } = new();
 
+    /// <summary>Log output of <c>serve</c>.</summary>
+    public LoggingOptions Logging { get; set; } = new();
+
+    /// <summary>The Prometheus endpoint <c>GET /metrics</c>.</summary>
+    public MetricsOptions Metrics { get; set; } = new();
+
+    /// <summary>The readiness endpoint <c>GET /readyz</c>.</summary>
+    public HealthOptions Health { get; set; } = new();
+
     /// <summary>The <see cref="DataDirectory"/> as an absolute path.</summary>
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -164,4 +173,28 @@ public sealed class ApiOptions
     /// <summary>Serves <c>GET /bench/ceiling?bytes=N</c> (a fixed body behind the same auth and limits) for
     /// <c>bench/api</c>. Default false.</summary>
     public bool EnableBenchmarkEndpoint { get; set; }
+}
+
+public sealed class LoggingOptions
+{
+    public const string Text = "text";
+    public const string Json = "json";
+
+    /// <summary><c>text</c> (default): one human-readable line per event. <c>json</c>: one JSON object per line
+    /// (Microsoft.Extensions.Logging's JSON console formatter: Timestamp, EventId, LogLevel, Category, Message, State).</summary>
+    public string Format { get; set; } = Text;
+}
+
+public sealed class MetricsOptions
+{
+    /// <summary>Serve <c>GET /metrics</c> (Prometheus text format, unauthenticated). Default true; false leaves the
+    /// path unmapped (404) and collects nothing.</summary>
+    public bool Enabled { get; set; } = true;
+}
+
+public sealed class HealthOptions
+{
+    /// <summary>How long <c>GET /readyz</c> waits for each check (catalog, every location) before reporting it failed.
+    /// Default 5 s.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 }

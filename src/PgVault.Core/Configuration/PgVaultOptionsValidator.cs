@@ -101,6 +101,14 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:RateLimit:PermitsPerSecond must be 0 (off) or more");
         if (o.RateLimit.PermitsPerSecond > 0 && o.RateLimit.Burst < 1)
             errors.Add($"{p}:RateLimit:Burst must be at least 1");
+        if (!string.Equals(o.Logging.Format, LoggingOptions.Text, StringComparison.Ordinal)
+            && !string.Equals(o.Logging.Format, LoggingOptions.Json, StringComparison.Ordinal))
+        {
+            errors.Add($"{p}:Logging:Format is '{o.Logging.Format}'; expected 'text' or 'json'");
+        }
+
+        if (o.Health.Timeout <= TimeSpan.Zero || o.Health.Timeout > TimeSpan.FromMinutes(1))
+            errors.Add($"{p}:Health:Timeout must be more than 0 and at most 00:01:00");
 
         return errors;
     }

@@ -19,6 +19,7 @@ namespace PgVault.Storage;
 /// clusters/{cluster}/chains/{chain}/base/{label}/data.{part:D5}.tar.zst      base backup tar stream, in parts
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup.json                base backup metadata (parts, checksums, LSNs)
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup.complete            completion marker, written last
+/// probes/readyz-{random}                                                    written and deleted at once by GET /readyz
 /// </code>
 /// </remarks>
 public static class RepositoryLayout
@@ -60,6 +61,12 @@ public static class RepositoryLayout
 
     public static string BaseBackupMetadata(string clusterId, string chainId, string label) =>
         BaseBackupPrefix(clusterId, chainId, label) + "backup.json";
+
+    /// <summary>
+    /// A short-lived object <c>GET /readyz</c> writes and deletes to prove the repository is writable. Outside
+    /// <c>clusters/</c>, so no reader of backups ever sees it.
+    /// </summary>
+    public static string ReadinessProbe(string probeId) => $"probes/readyz-{Check(probeId)}";
 
     public static string BaseBackupComplete(string clusterId, string chainId, string label) =>
         BaseBackupPrefix(clusterId, chainId, label) + "backup.complete";

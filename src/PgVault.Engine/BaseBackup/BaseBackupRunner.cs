@@ -12,6 +12,7 @@ using PgVault.Errors;
 using PgVault.Postgres;
 using PgVault.Storage;
 using PgVault.Engine.Compression;
+using PgVault.Engine.Telemetry;
 
 namespace PgVault.Engine.BaseBackup;
 
@@ -138,10 +139,14 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             };
             await catalog.SaveBaseBackupAsync(record, ct).ConfigureAwait(false);
             await chain.RefreshAsync(ct).ConfigureAwait(false);
-            var seconds = Math.Max(0.001, (completedAt - startedAt).TotalSeconds);
+            var duration = completedAt - startedAt;
+            var seconds = Math.Max(0.001, duration.TotalSeconds);
+            PgVaultMetrics.RecordBaseBackupCompleted(chain.Cluster.Id, duration, tap.BytesSeen);
+            // The base backup's one log line; with JSON logs its figures are fields (bytes, seconds, bytes per second).
             logger.LogInformation(
-                "cluster {Cluster}: base backup {Label} complete: {DatabaseMB:0.0} MB in {Seconds:0.0} s ({Rate:0.0} MB/s), stored {StoredMB:0.0} MB, WAL {Start} to {End}",
-                chain.Cluster.Id, label, tap.BytesSeen / 1e6, seconds, tap.BytesSeen / 1e6 / seconds, stored / 1e6, startLsn, endLsn);
+                "cluster {Cluster}: base backup {Label} complete: {DatabaseBytes} bytes in {DurationSeconds:0.0} s " +
+                "({BytesPerSecond:0} bytes/s), stored {StoredBytes} bytes, WAL {StartLsn} to {EndLsn}",
+                chain.Cluster.Id, label, tap.BytesSeen, seconds, tap.BytesSeen / seconds, stored, startLsn.ToString(), endLsn.ToString());
             return record;
         }
         catch (Exception ex)
@@ -159,6 +164,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                 logger.LogError(recordError, "cluster {Cluster}: could not record the failure of base backup {Label}", chain.Cluster.Id, label);
             }
 
+            PgVaultMetrics.RecordBaseBackupFailed(chain.Cluster.Id);
             logger.LogError("cluster {Cluster}: base backup {Label} failed: {Error}", chain.Cluster.Id, label, ex.Message);
             if (ex is PgVaultException or OperationCanceledException)
                 throw;

@@ -25,8 +25,10 @@ public sealed class ClusterChain
     private BackupRecord? _saved;
     private long _walBytes;
     private bool _streaming;
+    private readonly Lock _interruptionLock = new();
     private DateTimeOffset? _interruptedSince;
     private string? _postgresMajor;
+    private IReadOnlyList<BaseBackupRecord> _baseBackups = [];
 
     public ClusterChain(ClusterOptions cluster, IObjectStore store, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
     {
@@ -48,6 +50,22 @@ public sealed class ClusterChain
 
     /// <summary>The active chain's catalog row, or null before the first connection.</summary>
     public BackupRecord? Current => Volatile.Read(ref _current);
+
+    /// <summary>The active chain's base backups as of the last <see cref="RefreshAsync"/> (metrics read them).</summary>
+    public IReadOnlyList<BaseBackupRecord> BaseBackups => Volatile.Read(ref _baseBackups);
+
+    /// <summary>True while WAL streaming is connected.</summary>
+    public bool Streaming => Volatile.Read(ref _streaming);
+
+    /// <summary>When streaming was last interrupted; null while streaming.</summary>
+    public DateTimeOffset? InterruptedSince
+    {
+        get
+        {
+            lock (_interruptionLock)
+                return _interruptedSince;
+        }
+    }
 
     /// <summary>The chain id part of the current backup id.</summary>
     public string? ChainId => Current is { } c ? ChainIdOf(c) : null;
@@ -262,8 +280,12 @@ public sealed class ClusterChain
             return;
         }
 
-        _streaming = streaming;
-        _interruptedSince = streaming ? null : _time.GetUtcNow();
+        lock (_interruptionLock)
+        {
+            Volatile.Write(ref _streaming, streaming);
+            _interruptedSince = streaming ? null : _time.GetUtcNow();
+        }
+
         // The cluster as GET /clusters shows it: reachable (AVAILABLE) or not (UNKNOWN), and its major version.
         await _catalog.UpsertClusterAsync(new ClusterRecord
         {
@@ -286,7 +308,8 @@ public sealed class ClusterChain
             if (_current is null)
                 return;
             var bases = await _catalog.ListBaseBackupsAsync(_current.Id, ct).ConfigureAwait(false);
-            var wal = new WalStatus(_current.EndLsn ?? 0, _streaming, _interruptedSince);
+            Volatile.Write(ref _baseBackups, bases);
+            var wal = new WalStatus(_current.EndLsn ?? 0, _streaming, InterruptedSince);
             var (state, earliest) = ChainStateCalculator.Compute(bases, wal, _time.GetUtcNow(), _engine.WalLagThreshold);
             var baseBytes = bases.Where(b => b.State == BaseBackupState.Complete).Sum(b => b.SizeBytes);
             var updated = _current with

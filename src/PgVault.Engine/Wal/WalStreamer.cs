@@ -28,6 +28,9 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
     /// <summary>The WAL end durable in the repository, for tests and metrics.</summary>
     public Lsn DurableEnd { get; private set; }
 
+    /// <summary>The server's WAL end and the age of WAL received but not yet durable (metrics read it).</summary>
+    public WalLagTracker Lag { get; } = new();
+
     /// <summary>Runs until cancelled: connects, streams, and reconnects with backoff after any failure.</summary>
     public async Task RunAsync(CancellationToken ct)
     {
@@ -102,10 +105,11 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             var slot = await conn.ReadReplicationSlot(slotName, ct).ConfigureAwait(false)
                        ?? await conn.CreateReplicationSlot(slotName, isTemporary: false, reserveWal: true, ct).ConfigureAwait(false);
             var current = chain.Current!;
+            Lag.Connected(position, new Lsn(current.EndLsn ?? start.Value));
             logger.LogInformation("cluster {Cluster}: streaming WAL from {Lsn} on timeline {Timeline} into {Backup} (slot {Slot})",
                 chain.Cluster.Id, start, timeline, current.Id, slotName);
 
-            using var session = new StreamSession(chain, ChainClusterChainId(), timeline, start, engine, time, logger, conn);
+            using var session = new StreamSession(chain, ChainClusterChainId(), timeline, start, engine, time, logger, conn, Lag);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var flusher = session.RunFlusherAsync(stop.Token);
             try
@@ -114,7 +118,9 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 await foreach (var message in conn.StartReplication(slot, new NpgsqlLogSequenceNumber(start.Value), ct, timeline)
                                    .ConfigureAwait(false))
                 {
+                    Lag.ObserveServerEnd(new Lsn((ulong)message.WalEnd));
                     await session.AppendAsync(new Lsn((ulong)message.WalStart), message.Data, ct).ConfigureAwait(false);
+                    Lag.Received(session.ReceivedEnd, time.GetUtcNow());
                     if (flusher.IsCompleted)
                         await flusher.ConfigureAwait(false); // surfaces a storage failure
                 }
@@ -132,6 +138,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 finally
                 {
                     DurableEnd = session.DurableEnd;
+                    Lag.Disconnected();
                 }
             }
         }
@@ -215,14 +222,16 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         private readonly TimeProvider _time;
         private readonly ILogger _logger;
         private readonly ReplicationConnection _conn;
+        private readonly WalLagTracker _lag;
         private readonly Channel<Segment> _completed = Channel.CreateBounded<Segment>(MaxQueuedSegments);
         private readonly Lock _lock = new();
         private Segment _segment;
         private volatile bool _done;
 
         public StreamSession(ClusterChain chain, string chainId, uint timeline, Lsn start, EngineOptions engine, TimeProvider time,
-            ILogger logger, ReplicationConnection conn)
+            ILogger logger, ReplicationConnection conn, WalLagTracker lag)
         {
+            _lag = lag;
             _chain = chain;
             _chainId = chainId;
             _timeline = timeline;
@@ -392,6 +401,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         {
             if (end > DurableEnd)
                 DurableEnd = end;
+            _lag.Durable(DurableEnd);
             // Only now may the server forget this WAL.
             _conn.SetReplicationStatus(new NpgsqlLogSequenceNumber(DurableEnd.Value));
             await _chain.OnWalDurableAsync(DurableEnd, _timeline, storedDelta, ct).ConfigureAwait(false);

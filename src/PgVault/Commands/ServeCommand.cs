@@ -21,8 +21,18 @@ public static class ServeCommand
             var app = PgVaultApp.Build(Cli.ConfigFile(result, config), [.. result.UnmatchedTokens], result.GetValue(urls)!);
             await PgVaultApp.InitializeAsync(app, Console.Out, ct).ConfigureAwait(false);
             await app.StartAsync(ct).ConfigureAwait(false);
+            var json = string.Equals(app.Services.GetRequiredService<PgVault.Configuration.PgVaultOptions>().Logging.Format,
+                PgVault.Configuration.LoggingOptions.Json, StringComparison.Ordinal);
+            var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("PgVault.Serve");
             foreach (var url in app.Urls)
-                await Console.Out.WriteLineAsync($"pgvault is serving the API at {url} (and {url}{PgVaultApp.IonosPrefix})").ConfigureAwait(false);
+            {
+                // With JSON logs every line of stdout is a JSON object, this one included.
+                if (json)
+                    logger.LogInformation("pgvault is serving the API at {Url} (and {IonosUrl})", url, url + PgVaultApp.IonosPrefix);
+                else
+                    await Console.Out.WriteLineAsync($"pgvault is serving the API at {url} (and {url}{PgVaultApp.IonosPrefix})").ConfigureAwait(false);
+            }
+
             await app.WaitForShutdownAsync(ct).ConfigureAwait(false);
             return 0;
         });

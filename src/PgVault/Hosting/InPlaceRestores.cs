@@ -138,6 +138,7 @@ public sealed class InPlaceRestores(PgVaultOptions options, BackupEngine engine,
 
                 var recovery = await RecoveryMonitor.WaitForPromotionAsync(cluster.ConnectionString, request.Source.Chain.DurableEnd,
                     options.Engine.RecoveryTimeout, () => RecoveryMonitor.LogTail(log), progress: null, ct).ConfigureAwait(false);
+                PgVault.Engine.Telemetry.PgVaultMetrics.RecordRestore(cluster.Id, clock.Elapsed, bytes);
                 logger.LogInformation(
                     "cluster {Cluster}: restored in place from backup {Backup} in {Seconds:0.0} s: {MB:0.0} MB written, promoted at {Lsn} on timeline {Timeline}, " +
                     "last transaction replayed {LastTransaction}; the old data directory is at {Aside}",

@@ -46,12 +46,31 @@ public static class PgVaultApp
         var options = LoadOptions(config);
         builder.WebHost.UseUrls(urls);
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
+        if (string.Equals(options.Logging.Format, LoggingOptions.Json, StringComparison.Ordinal))
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' ";
-            o.UseUtcTimestamp = true;
-        });
+            // One JSON object per line; the message's fields (Cluster, Label, DatabaseBytes, ...) under "State".
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+                o.UseUtcTimestamp = true;
+                o.JsonWriterOptions = new System.Text.Json.JsonWriterOptions
+                {
+                    Indented = false,
+                    // "->" stays readable; the output is a log stream, never embedded in HTML.
+                    Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+                };
+            });
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // Data protection is registered by the authentication stack but protects nothing of PgVault's.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
@@ -77,6 +96,9 @@ public static class PgVaultApp
                 PgVaultAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
         services.AddRateLimiter(o => ConfigureRateLimiter(o, options.RateLimit));
+        services.AddSingleton<Readiness>();
+        if (options.Metrics.Enabled)
+            Observability.AddMetrics(services);
 
         var app = builder.Build();
         // Outermost, so the logged status is the one sent (after the exception handler and status code pages).
@@ -89,6 +111,8 @@ public static class PgVaultApp
         app.UseAuthorization();
 
         app.MapServiceEndpoints(options.Api.EnableBenchmarkEndpoint);
+        if (options.Metrics.Enabled)
+            Observability.MapMetrics(app);
         foreach (var prefix in new[] { "", IonosPrefix })
         {
             app.MapBackupEndpoints(prefix);
@@ -164,8 +188,14 @@ public static class PgVaultApp
         o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
         o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(ctx =>
         {
-            if (limits.PermitsPerSecond <= 0 || ctx.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal))
+            // Probes and scrapes are never refused: a 429 there would look like an outage (and /readyz reuses results).
+            if (limits.PermitsPerSecond <= 0 || ctx.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal)
+                || ctx.Request.Path.StartsWithSegments("/readyz", StringComparison.Ordinal)
+                || ctx.Request.Path.StartsWithSegments("/metrics", StringComparison.Ordinal))
+            {
                 return RateLimitPartition.GetNoLimiter("unlimited");
+            }
+
             var key = ctx.Items[typeof(ApiPrincipal)] is ApiPrincipal p
                 ? "principal:" + p.Name
                 : "address:" + ctx.Connection.RemoteIpAddress;

@@ -2,10 +2,11 @@ using System.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
 using PgVault.Api.Contracts;
 using PgVault.Errors;
+using PgVault.Hosting;
 
 namespace PgVault.Api.Endpoints;
 
-/// <summary>Health, the OpenAPI document, and the benchmark's ceiling endpoint.</summary>
+/// <summary>Health and readiness, the OpenAPI document, and the benchmark's ceiling endpoint.</summary>
 public static class ServiceEndpoints
 {
     private static readonly Lazy<byte[]> OpenApiDocument = new(() =>
@@ -21,10 +22,20 @@ public static class ServiceEndpoints
     {
         routes.MapGet("/healthz", () => TypedResults.Json(new HealthResponse("ok"), ApiJsonContext.Api.HealthResponse))
             .AllowAnonymous();
+        routes.MapGet("/readyz", ReadyAsync).AllowAnonymous();
         routes.MapGet("/openapi.json", () => TypedResults.Bytes(OpenApiDocument.Value, "application/json"))
             .RequireAuthorization();
         if (benchmarkEndpoint)
             routes.MapGet("/bench/ceiling", Ceiling).RequireAuthorization();
+    }
+
+    /// <summary>200 when the catalog and every location answer, 503 naming each failed check otherwise.</summary>
+    private static async Task<JsonHttpResult<ReadinessResponse>> ReadyAsync(Readiness readiness, HttpContext context)
+    {
+        var result = await readiness.CheckAsync().ConfigureAwait(false);
+        context.Response.Headers.CacheControl = "no-store";
+        var status = result.Checks.All(c => c.Reason is null) ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        return TypedResults.Json(result, ApiJsonContext.Api.ReadinessResponse, statusCode: status);
     }
 
     /// <summary>A fixed JSON body of the requested size: the most any endpoint of this server could serve.</summary>
