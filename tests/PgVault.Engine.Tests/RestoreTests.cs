@@ -46,12 +46,14 @@ public sealed class RestoreTests
     }
 
     internal static async Task<(TempDirectory Data, Dictionary<string, string?> Settings, string BackupId)> BackupAsync(
-        PostgresCluster pg, Func<Task> workload)
+        PostgresCluster pg, Func<Task> workload, long? partSizeBytes = null)
     {
         var clusterId = Guid.NewGuid().ToString();
         var data = new TempDirectory("restore-data");
         var settings = StreamingAndBaseBackupTests.Settings(clusterId, pg);
         settings["PgVault:DataDirectory"] = data.Path;
+        if (partSizeBytes is { } size)
+            settings["PgVault:Engine:BaseBackupPartSizeBytes"] = size.ToString(CultureInfo.InvariantCulture);
         string backupId;
         await using (var server = await ApiServer.StartAsync("restore", settings, dataDirectory: data))
         {
@@ -73,7 +75,8 @@ public sealed class RestoreTests
     {
         await using var pg = await PostgresCluster.StartAsync("golden", ct: Ct);
         await Pg.PgbenchAsync(pg, "-i", "-s", "3", "-q");
-        var (data, settings, backupId) = await BackupAsync(pg, () => Pg.PgbenchAsync(pg, "-c", "2", "-T", "6", "-n"));
+        // Parts of 4 MiB: the restore reads a dozen parts, several at once, and must put them back in order.
+        var (data, settings, backupId) = await BackupAsync(pg, () => Pg.PgbenchAsync(pg, "-c", "2", "-T", "6", "-n"), partSizeBytes: 4 << 20);
         using var _ = data;
         var dumpA = await DumpAllAsync(pg, pg.Port);
 
@@ -223,6 +226,24 @@ public sealed class RestoreTests
         var baseEnd = Lsn.Parse(chain.BaseBackups.Single(b => b.Complete).Metadata!.EndLsn);
         var full = chain.Wal.Where(w => !w.Partial).OrderBy(w => w.Segment).ToList();
         var victim = full.First(w => w.Segment > baseEnd.Value / WalSegment.DefaultSizeBytes && w.Segment < full[^1].Segment);
+
+        // Fetching ahead: the segments after the base backup's land in a spool, checked, and are handed over from there.
+        using (var spool = new TempDirectory("spool"))
+        using (var fetched = new TempDirectory("fetched"))
+        {
+            var first = full.First(w => w.Segment >= baseEnd.Value / WalSegment.DefaultSizeBytes);
+            var firstName = WalSegment.Name(first.Timeline, first.Segment);
+            var ahead = await Engine.Restore.WalFetcher.PrefetchAsync(store, backupId, firstName, 2, spool.Path, Ct);
+            Assert.Equal(2, ahead);
+            var next = WalSegment.Name(first.Timeline, first.Segment + 1);
+            var (code1, message1) = await Engine.Restore.WalFetcher.FetchAsync(store, backupId, next, Path.Combine(fetched.Path, "a"), Ct, spool.Path);
+            Assert.Equal((0, $"{next}: restored (prefetched)"), (code1, message1));
+            Assert.False(File.Exists(Path.Combine(spool.Path, next)));
+            var (code2, _) = await Engine.Restore.WalFetcher.FetchAsync(store, backupId, next, Path.Combine(fetched.Path, "b"), Ct);
+            Assert.Equal(0, code2);
+            Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(fetched.Path, "b"), Ct), await File.ReadAllBytesAsync(Path.Combine(fetched.Path, "a"), Ct));
+        }
+
         await store.DeleteAsync([victim.Key], Ct);
 
         using var target = new TempDirectory("missing-restored");

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Formats.Tar;
+using System.Threading.Channels;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using PgVault.Engine.Chains;
@@ -11,9 +13,9 @@ namespace PgVault.Engine.Restore;
 /// <summary>
 /// Performs a <see cref="RestorePlan"/>: streams the base backup's parts (each decompressed and checked against its
 /// SHA-256) as one tar into the target directory, then writes the recovery settings and <c>recovery.signal</c>.
-/// Memory stays bounded: nothing is held but the current part's buffers.
+/// Memory stays bounded: a few 1 MiB chunks per part being fetched (see PartsStream).
 /// </summary>
-public sealed class RestoreExecutor(IObjectStore store, ILogger logger)
+public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int parallelParts = 2)
 {
     public async Task<long> RestoreAsync(RestorePlan plan, string targetDirectory, string restoreCommand, bool force,
         IProgress<long>? progress, CancellationToken ct)
@@ -42,7 +44,7 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger)
             File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 
         var metadata = plan.BaseBackup.Metadata!;
-        var parts = new PartsStream(store, metadata.Parts, progress);
+        var parts = new PartsStream(store, metadata.Parts, progress, parallelParts);
         await using (parts.ConfigureAwait(false))
         {
             var reader = new TarReader(parts, leaveOpen: true);
@@ -118,11 +120,22 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger)
 
     private static string Escape(string value) => value.Replace("'", "''", StringComparison.Ordinal);
 
-    /// <summary>The base backup's parts as one stream, each decompressed and verified as it is read.</summary>
-    private sealed class PartsStream(IObjectStore store, IReadOnlyList<BaseBackupPart> parts, IProgress<long>? progress) : Stream
+    /// <summary>
+    /// The base backup's parts as one stream, each decompressed and verified as it is read. Up to
+    /// <c>parallelParts</c> parts are fetched and decompressed at once, each by its own task into a small bounded queue
+    /// of 1 MiB chunks, so fetching and decompressing run beside the tar extraction and file writes that consume them.
+    /// Memory: at most parallelParts × 8 chunks.
+    /// </summary>
+    private sealed class PartsStream(IObjectStore store, IReadOnlyList<BaseBackupPart> parts, IProgress<long>? progress, int parallelParts) : Stream
     {
-        private int _next;
-        private Stream? _current;
+        private const int ChunkBytes = 1 << 20;
+        private const int ChunksPerPart = 8;
+        private readonly Queue<PartReader> _readers = new();
+        private readonly CancellationTokenSource _stop = new();
+        private int _nextToStart;
+        private byte[]? _chunk;
+        private int _chunkLength;
+        private int _chunkPosition;
 
         public long BytesRead { get; private set; }
 
@@ -140,31 +153,93 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger)
             set => throw new NotSupportedException();
         }
 
+        private sealed record PartReader(Channel<(byte[] Buffer, int Length)> Chunks, Task Done);
+
+        private void StartMore()
+        {
+            while (_readers.Count < Math.Max(1, parallelParts) && _nextToStart < parts.Count)
+            {
+                var part = parts[_nextToStart++];
+                var chunks = Channel.CreateBounded<(byte[] Buffer, int Length)>(new BoundedChannelOptions(ChunksPerPart)
+                {
+                    SingleReader = true,
+                    SingleWriter = true,
+                });
+                _readers.Enqueue(new PartReader(chunks, Task.Run(() => FetchAsync(part, chunks.Writer, _stop.Token))));
+            }
+        }
+
+        private async Task FetchAsync(BaseBackupPart part, ChannelWriter<(byte[] Buffer, int Length)> writer, CancellationToken ct)
+        {
+            Exception? failure = null;
+            try
+            {
+                var verified = await store.OpenVerifiedAsync(part.Key, ZstdCodec.Default, part.Sha256, ct, part.SizeBytes).ConfigureAwait(false);
+                await using (verified.ConfigureAwait(false))
+                {
+                    while (true)
+                    {
+                        var buffer = ArrayPool<byte>.Shared.Rent(ChunkBytes);
+                        var n = await verified.ReadAtLeastAsync(buffer.AsMemory(0, ChunkBytes), ChunkBytes, throwOnEndOfStream: false, ct)
+                            .ConfigureAwait(false);
+                        if (n == 0)
+                        {
+                            ArrayPool<byte>.Shared.Return(buffer);
+                            break; // the end: the stream has checked size and SHA-256
+                        }
+
+                        await writer.WriteAsync((buffer, n), ct).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+            }
+            finally
+            {
+                writer.TryComplete(failure);
+            }
+        }
+
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             if (buffer.IsEmpty)
                 return 0; // a zero-length read is not the end of a part
             while (true)
             {
-                if (_current is null)
+                if (_chunk is not null)
                 {
-                    if (_next >= parts.Count)
-                        return 0;
-                    var part = parts[_next++];
-                    _current = await store.OpenVerifiedAsync(part.Key, ZstdCodec.Default, part.Sha256, cancellationToken, part.SizeBytes)
-                        .ConfigureAwait(false);
-                }
+                    var n = Math.Min(buffer.Length, _chunkLength - _chunkPosition);
+                    _chunk.AsMemory(_chunkPosition, n).CopyTo(buffer);
+                    _chunkPosition += n;
+                    if (_chunkPosition == _chunkLength)
+                    {
+                        ArrayPool<byte>.Shared.Return(_chunk);
+                        _chunk = null;
+                    }
 
-                var n = await _current.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-                if (n > 0)
-                {
                     BytesRead += n;
                     progress?.Report(BytesRead);
                     return n;
                 }
 
-                await _current.DisposeAsync().ConfigureAwait(false);
-                _current = null;
+                StartMore();
+                if (_readers.Count == 0)
+                    return 0;
+                var reader = _readers.Peek();
+                if (reader.Chunks.Reader.TryRead(out var item))
+                {
+                    (_chunk, _chunkLength, _chunkPosition) = (item.Buffer, item.Length, 0);
+                    continue;
+                }
+
+                // Throws the part's failure (corrupt, missing, unreadable) when its fetch failed.
+                if (!await reader.Chunks.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    await reader.Done.ConfigureAwait(false);
+                    _readers.Dequeue();
+                }
             }
         }
 
@@ -186,91 +261,31 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger)
 
         public override async ValueTask DisposeAsync()
         {
-            if (_current is not null)
-                await _current.DisposeAsync().ConfigureAwait(false);
+            await _stop.CancelAsync().ConfigureAwait(false);
+            while (_readers.TryDequeue(out var reader))
+            {
+                while (reader.Chunks.Reader.TryRead(out var item))
+                    ArrayPool<byte>.Shared.Return(item.Buffer);
+                try
+                {
+#pragma warning disable VSTHRD003 // the fetch tasks are this stream's own, started by StartMore
+                    await reader.Done.ConfigureAwait(false);
+#pragma warning restore VSTHRD003
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or PgVaultException or IOException or InvalidDataException)
+                {
+                    // stopped early: the restore has already failed or finished
+                }
+
+                while (reader.Chunks.Reader.TryRead(out var item))
+                    ArrayPool<byte>.Shared.Return(item.Buffer);
+            }
+
+            if (_chunk is not null)
+                ArrayPool<byte>.Shared.Return(_chunk);
+            _chunk = null;
+            _stop.Dispose();
             await base.DisposeAsync().ConfigureAwait(false);
         }
-    }
-}
-
-/// <summary>Serves WAL to PostgreSQL's <c>restore_command</c> from a chain in the repository.</summary>
-public static class WalFetcher
-{
-    /// <summary>Exit status when the file simply does not exist (PostgreSQL then ends recovery or tries another timeline).</summary>
-    public const int NotFound = 1;
-
-    /// <summary>Exit status above 125: PostgreSQL aborts recovery instead of treating the file as the end of WAL.</summary>
-    public const int Fatal = 126;
-
-    /// <summary>(cluster id, chain id) of a PgVault backup id <c>&lt;clusterId&gt;-&lt;chainId&gt;-&lt;major&gt;</c>.</summary>
-    public static (string ClusterId, string ChainId) ParseBackupId(string backupId)
-    {
-        ArgumentNullException.ThrowIfNull(backupId);
-        if (backupId.Length < 40 || !Guid.TryParseExact(backupId[..36], "D", out _) || backupId[36] != '-' || backupId.LastIndexOf('-') <= 37)
-            throw new PgVaultException(ErrorCode.NotFound, $"'{backupId}' is not a PgVault backup id (<clusterId>-<suffix>-<major>)");
-        var rest = backupId[37..];
-        return (backupId[..36], rest[..rest.LastIndexOf('-')]);
-    }
-
-    /// <summary>Writes WAL file <paramref name="fileName"/> (a segment or a history file) to <paramref name="destination"/>.</summary>
-    /// <returns>0, <see cref="NotFound"/>, or <see cref="Fatal"/> for a segment missing inside the chain's WAL.</returns>
-    public static async Task<(int Code, string Message)> FetchAsync(IObjectStore store, string backupId, string fileName, string destination,
-        CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        var (cluster, chain) = ParseBackupId(backupId);
-        if (fileName.EndsWith(".history", StringComparison.Ordinal) && fileName.Length == 16
-            && uint.TryParse(fileName.AsSpan(0, 8), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var historyTimeline))
-        {
-            var key = RepositoryLayout.History(cluster, chain, historyTimeline);
-            if (await store.StatAsync(key, ct).ConfigureAwait(false) is null)
-                return (NotFound, $"{fileName}: not in backup {backupId}");
-            var source = await store.OpenReadAsync(key, ReadRange.All, ct).ConfigureAwait(false);
-            await using (source.ConfigureAwait(false))
-                await WriteAtomicallyAsync(source, destination, padTo: null, ct).ConfigureAwait(false);
-            return (0, $"{fileName}: restored");
-        }
-
-        if (!Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
-            return (NotFound, $"{fileName}: not a WAL file PgVault stores");
-
-        await foreach (var o in store.ListAsync(RepositoryLayout.WalTimelinePrefix(cluster, chain, timeline) + fileName + "-", ct).ConfigureAwait(false))
-        {
-            if (!RepositoryLayout.TryParseWalSegmentFile(o.Key[(o.Key.LastIndexOf('/') + 1)..], out _, out var sha))
-                continue;
-            var verified = await store.OpenVerifiedAsync(o.Key, ZstdCodec.Default, sha, ct, Postgres.WalSegment.DefaultSizeBytes).ConfigureAwait(false);
-            await using (verified.ConfigureAwait(false))
-                await WriteAtomicallyAsync(verified, destination, padTo: null, ct).ConfigureAwait(false);
-            return (0, $"{fileName}: restored");
-        }
-
-        // The chain's last segment is stored as pieces: the contiguous ones from its start, the rest zeros (end of WAL).
-        if (await Wal.StoredSegment.ReadAsync(store, cluster, chain, timeline, number, ct).ConfigureAwait(false) is { } partial)
-        {
-            using var source = new MemoryStream(partial.Data, writable: false);
-            await WriteAtomicallyAsync(source, destination, padTo: null, ct).ConfigureAwait(false);
-            return (0, $"{fileName}: restored (partial: {partial.Covered} bytes, the end of the backup's WAL)");
-        }
-
-        // Missing: fatal inside the chain's WAL, normal past its end (PostgreSQL asks for the next segment to find the end).
-        var scanned = (await RepositoryScanner.ScanAsync(store, cluster, ct).ConfigureAwait(false)).FirstOrDefault(c => c.ChainId == chain);
-        if (scanned is not null && scanned.Wal.Any(w => w.Segment > number && w.Timeline >= timeline))
-            return (Fatal, $"{fileName}: missing from backup {backupId} although its WAL continues past it; recovery must not stop early here");
-        return (NotFound, $"{fileName}: past the end of backup {backupId}'s WAL");
-    }
-
-    private static async Task WriteAtomicallyAsync(Stream source, string destination, long? padTo, CancellationToken ct)
-    {
-        var temp = destination + ".pgvault-tmp";
-        var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-        await using (file.ConfigureAwait(false))
-        {
-            await source.CopyToAsync(file, ct).ConfigureAwait(false);
-            if (padTo is { } size && file.Length < size)
-                file.SetLength(size);
-            file.Flush(flushToDisk: true);
-        }
-
-        File.Move(temp, destination, overwrite: true);
     }
 }

@@ -199,22 +199,22 @@ public static class WalFetchCommandLine
 {
     public static string Build(IEnumerable<string> locationArgs, string backupId)
     {
-        var process = Environment.ProcessPath ?? "pgvault";
-        var pgvault = typeof(WalFetchCommandLine).Assembly;
-        string self;
-        if (System.Reflection.Assembly.GetEntryAssembly() == pgvault && Path.GetFileNameWithoutExtension(process) != "dotnet")
-        {
-            self = $"\"{process}\""; // the pgvault executable itself
-        }
-        else
-        {
-            // Run as "dotnet pgvault.dll" (or hosted by another program, e.g. a test host): the same build, through the muxer.
-            var dotnet = Path.GetFileNameWithoutExtension(process) == "dotnet" ? process
-                : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-            self = $"\"{dotnet}\" \"{pgvault.Location}\"";
-        }
-
+        var (program, prefix) = Self();
+        var self = string.Join(' ', new[] { program }.Concat(prefix).Select(a => $"\"{a}\""));
         var args = string.Join(' ', locationArgs.Select(a => a.StartsWith("--", StringComparison.Ordinal) ? a : $"\"{a}\""));
         return $"{self} wal-fetch {args} --backup-id \"{backupId}\" \"%f\" \"%p\"";
+    }
+
+    /// <summary>How to run this same pgvault build: the program and the arguments before the command.</summary>
+    public static (string Program, IReadOnlyList<string> Prefix) Self()
+    {
+        var process = Environment.ProcessPath ?? "pgvault";
+        var pgvault = typeof(WalFetchCommandLine).Assembly;
+        if (System.Reflection.Assembly.GetEntryAssembly() == pgvault && Path.GetFileNameWithoutExtension(process) != "dotnet")
+            return (process, []); // the pgvault executable itself
+        // Run as "dotnet pgvault.dll" (or hosted by another program, e.g. a test host): the same build, through the muxer.
+        var dotnet = Path.GetFileNameWithoutExtension(process) == "dotnet" ? process
+            : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        return (dotnet, [pgvault.Location]);
     }
 }
