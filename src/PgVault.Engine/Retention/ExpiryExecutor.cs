@@ -13,11 +13,11 @@ public interface IExpiryCoordinator
     Task RunExclusiveAsync(string clusterId, Func<CancellationToken, Task> action, CancellationToken ct);
 
     /// <summary>
-    /// Tells the engine that expiry moved the WAL start of backup <paramref name="backupId"/> and removed
-    /// <paramref name="sizeBytesRemoved"/> bytes of its size; true when the engine owns that backup's catalog row (it
-    /// is the active one of a running worker) and refreshed it.
+    /// Tells the engine that expiry moved the WAL start of backup <paramref name="backupId"/> and deleted
+    /// <paramref name="walBytesRemoved"/> bytes of its WAL (its base backups' catalog rows are gone already); true when
+    /// the engine owns that backup's catalog row (the active one of a running worker) and refreshed it.
     /// </summary>
-    Task<bool> OnExpiredAsync(string clusterId, string backupId, Lsn? walStart, long sizeBytesRemoved, CancellationToken ct);
+    Task<bool> OnExpiredAsync(string clusterId, string backupId, Lsn? walStart, long walBytesRemoved, CancellationToken ct);
 }
 
 /// <summary>What one chain's expiry did.</summary>
@@ -120,7 +120,7 @@ public sealed class ExpiryExecutor(IObjectStore store, ICatalog catalog, TimePro
     private async Task RefreshRowAsync(ChainExpiryPlan plan, string backupId, IExpiryCoordinator? coordinator, CancellationToken ct)
     {
         if (coordinator is not null
-            && await coordinator.OnExpiredAsync(plan.Chain.ClusterId, backupId, plan.NewWalStart, plan.SizeBytesRemoved, ct).ConfigureAwait(false))
+            && await coordinator.OnExpiredAsync(plan.Chain.ClusterId, backupId, plan.NewWalStart, plan.Wal.Sum(w => w.SizeBytes), ct).ConfigureAwait(false))
             return;
         if (await catalog.GetBackupAsync(backupId, ct).ConfigureAwait(false) is not { } row)
             return;

@@ -203,6 +203,7 @@ public static class ExpiryPlanner
     private static bool IsRestorable(ScannedChain c) =>
         c.BaseBackups.Any(b => b.Complete && Lsn.Parse(b.Metadata!.EndLsn) <= c.DurableEnd);
 
-    internal static string Format(DateTimeOffset t) =>
+    /// <summary>A time as expiry prints it (UTC, seconds).</summary>
+    public static string Format(DateTimeOffset t) =>
         t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
 }
