@@ -41,6 +41,9 @@ public sealed class ApiServer : IAsyncDisposable
 
     public ICatalog Catalog => _app.Services.GetRequiredService<ICatalog>();
 
+    /// <summary>The server's services (its backup engine, options, stores), for tests that drive the engine directly.</summary>
+    public IServiceProvider Services => _app.Services;
+
     /// <param name="dataDirectory">An existing data directory, which the caller keeps (and deletes); null for a new one
     /// that the server deletes when disposed.</param>
     public static async Task<ApiServer> StartAsync(string name, IDictionary<string, string?> settings,
