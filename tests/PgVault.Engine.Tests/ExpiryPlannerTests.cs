@@ -199,4 +199,43 @@ public sealed class ExpiryPlannerTests
         var orphan = chains.Single(c => c.ChainId == "old") with { Metadata = null };
         Assert.True(ExpiryPlanner.Plan([orphan], Policy, T0).Single().Whole);
     }
+
+    [Fact]
+    public async Task An_inactive_chain_expired_in_part_still_goes_whole_once_its_last_wal_leaves_the_window()
+    {
+        var clock = new ManualClock(T0);
+        var store = new InMemoryObjectStore(clock);
+        var repo = new SyntheticRepository(store, clock, Cluster);
+        await repo.StartChainAsync("old", 0x10);
+        for (var d = 0; d < 10; d++)
+        {
+            clock.Set(T0.AddDays(d));
+            await repo.BaseBackupAsync($"day{d:D2}");
+            await repo.WalAsync();
+        }
+
+        clock.Set(T0.AddDays(10));
+        await repo.StartChainAsync("new", 0x100);
+        await repo.BaseBackupAsync("new00");
+        await repo.WalAsync();
+        using var dir = new TempDirectory("planner-catalog");
+        var catalog = new PgVault.Catalog.Sqlite.SqliteCatalog($"Data Source={Path.Combine(dir.Path, "catalog.db")};Pooling=false");
+        await catalog.MigrateAsync(TestContext.Current.CancellationToken);
+        RetentionPolicy Policy(string _) => Week;
+
+        // Day 12: the old chain ended (day 9) inside the window: expired in part only; that writes expiry.json.
+        clock.Set(T0.AddDays(12));
+        var chains = await RepositoryScanner.ScanAsync(store, null, TestContext.Current.CancellationToken);
+        var partial = ExpiryPlanner.Plan(chains, Policy, clock.GetUtcNow()).Single(p => p.Chain.ChainId == "old");
+        Assert.False(partial.Whole);
+        Assert.NotEmpty(partial.BaseBackups);
+        await new ExpiryExecutor(store, catalog, clock, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+            .ExecuteAsync(partial, null, TestContext.Current.CancellationToken);
+
+        // Day 17: its last WAL (day 9) is before the window start (day 10): whole, although expiry.json is from day 12.
+        clock.Set(T0.AddDays(17));
+        chains = await RepositoryScanner.ScanAsync(store, null, TestContext.Current.CancellationToken);
+        Assert.NotNull(chains.Single(c => c.ChainId == "old").Expiry);
+        Assert.True(ExpiryPlanner.Plan(chains, Policy, clock.GetUtcNow()).Single(p => p.Chain.ChainId == "old").Whole);
+    }
 }

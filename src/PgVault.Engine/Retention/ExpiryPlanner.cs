@@ -110,7 +110,10 @@ public static class ExpiryPlanner
         if (chain.Metadata is null)
             return WholeChain(chain, "it has no chain.json (left by an interrupted expiry)");
         var windowStart = now - TimeSpan.FromDays(policy.RetentionDays);
-        var lastWrite = chain.Objects.Count > 0 ? chain.Objects.Max(o => o.LastModified) : chain.Metadata.CreatedAt;
+        // The chain's last write by the engine (expiry's own expiry.json does not count).
+        var expiryKey = RepositoryLayout.ChainExpiry(chain.ClusterId, chain.ChainId);
+        var engineObjects = chain.Objects.Where(o => o.Key != expiryKey).ToList();
+        var lastWrite = engineObjects.Count > 0 ? engineObjects.Max(o => o.LastModified) : chain.Metadata.CreatedAt;
         if (!active && mayGoWhole && lastWrite < windowStart)
         {
             var why = policy.Configured ? "inactive" : "of a cluster no longer configured";
