@@ -279,4 +279,28 @@ public sealed class RetentionSimulationTests
         Assert.Equal(gone.Select(o => o.Key).Order(StringComparer.Ordinal),
             dry.Plans.SelectMany(p => p.Plan.BaseBackups.SelectMany(b => b.Objects).Concat(p.Plan.Wal).Concat(p.Plan.Other)).Select(o => o.Key).Order(StringComparer.Ordinal));
     }
+
+    [Fact]
+    public async Task Backups_left_in_a_location_the_cluster_no_longer_uses_are_inactive_there()
+    {
+        await using var w = await BuildAsync(3, withRemovedCluster: false);
+        var previous = new InMemoryObjectStore(w.Clock);
+        var left = new SyntheticRepository(previous, w.Clock, Cluster);
+        w.Clock.Set(T0);
+        await left.StartChainAsync("before", 0x10);
+        await left.BaseBackupAsync("b0");
+        await left.WalAsync();
+        var locations = new Dictionary<string, IObjectStore> { ["local"] = w.Store, ["previous"] = previous };
+
+        w.Clock.Set(T0.AddDays(5)); // inside the window: kept
+        var runner = new ExpiryRunner(w.Options, locations, w.Catalog, w.Clock, NullLogger.Instance);
+        await runner.RunAsync(null, dryRun: false, null, Ct);
+        Assert.Single(await RepositoryScanner.ScanAsync(previous, null, Ct));
+
+        w.Clock.Set(T0.AddDays(8)); // outside: the newest chain of a configured cluster, but not where the cluster backs up now
+        var report = await runner.RunAsync(null, dryRun: false, null, Ct);
+        Assert.Contains(report.Plans, p => p.Location == "previous" && p.Plan.Whole);
+        Assert.Empty(await RepositoryScanner.ScanAsync(previous, null, Ct));
+        Assert.DoesNotContain(report.Plans, p => p.Location == "local" && p.Plan.Whole);
+    }
 }

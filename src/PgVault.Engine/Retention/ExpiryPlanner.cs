@@ -7,7 +7,8 @@ namespace PgVault.Engine.Retention;
 /// <summary>The retention of one cluster's backups.</summary>
 /// <param name="RetentionDays">The recovery window kept: [now − RetentionDays, now].</param>
 /// <param name="MinBaseBackups">Complete base backups always kept (with their WAL), however old.</param>
-/// <param name="Configured">False for a cluster no longer in the configuration: all its backups are inactive.</param>
+/// <param name="Configured">False for a cluster no longer in the configuration, or no longer backed up to the location
+/// being expired: all its backups there are inactive.</param>
 public sealed record RetentionPolicy(int RetentionDays, int MinBaseBackups, bool Configured)
 {
     /// <summary>Base backups that never completed are removed once they have not been written to for this long.</summary>
@@ -116,7 +117,7 @@ public static class ExpiryPlanner
         var lastWrite = engineObjects.Count > 0 ? engineObjects.Max(o => o.LastModified) : chain.Metadata.CreatedAt;
         if (!active && mayGoWhole && lastWrite < windowStart)
         {
-            var why = policy.Configured ? "inactive" : "of a cluster no longer configured";
+            var why = policy.Configured ? "inactive" : "of a cluster no longer configured (for this location)";
             return WholeChain(chain, $"it is {why} and its last WAL ({Format(lastWrite)}) is before the window start {Format(windowStart)}");
         }
 

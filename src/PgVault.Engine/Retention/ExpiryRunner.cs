@@ -33,7 +33,7 @@ public sealed class ExpiryRunner(PgVaultOptions options, IReadOnlyDictionary<str
         foreach (var (location, store) in locations)
         {
             var chains = await RepositoryScanner.ScanAsync(store, clusterId, ct).ConfigureAwait(false);
-            var plans = ExpiryPlanner.Plan(chains, PolicyOf, now);
+            var plans = ExpiryPlanner.Plan(chains, id => PolicyOf(id, location), now);
             planned.AddRange(plans.Where(p => !p.IsEmpty).Select(p => (location, p)));
             if (dryRun)
                 continue;
@@ -73,12 +73,16 @@ public sealed class ExpiryRunner(PgVaultOptions options, IReadOnlyDictionary<str
         return report;
     }
 
-    private RetentionPolicy PolicyOf(string clusterId)
+    /// <summary>
+    /// The cluster's retention; a cluster no longer configured, or no longer backed up to <paramref name="location"/>,
+    /// has only inactive backups there (the default <see cref="ClusterOptions.RetentionDays"/> if it is gone).
+    /// </summary>
+    private RetentionPolicy PolicyOf(string clusterId, string location)
     {
         var c = options.Clusters.FirstOrDefault(c => string.Equals(c.Id, clusterId, StringComparison.Ordinal));
         return c is null
             ? new RetentionPolicy(ClusterOptions.DefaultRetentionDays, 0, Configured: false)
-            : new RetentionPolicy(c.RetentionDays, c.MinBaseBackups ?? 0, Configured: true);
+            : new RetentionPolicy(c.RetentionDays, c.MinBaseBackups ?? 0, Configured: string.Equals(c.BackupLocation, location, StringComparison.Ordinal));
     }
 
     /// <summary>Human-readable bytes for the CLI.</summary>
