@@ -145,6 +145,22 @@ public sealed class ExpiryPlannerTests
     }
 
     [Fact]
+    public async Task A_base_backup_left_without_its_marker_goes_when_older_than_the_oldest_kept_however_recently_written()
+    {
+        var repo = await DailyAsync(10);
+        // day00 lost its marker (an expiry stopped after deleting it), and its part was rewritten recently (a copied repository).
+        await repo.Store.DeleteAsync([RepositoryLayout.BaseBackupComplete(Cluster, "daily", "day00")], TestContext.Current.CancellationToken);
+        repo.Clock.Set(T0.AddDays(9).AddHours(2));
+        using (var content = new MemoryStream(new byte[SyntheticRepository.PartBytes]))
+            await repo.Store.WriteAsync(RepositoryLayout.BaseBackupPart(Cluster, "daily", "day00", 0), content, TestContext.Current.CancellationToken);
+
+        var plan = ExpiryPlanner.PlanChain(await repo.ScanAsync(), Week, true, false, repo.Clock.GetUtcNow());
+        Assert.Equal(["day00", "day01"], Labels(plan)); // day02 covers the window start (day 2, 02:00)
+        Assert.False(plan.BaseBackups[0].Complete);
+        Assert.Contains("no completion marker", plan.BaseBackups[0].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_newest_base_backup_whose_wal_is_not_stored_yet_does_not_count_as_covering_the_window()
     {
         var repo = await DailyAsync(9);
