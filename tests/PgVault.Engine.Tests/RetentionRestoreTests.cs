@@ -19,7 +19,8 @@ namespace PgVault.Engine.Tests;
 /// between them; expiry then runs with a clock set to "a marker's commit time + RetentionDays" (the only simulated
 /// thing: the days that pass), coordinated with the running workers while WAL keeps streaming. After each expiry the
 /// chain verifies (checksums, WAL continuity) and the window start plans to the right base backup; the final state is
-/// restored for real with <c>pgvault restore --verify</c> to the window start. <c>pgvault expire</c> runs as a process.
+/// restored for real with <c>pgvault restore --verify</c> to the window start. One expiry is killed midway (a store that
+/// fails after the first delete) and re-run. <c>pgvault expire</c> runs as a process.
 /// </summary>
 [Trait("Category", "Postgres")]
 public sealed class RetentionRestoreTests
@@ -81,6 +82,19 @@ public sealed class RetentionRestoreTests
             {
                 var clock = new ManualClock(committed[k - 1].AddDays(7));
                 var before = (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!;
+                if (k == 2)
+                {
+                    // Killed midway first: base backup 1's marker is gone, its parts are not; the chain still verifies.
+                    var failing = new FailingObjectStore(store, 1);
+                    await Assert.ThrowsAsync<IOException>(() => new ExpiryRunner(options, new Dictionary<string, IObjectStore> { ["local"] = failing },
+                        server.Catalog, clock, NullLogger.Instance).RunAsync(null, dryRun: false, engine, Ct));
+                    var half = (await RepositoryScanner.ScanAsync(store, clusterId, Ct)).Single();
+                    Assert.False(half.BaseBackups.Single(b => b.Label == bases[0].Label).Complete);
+                    var halfVerify = await ChainVerifier.VerifyAsync(store, half, null, Ct);
+                    Assert.True(halfVerify.Ok, string.Join('\n', halfVerify.Findings.Select(f => f.Message)));
+                    Assert.False(worker.BaseBackupRunning); // the failed run released the cluster's base backup gate
+                }
+
                 var report = await new ExpiryRunner(options, new Dictionary<string, IObjectStore> { ["local"] = store }, server.Catalog, clock,
                     NullLogger.Instance).RunAsync(null, dryRun: false, engine, Ct);
                 Assert.Equal(k == 1 ? 0 : 1, report.Plans.Sum(p => p.Plan.BaseBackups.Count));
