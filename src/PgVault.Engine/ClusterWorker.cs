@@ -244,6 +244,21 @@ public sealed class ClusterWorker
         return true;
     }
 
+    /// <summary>Runs <paramref name="action"/> (expiry) while no base backup runs; none starts until it ends.</summary>
+    public async Task RunExclusiveAsync(Func<CancellationToken, Task> action, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        await _baseBackupGate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await action(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _baseBackupGate.Release();
+        }
+    }
+
     /// <summary>Waits for the base backup started last (if any) to end.</summary>
     public async Task WaitForBaseBackupAsync()
     {

@@ -258,6 +258,27 @@ public abstract class CatalogContract
     }
 
     [Fact]
+    public async Task One_base_backup_can_be_deleted_and_delete_says_whether_it_existed()
+    {
+        var catalog = await MigratedAsync(nameof(One_base_backup_can_be_deleted_and_delete_says_whether_it_existed));
+        await catalog.SaveBackupsAsync([Backup("chain", "c1", T0), Backup("other", "c1", T0.AddDays(1))], Ct);
+        BaseBackupRecord Base(string backupId, string label, int minutes) => new()
+        {
+            BackupId = backupId, Label = label, State = BaseBackupState.Complete, Timeline = 1, StartLsn = 0x2000028, EndLsn = 0x2000100,
+            StartedAt = T0.AddMinutes(minutes), CompletedAt = T0.AddMinutes(minutes + 1),
+        };
+        await catalog.SaveBaseBackupAsync(Base("chain", "a", 0), Ct);
+        await catalog.SaveBaseBackupAsync(Base("chain", "b", 10), Ct);
+        await catalog.SaveBaseBackupAsync(Base("other", "a", 0), Ct);
+
+        Assert.True(await catalog.DeleteBaseBackupAsync("chain", "a", Ct));
+        Assert.False(await catalog.DeleteBaseBackupAsync("chain", "a", Ct));
+        Assert.Equal(["b"], (await catalog.ListBaseBackupsAsync("chain", Ct)).Select(b => b.Label));
+        Assert.Equal(["a"], (await catalog.ListBaseBackupsAsync("other", Ct)).Select(b => b.Label));
+        Assert.NotNull(await catalog.GetBackupAsync("chain", Ct)); // the backup itself stays
+    }
+
+    [Fact]
     public async Task Deep_pages_stay_right_as_backups_come_and_go()
     {
         var catalog = await MigratedAsync(nameof(Deep_pages_stay_right_as_backups_come_and_go));

@@ -49,6 +49,27 @@ public sealed class ConfigurationValidatorTests
     }
 
     [Fact]
+    public void Retention_and_the_expiry_schedule_are_checked()
+    {
+        var o = Valid();
+        Assert.Equal(7, o.Clusters[0].RetentionDays);
+        Assert.Null(o.Clusters[0].MinBaseBackups);
+        Assert.Equal("30 * * * *", o.Engine.ExpirySchedule);
+        o.Clusters[0].RetentionDays = 0;
+        o.Clusters[0].MinBaseBackups = -1;
+        o.Engine.ExpirySchedule = "hourly";
+        var errors = PgVaultOptionsValidator.Validate(o);
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Clusters:0:RetentionDays", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Clusters:0:MinBaseBackups", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Engine:ExpirySchedule", StringComparison.Ordinal));
+
+        o.Clusters[0].RetentionDays = 3650;
+        o.Clusters[0].MinBaseBackups = 0;
+        o.Engine.ExpirySchedule = ""; // off
+        Assert.Empty(PgVaultOptionsValidator.Validate(o));
+    }
+
+    [Fact]
     public void A_principal_name_may_not_be_shared_between_a_user_and_a_token()
     {
         var o = Valid();

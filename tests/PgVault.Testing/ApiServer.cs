@@ -41,6 +41,7 @@ public sealed class ApiServer : IAsyncDisposable
 
     public ICatalog Catalog => _app.Services.GetRequiredService<ICatalog>();
 
+    /// <summary>The server's services (its backup engine, options, stores), for tests that drive the engine directly.</summary>
     public IServiceProvider Services => _app.Services;
 
     /// <param name="dataDirectory">An existing data directory, which the caller keeps (and deletes); null for a new one

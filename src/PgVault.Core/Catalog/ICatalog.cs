@@ -56,6 +56,9 @@ public interface ICatalog
     /// <summary>Inserts or replaces a base backup by (backup id, label).</summary>
     Task SaveBaseBackupAsync(BaseBackupRecord baseBackup, CancellationToken ct);
 
+    /// <summary>Deletes one base backup of a backup (expiry); returns false when it did not exist (not an error).</summary>
+    Task<bool> DeleteBaseBackupAsync(string backupId, string label, CancellationToken ct);
+
     /// <summary>The base backups of a backup (chain), oldest first.</summary>
     Task<IReadOnlyList<BaseBackupRecord>> ListBaseBackupsAsync(string backupId, CancellationToken ct);
 }

@@ -102,6 +102,17 @@ public sealed class ClusterOptions
     /// Default: the options the cluster was last started with (its <c>postmaster.opts</c>), without <c>-D</c>.</summary>
     public string? StartOptions { get; set; }
 
+    /// <summary>Days of the recovery window kept (the IONOS <c>retentionDays</c>): expiry deletes the base backups and
+    /// WAL that no restore to a moment in [now − RetentionDays, now] needs. Default 7; from 1 to 3650.</summary>
+    public int RetentionDays { get; set; } = DefaultRetentionDays;
+
+    /// <summary>Complete base backups of the active backup that expiry always keeps, however old (with the WAL they
+    /// need). Default null: no minimum beyond what the recovery window needs.</summary>
+    public int? MinBaseBackups { get; set; }
+
+    /// <summary>The <see cref="RetentionDays"/> default, also applied to backups of clusters no longer configured.</summary>
+    public const int DefaultRetentionDays = 7;
+
     /// <summary>The slot name in effect.</summary>
     public string SlotName => ReplicationSlot ?? "pgvault_" + Id.Replace("-", "", StringComparison.Ordinal)[..Math.Min(12, Id.Replace("-", "", StringComparison.Ordinal).Length)];
 }
@@ -166,6 +177,11 @@ public sealed class EngineOptions
     /// <summary>zstd worker threads compressing a base backup in parallel (WAL is compressed on the streaming thread).
     /// Default 2; 0 compresses on the copying thread.</summary>
     public int CompressionWorkers { get; set; } = 2;
+
+    /// <summary>Cron expression (5 fields, UTC) for expiry runs in <c>serve</c> (every repository, every cluster's
+    /// <see cref="ClusterOptions.RetentionDays"/>). Default <c>30 * * * *</c> (hourly at half past). Empty turns
+    /// scheduled expiry off (<c>pgvault expire</c> still works).</summary>
+    public string ExpirySchedule { get; set; } = "30 * * * *";
 }
 
 public sealed class ApiOptions

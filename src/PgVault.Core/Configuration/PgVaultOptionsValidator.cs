@@ -58,6 +58,10 @@ public static class PgVaultOptionsValidator
                 errors.Add($"{key}:DataDirectory '{c.DataDirectory}' must be an absolute path");
             if (string.IsNullOrWhiteSpace(c.BaseBackupSchedule) || c.BaseBackupSchedule.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length != 5)
                 errors.Add($"{key}:BaseBackupSchedule '{c.BaseBackupSchedule}' must be a 5-field cron expression such as '0 0 * * *'");
+            if (c.RetentionDays is < 1 or > 3650)
+                errors.Add($"{key}:RetentionDays is {c.RetentionDays}; expected 1 to 3650 days");
+            if (c.MinBaseBackups is < 0 or > 1000)
+                errors.Add($"{key}:MinBaseBackups is {c.MinBaseBackups}; expected 0 to 1000 (or leave it out)");
             if (!o.Locations.ContainsKey(c.BackupLocation))
                 errors.Add($"{key}:BackupLocation '{c.BackupLocation}' is not one of {p}:Locations ({string.Join(", ", o.Locations.Keys)})");
         }
@@ -97,6 +101,8 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Engine:CompressionWorkers must be from 0 to 64");
         if (o.Engine.CompressionLevel is < 1 or > 22)
             errors.Add($"{p}:Engine:CompressionLevel must be from 1 to 22");
+        if (!string.IsNullOrWhiteSpace(o.Engine.ExpirySchedule) && o.Engine.ExpirySchedule.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length != 5)
+            errors.Add($"{p}:Engine:ExpirySchedule '{o.Engine.ExpirySchedule}' must be a 5-field cron expression such as '30 * * * *', or empty (off)");
         if (o.RateLimit.PermitsPerSecond < 0)
             errors.Add($"{p}:RateLimit:PermitsPerSecond must be 0 (off) or more");
         if (o.RateLimit.PermitsPerSecond > 0 && o.RateLimit.Burst < 1)

@@ -12,6 +12,7 @@ namespace PgVault.Storage;
 /// <remarks>
 /// <code>
 /// clusters/{cluster}/chains/{chain}/chain.json                              chain metadata (self-describing)
+/// clusters/{cluster}/chains/{chain}/expiry.json                             where the chain's WAL starts after expiry
 /// clusters/{cluster}/chains/{chain}/wal/{TTTTTTTT}/{segment}-{sha256}.zst    a complete WAL segment
 /// clusters/{cluster}/chains/{chain}/wal/{TTTTTTTT}/{segment}.partial/{offset:X8}-{end:X8}-{sha256}.zst
 ///                                                                           durable pieces of the segment being written
@@ -31,6 +32,9 @@ public static class RepositoryLayout
     public static string ChainPrefix(string clusterId, string chainId) => $"{ClusterPrefix(clusterId)}chains/{Check(chainId)}/";
 
     public static string Chain(string clusterId, string chainId) => ChainPrefix(clusterId, chainId) + "chain.json";
+
+    /// <summary>Written by expiry before it deletes WAL: the chain's WAL starts there from then on.</summary>
+    public static string ChainExpiry(string clusterId, string chainId) => ChainPrefix(clusterId, chainId) + "expiry.json";
 
     public static string WalPrefix(string clusterId, string chainId) => ChainPrefix(clusterId, chainId) + "wal/";
 

@@ -56,7 +56,7 @@ public static class CatalogRebuilder
                 Location = location,
                 SystemIdentifier = m.SystemIdentifier,
                 Timeline = (int)chain.Timeline,
-                StartLsn = Postgres.Lsn.Parse(m.StartLsn).Value,
+                StartLsn = chain.WalStart.Value,
                 EndLsn = end.Value,
             };
             await catalog.SaveBackupsAsync([record], ct).ConfigureAwait(false);

@@ -67,9 +67,25 @@ public sealed record BaseBackupMetadata
     public required string Compression { get; init; }
 }
 
+/// <summary>
+/// <c>expiry.json</c>: written by expiry after it deleted the base backups that needed older WAL and before it deletes
+/// that WAL, so readers know the chain's WAL now starts at <see cref="WalStartLsn"/> (not at <c>chain.json</c>'s start)
+/// and a missing segment after it is still a gap. Replaced by each expiry that moves the start.
+/// </summary>
+public sealed record ExpiryMetadata
+{
+    public int FormatVersion { get; init; } = 1;
+
+    /// <summary>First WAL position kept: the start of the segment holding the oldest kept base backup's start.</summary>
+    public required string WalStartLsn { get; init; }
+
+    public required DateTimeOffset ExpiredAt { get; init; }
+}
+
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(ChainMetadata))]
 [JsonSerializable(typeof(BaseBackupMetadata))]
+[JsonSerializable(typeof(ExpiryMetadata))]
 internal sealed partial class MetadataJson : JsonSerializerContext
 {
     public static byte[] Serialize<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>

@@ -299,6 +299,31 @@ public sealed class ClusterChain
         await RefreshAsync(ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Expiry deleted older base backups and WAL of backup <paramref name="backupId"/>: its WAL now starts at
+    /// <paramref name="walStart"/> and <paramref name="walBytesRemoved"/> bytes of WAL are gone (the base backups' bytes are
+    /// summed from the catalog). False when that is not the active chain (the caller updates the row itself).
+    /// </summary>
+    public async Task<bool> OnExpiredAsync(string backupId, Lsn? walStart, long walBytesRemoved, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_current is null || !string.Equals(_current.Id, backupId, StringComparison.Ordinal))
+                return false;
+            Interlocked.Add(ref _walBytes, -walBytesRemoved);
+            if (walStart is { } s && s.Value > (_current.StartLsn ?? 0))
+                _current = _current with { StartLsn = s.Value };
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        await RefreshAsync(ct).ConfigureAwait(false);
+        return true;
+    }
+
     /// <summary>Recomputes state, size and recovery window of the active chain and saves its catalog row.</summary>
     public async Task RefreshAsync(CancellationToken ct)
     {

@@ -9,7 +9,11 @@ namespace PgVault.Engine.Chains;
 public sealed record WalObject(string Key, uint Timeline, ulong Segment, long Offset, long End, string Sha256, bool Partial, long StoredBytes);
 
 /// <summary>A base backup as found in the repository: complete only when its marker exists.</summary>
-public sealed record ScannedBaseBackup(string Label, string Prefix, BaseBackupMetadata? Metadata, bool Complete, long StoredBytes);
+public sealed record ScannedBaseBackup(string Label, string Prefix, BaseBackupMetadata? Metadata, bool Complete, long StoredBytes)
+{
+    /// <summary>Every object under the base backup's prefix (parts, manifest, metadata, marker, anything else).</summary>
+    public IReadOnlyList<ObjectInfo> Objects { get; init; } = [];
+}
 
 /// <summary>Everything of one chain in the repository.</summary>
 public sealed record ScannedChain(
@@ -22,7 +26,25 @@ public sealed record ScannedChain(
     IReadOnlyList<ScannedBaseBackup> BaseBackups,
     IReadOnlyList<string> UnknownKeys)
 {
-    /// <summary>The end of the contiguous WAL from the chain's start: whole segments, then the pieces of the last one.</summary>
+    /// <summary><c>expiry.json</c>, when expiry moved the start of the chain's WAL forward; null otherwise.</summary>
+    public ExpiryMetadata? Expiry { get; init; }
+
+    /// <summary>Every object of the chain, as listed.</summary>
+    public IReadOnlyList<ObjectInfo> Objects { get; init; } = [];
+
+    /// <summary>Where the chain's WAL starts: <c>chain.json</c>'s start, or later once expiry moved it (<c>expiry.json</c>).</summary>
+    public Lsn WalStart
+    {
+        get
+        {
+            if (Metadata is null)
+                return Lsn.Zero;
+            var start = Lsn.Parse(Metadata.StartLsn);
+            return Expiry is { } e && Lsn.Parse(e.WalStartLsn) > start ? Lsn.Parse(e.WalStartLsn) : start;
+        }
+    }
+
+    /// <summary>The end of the contiguous WAL from the chain's WAL start: whole segments, then the pieces of the last one.</summary>
     public Lsn DurableEnd
     {
         get
@@ -30,7 +52,7 @@ public sealed record ScannedChain(
             if (Metadata is null)
                 return Lsn.Zero;
             var whole = Wal.Where(w => !w.Partial).Select(w => w.Segment).ToHashSet();
-            var segment = WalSegment.Number(Lsn.Parse(Metadata.StartLsn));
+            var segment = WalSegment.Number(WalStart);
             while (whole.Contains(segment))
                 segment++;
             // Pieces of the next segment (on any timeline), contiguous from its start.
@@ -80,6 +102,7 @@ public static class RepositoryScanner
     {
         var chainPrefix = RepositoryLayout.ChainPrefix(cluster, chain);
         ChainMetadata? metadata = null;
+        ExpiryMetadata? expiry = null;
         var wal = new List<WalObject>();
         var history = new List<string>();
         var unknown = new List<string>();
@@ -91,6 +114,10 @@ public static class RepositoryScanner
             if (rest == "chain.json")
             {
                 metadata = await ReadJsonAsync(store, o.Key, MetadataJson.Default.ChainMetadata, ct).ConfigureAwait(false);
+            }
+            else if (rest == "expiry.json")
+            {
+                expiry = await ReadJsonAsync(store, o.Key, MetadataJson.Default.ExpiryMetadata, ct).ConfigureAwait(false);
             }
             else if (rest.StartsWith("wal/", StringComparison.Ordinal))
             {
@@ -124,10 +151,10 @@ public static class RepositoryScanner
                 meta = await ReadJsonAsync(store, RepositoryLayout.BaseBackupMetadata(cluster, chain, label), MetadataJson.Default.BaseBackupMetadata, ct)
                     .ConfigureAwait(false);
             var stored = meta is null ? 0 : meta.Parts.Sum(p => p.StoredBytes) + meta.Manifest.StoredBytes;
-            scannedBases.Add(new ScannedBaseBackup(label, basePrefix, meta, complete && meta is not null, stored));
+            scannedBases.Add(new ScannedBaseBackup(label, basePrefix, meta, complete && meta is not null, stored) { Objects = files });
         }
 
-        return new ScannedChain(cluster, chain, metadata, wal, history, walBytes, scannedBases, unknown);
+        return new ScannedChain(cluster, chain, metadata, wal, history, walBytes, scannedBases, unknown) { Expiry = expiry, Objects = objects };
     }
 
     private static bool TryParseWal(ObjectInfo o, string rest, out WalObject wal)

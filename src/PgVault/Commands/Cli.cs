@@ -24,6 +24,7 @@ public static class Cli
         root.Subcommands.Add(CatalogCommand.Create());
         root.Subcommands.Add(BackupCommand.Create());
         root.Subcommands.Add(VerifyCommand.Create());
+        root.Subcommands.Add(ExpireCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());
         root.Subcommands.Add(RestoreCommand.Create());
         root.Subcommands.Add(WalFetchCommand.Create());

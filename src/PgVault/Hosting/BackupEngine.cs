@@ -1,8 +1,11 @@
 using PgVault.Catalog;
 using PgVault.Configuration;
+using Cronos;
 using PgVault.Engine;
+using PgVault.Engine.Retention;
 using PgVault.Engine.Storage;
 using PgVault.Errors;
+using PgVault.Postgres;
 using PgVault.Storage;
 
 namespace PgVault.Hosting;
@@ -36,16 +39,26 @@ public sealed class LocationStores(PgVaultOptions options)
     }
 }
 
-/// <summary>One <see cref="ClusterWorker"/> per configured cluster.</summary>
-public sealed class BackupEngine
+/// <summary>One <see cref="ClusterWorker"/> per configured cluster; expiry runs alongside them (<see cref="IExpiryCoordinator"/>).</summary>
+public sealed class BackupEngine : IExpiryCoordinator
 {
     private readonly Dictionary<string, ClusterWorker> _workers = new(StringComparer.Ordinal);
+    private readonly PgVaultOptions _options;
+    private readonly LocationStores _stores;
+    private readonly ICatalog _catalog;
+    private readonly TimeProvider _time;
+    private readonly ILogger _expiryLogger;
 
     public BackupEngine(PgVaultOptions options, LocationStores stores, ICatalog catalog, TimeProvider time, ILoggerFactory loggers)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(stores);
         ArgumentNullException.ThrowIfNull(loggers);
+        _options = options;
+        _stores = stores;
+        _catalog = catalog;
+        _time = time;
+        _expiryLogger = loggers.CreateLogger("PgVault.Engine.Expiry");
         foreach (var c in options.Clusters)
         {
             _workers[c.Id] = new ClusterWorker(c, stores.Get(c.BackupLocation), catalog, options.Engine, time,
@@ -56,6 +69,17 @@ public sealed class BackupEngine
     public IReadOnlyCollection<ClusterWorker> Workers => _workers.Values;
 
     public ClusterWorker? Find(string clusterId) => _workers.GetValueOrDefault(clusterId);
+
+    /// <summary>One expiry run over every configured location, coordinated with the running workers.</summary>
+    public Task<ExpiryReport> ExpireAsync(CancellationToken ct) =>
+        new ExpiryRunner(_options, _options.Locations.Keys.ToDictionary(k => k, _stores.Get, StringComparer.Ordinal), _catalog, _time, _expiryLogger)
+            .RunAsync(null, dryRun: false, this, ct);
+
+    Task IExpiryCoordinator.RunExclusiveAsync(string clusterId, Func<CancellationToken, Task> action, CancellationToken ct) =>
+        Find(clusterId) is { } worker ? worker.RunExclusiveAsync(action, ct) : action(ct);
+
+    async Task<bool> IExpiryCoordinator.OnExpiredAsync(string clusterId, string backupId, Lsn? walStart, long walBytesRemoved, CancellationToken ct) =>
+        Find(clusterId) is { } worker && await worker.Chain.OnExpiredAsync(backupId, walStart, walBytesRemoved, ct).ConfigureAwait(false);
 }
 
 /// <summary>
@@ -68,8 +92,35 @@ public sealed class BackupEngineService(BackupEngine engine, PgVaultOptions opti
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         options.Engine.Enabled
-            ? Task.WhenAll(engine.Workers.Select(w => SuperviseAsync(w, stoppingToken)))
+            ? Task.WhenAll(engine.Workers.Select(w => SuperviseAsync(w, stoppingToken)).Append(ExpireOnScheduleAsync(stoppingToken)))
             : Task.CompletedTask;
+
+    /// <summary>Runs expiry on <c>Engine:ExpirySchedule</c>; a failed run is logged and the next one tries again.</summary>
+    private async Task ExpireOnScheduleAsync(CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(options.Engine.ExpirySchedule))
+            return;
+        var schedule = CronExpression.Parse(options.Engine.ExpirySchedule);
+        while (!ct.IsCancellationRequested)
+        {
+            var now = DateTime.UtcNow;
+            if (schedule.GetNextOccurrence(now, TimeZoneInfo.Utc) is not { } next)
+                return;
+            try
+            {
+                await Task.Delay(next - now, ct).ConfigureAwait(false);
+                await engine.ExpireAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "expire: the run failed; the next scheduled run ({Schedule}) finishes the job", options.Engine.ExpirySchedule);
+            }
+        }
+    }
 
     private async Task SuperviseAsync(ClusterWorker worker, CancellationToken ct)
     {

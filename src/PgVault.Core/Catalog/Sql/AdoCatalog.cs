@@ -342,6 +342,20 @@ public abstract class AdoCatalog : ICatalog
         }
     }
 
+    public async Task<bool> DeleteBaseBackupAsync(string backupId, string label, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(backupId);
+        ArgumentNullException.ThrowIfNull(label);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn, "DELETE FROM base_backups WHERE backup_id = @id AND label = @label");
+            Add(cmd, "id", backupId);
+            Add(cmd, "label", label);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+        }
+    }
+
     public async Task<IReadOnlyList<BaseBackupRecord>> ListBaseBackupsAsync(string backupId, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(backupId);

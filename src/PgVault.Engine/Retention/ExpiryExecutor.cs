@@ -1,0 +1,150 @@
+using Microsoft.Extensions.Logging;
+using PgVault.Catalog;
+using PgVault.Engine.Chains;
+using PgVault.Postgres;
+using PgVault.Storage;
+
+namespace PgVault.Engine.Retention;
+
+/// <summary>How expiry works alongside a running engine (<c>serve</c>); the CLI runs without one.</summary>
+public interface IExpiryCoordinator
+{
+    /// <summary>Runs <paramref name="action"/> while no base backup of the cluster runs (and none starts).</summary>
+    Task RunExclusiveAsync(string clusterId, Func<CancellationToken, Task> action, CancellationToken ct);
+
+    /// <summary>
+    /// Tells the engine that expiry moved the WAL start of backup <paramref name="backupId"/> and deleted
+    /// <paramref name="walBytesRemoved"/> bytes of its WAL (its base backups' catalog rows are gone already); true when
+    /// the engine owns that backup's catalog row (the active one of a running worker) and refreshed it.
+    /// </summary>
+    Task<bool> OnExpiredAsync(string clusterId, string backupId, Lsn? walStart, long walBytesRemoved, CancellationToken ct);
+}
+
+/// <summary>What one chain's expiry did.</summary>
+public sealed record ChainExpiryResult(ChainExpiryPlan Plan, int ObjectsDeleted, long BytesDeleted);
+
+/// <summary>
+/// Performs a <see cref="ChainExpiryPlan"/> in an order that keeps the repository restorable whenever it stops:
+/// a base backup loses its catalog row, then its completion marker (from then on it is incomplete and never restorable),
+/// then its data, then its metadata; WAL goes only after every base backup that needed it, and after
+/// <c>expiry.json</c> records the new WAL start. A whole chain is DESTROYING in the catalog, loses <c>chain.json</c>
+/// first (nothing reads it again; <c>catalog rebuild</c> ignores it), then everything else; the catalog row goes last.
+/// Running a plan computed again after an interruption finishes the job.
+/// </summary>
+public sealed class ExpiryExecutor(IObjectStore store, ICatalog catalog, TimeProvider time, ILogger logger)
+{
+    private const int WalBatch = 256;
+
+    public async Task<ChainExpiryResult> ExecuteAsync(ChainExpiryPlan plan, IExpiryCoordinator? coordinator, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var objects = 0;
+        long bytes = 0;
+        async Task DeleteAsync(IReadOnlyCollection<ObjectInfo> batch)
+        {
+            if (batch.Count == 0)
+                return;
+            await store.DeleteAsync([.. batch.Select(o => o.Key)], ct).ConfigureAwait(false);
+            objects += batch.Count;
+            bytes += batch.Sum(o => o.SizeBytes);
+        }
+
+        var chain = plan.Chain;
+        var backupId = plan.BackupId ?? await FindBackupIdAsync(chain, ct).ConfigureAwait(false);
+        if (plan.Whole)
+        {
+            if (backupId is not null && await catalog.GetBackupAsync(backupId, ct).ConfigureAwait(false) is { } row)
+                await catalog.SaveBackupsAsync([row with { State = BackupState.Destroying }], ct).ConfigureAwait(false);
+            var chainJson = plan.Other.Where(o => o.Key == RepositoryLayout.Chain(chain.ClusterId, chain.ChainId)).ToList();
+            await DeleteAsync(chainJson).ConfigureAwait(false);
+            await DeleteBaseBackupsAsync(plan, backupId, DeleteAsync, ct).ConfigureAwait(false);
+            foreach (var batch in plan.Wal.Chunk(WalBatch))
+                await DeleteAsync(batch).ConfigureAwait(false);
+            await DeleteAsync(plan.Other.Except(chainJson).ToList()).ConfigureAwait(false);
+            if (backupId is not null)
+                await catalog.DeleteBackupAsync(backupId, ct).ConfigureAwait(false);
+            return new ChainExpiryResult(plan, objects, bytes);
+        }
+
+        await DeleteBaseBackupsAsync(plan, backupId, DeleteAsync, ct).ConfigureAwait(false);
+        if (plan.NewWalStart is { } walStart)
+        {
+            var expiry = new ExpiryMetadata { WalStartLsn = walStart.ToString(), ExpiredAt = time.GetUtcNow() };
+            using var content = new MemoryStream(MetadataJson.Serialize(expiry, MetadataJson.Default.ExpiryMetadata), writable: false);
+            await store.WriteAsync(RepositoryLayout.ChainExpiry(chain.ClusterId, chain.ChainId), content, ct).ConfigureAwait(false);
+        }
+
+        foreach (var batch in plan.Wal.Chunk(WalBatch))
+            await DeleteAsync(batch).ConfigureAwait(false);
+
+        if (backupId is not null && !plan.IsEmpty)
+            await RefreshRowAsync(plan, backupId, coordinator, ct).ConfigureAwait(false);
+        return new ChainExpiryResult(plan, objects, bytes);
+    }
+
+    /// <summary>Catalog rows of base backups that failed without leaving anything in the repository, older than the grace period.</summary>
+    public async Task<int> DeleteStaleFailedRowsAsync(ScannedChain chain, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(chain);
+        if (chain.Metadata is null)
+            return 0;
+        var inRepository = chain.BaseBackups.Select(b => b.Label).ToHashSet(StringComparer.Ordinal);
+        var deleted = 0;
+        foreach (var b in await catalog.ListBaseBackupsAsync(chain.Metadata.BackupId, ct).ConfigureAwait(false))
+        {
+            if (b.State == BaseBackupState.Failed && !inRepository.Contains(b.Label) && time.GetUtcNow() - b.StartedAt > RetentionPolicy.IncompleteGrace
+                && await catalog.DeleteBaseBackupAsync(b.BackupId, b.Label, ct).ConfigureAwait(false))
+                deleted++;
+        }
+
+        return deleted;
+    }
+
+    private async Task DeleteBaseBackupsAsync(ChainExpiryPlan plan, string? backupId, Func<IReadOnlyCollection<ObjectInfo>, Task> delete,
+        CancellationToken ct)
+    {
+        foreach (var b in plan.BaseBackups)
+        {
+            if (backupId is not null)
+                await catalog.DeleteBaseBackupAsync(backupId, b.Label, ct).ConfigureAwait(false);
+            var marker = b.Objects.Where(o => o.Key.EndsWith("/backup.complete", StringComparison.Ordinal)).ToList();
+            var metadata = b.Objects.Where(o => o.Key.EndsWith("/backup.json", StringComparison.Ordinal)).ToList();
+            await delete(marker).ConfigureAwait(false);
+            await delete(b.Objects.Except(marker).Except(metadata).ToList()).ConfigureAwait(false);
+            await delete(metadata).ConfigureAwait(false);
+            logger.LogDebug("expire: deleted base backup {Label} of {Backup}: {Reason}", b.Label, backupId, b.Reason);
+        }
+    }
+
+    /// <summary>The backup's new WAL start, size and recovery window, through the running engine when it owns the row.</summary>
+    private async Task RefreshRowAsync(ChainExpiryPlan plan, string backupId, IExpiryCoordinator? coordinator, CancellationToken ct)
+    {
+        if (coordinator is not null
+            && await coordinator.OnExpiredAsync(plan.Chain.ClusterId, backupId, plan.NewWalStart, plan.Wal.Sum(w => w.SizeBytes), ct).ConfigureAwait(false))
+            return;
+        if (await catalog.GetBackupAsync(backupId, ct).ConfigureAwait(false) is not { } row)
+            return;
+        var bases = await catalog.ListBaseBackupsAsync(backupId, ct).ConfigureAwait(false);
+        var (_, earliest) = ChainStateCalculator.Compute(bases, new WalStatus(row.EndLsn ?? 0, true, null), time.GetUtcNow(), TimeSpan.MaxValue);
+        await catalog.SaveBackupsAsync([row with
+        {
+            StartLsn = plan.NewWalStart is { } s && s.Value > (row.StartLsn ?? 0) ? s.Value : row.StartLsn,
+            SizeBytes = Math.Max(0, row.SizeBytes - plan.SizeBytesRemoved),
+            EarliestRecoveryTargetTime = earliest,
+        }], ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The catalog row of a chain that lost its chain.json (an interrupted whole expiry): found by its chain id.</summary>
+    private async Task<string?> FindBackupIdAsync(ScannedChain chain, CancellationToken ct)
+    {
+        for (var offset = 0; ; offset += PageRequest.MaxLimit)
+        {
+            var page = await catalog.ListBackupsAsync(ClusterScope.Only([chain.ClusterId]), new PageRequest(offset, PageRequest.MaxLimit), ct)
+                .ConfigureAwait(false);
+            if (page.Items.FirstOrDefault(b => b.Id.StartsWith($"{chain.ClusterId}-{chain.ChainId}-", StringComparison.Ordinal)) is { } found)
+                return found.Id;
+            if (!page.HasMore)
+                return null;
+        }
+    }
+}
