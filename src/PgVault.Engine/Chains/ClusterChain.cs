@@ -149,21 +149,25 @@ public sealed class ClusterChain
     }
 
     /// <summary>
-    /// Whether the chain holds WAL written after <paramref name="switchPoint"/> (where the server's timeline left the
-    /// chain's): any non-zero byte between it and the chain's end. Zeros are a page's unwritten tail (a standby streams
-    /// whole pages); anything else is WAL the server's timeline does not have, so the chain has diverged.
+    /// Whether the chain holds a whole WAL record after <paramref name="switchPoint"/> (where the server's timeline left
+    /// the chain's), i.e. WAL the server's timeline does not have: the chain has diverged. What a standby streams past its
+    /// last record (zeros, or the start of a record it never received whole) is not a record, and no restore can use it.
     /// </summary>
     private async Task<bool> HoldsWalPastAsync(BackupRecord active, uint timeline, Lsn switchPoint, Lsn end, CancellationToken ct)
     {
-        if (end <= switchPoint)
+        const ulong recordHeaderBytes = 24; // SizeOfXLogRecord
+        var recordStart = (switchPoint.Value + 7) & ~7UL; // records are MAXALIGNed
+        if (recordStart + recordHeaderBytes > end.Value)
             return false;
-        var number = WalSegment.Number(switchPoint);
+        var number = WalSegment.Number(new Lsn(recordStart));
         var stored = await StoredSegment.ReadAsync(_store, Cluster.Id, ChainIdOf(active), timeline, number, ct).ConfigureAwait(false);
         if (stored is null)
             return false;
-        var from = (int)(switchPoint.Value - WalSegment.Start(number).Value);
-        var to = (int)Math.Min(stored.Value.Covered, (long)Math.Min(end.Value - WalSegment.Start(number).Value, (ulong)WalSegment.DefaultSizeBytes));
-        return from < to && stored.Value.Data.AsSpan(from, to - from).ContainsAnyExcept((byte)0);
+        var offset = (long)(recordStart - WalSegment.Start(number).Value);
+        if (offset + 4 > stored.Value.Covered)
+            return false;
+        var totalLength = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(stored.Value.Data.AsSpan((int)offset, 4));
+        return totalLength >= recordHeaderBytes && recordStart + totalLength <= end.Value && offset + totalLength <= stored.Value.Covered;
     }
 
     private (Lsn, uint) Resume(BackupRecord active, Lsn end, uint timeline)
