@@ -102,7 +102,8 @@ internal static class EncryptionFormat
         {
             throw new PgVaultException(ErrorCode.EncryptionKeyMismatch,
                 $"object '{objectKey}' was encrypted with key '{id}', but the configured key '{id}' is a different key",
-                $"configure the key that was in use as '{id}' when the object was written");
+                $"configure the key that was in use as '{id}' when the object was written (or, if it is configured, the " +
+                "object's header is damaged)");
         }
 
         return Derive(key.Material, salt, ChunkKeyInfo, 32);
