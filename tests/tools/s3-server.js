@@ -6,6 +6,7 @@
 //   * PUT object writes a temporary file and renames it, so a reader never sees a half-written object (s3rver writes in
 //     place and answers before the file is closed);
 //   * listings come in key order (s3rver lists in directory order);
+//   * completing an upload that is gone answers 404 NoSuchUpload;
 //   * the multipart ETag is S3's: md5(concatenated part md5s) + "-" + number of parts (s3rver gives the whole md5).
 // Usage: node s3-server.js --directory DIR --port N [--bucket NAME]...   Prints "listening <port>" once ready.
 'use strict';
@@ -101,6 +102,10 @@ FilesystemStore.prototype.putObject = async function putObject(object) {
 // S3's multipart ETag: md5 of the parts' binary md5s, "-", the number of parts.
 FilesystemStore.prototype.putObjectMultipart = async function putObjectMultipart(bucket, uploadId, parts) {
   const uploadDir = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+  if (!(await fs.pathExists(path.join(uploadDir, 'key')))) {
+    // Completed (or aborted) already: S3 answers 404 NoSuchUpload (s3rver fails with a 500).
+    throw new S3Error('NoSuchUpload', 'The specified upload does not exist.');
+  }
   const [key, metadata] = await Promise.all([
     fs.readFile(path.join(uploadDir, 'key'), 'utf8'),
     fs.readFile(path.join(uploadDir, 'metadata'), 'utf8').then(JSON.parse),
