@@ -310,10 +310,8 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     private async Task CompleteAsync(string key, string uploadId, PartETag[] etags, List<byte[]> md5s, CancellationToken ct)
     {
         var expected = MultipartETag(md5s);
-        var attempt = 0;
         await _retry.RunAsync($"complete the upload of '{key}' to {Describe()}", async t =>
         {
-            attempt++;
             try
             {
                 return await _client.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
@@ -324,13 +322,21 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
                     PartETags = [.. etags],
                 }, t).ConfigureAwait(false);
             }
-            catch (AmazonS3Exception ex) when (attempt > 1 && ex.StatusCode == HttpStatusCode.NotFound)
+            catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
             {
-                // An earlier attempt completed the upload but its answer was lost: the object is there if its ETag is ours.
-                var head = await HeadAsync(key, t).ConfigureAwait(false);
-                if (head?.ETag?.Trim('"') == expected)
-                    return null;
-                throw;
+                // An earlier attempt completed the upload (or is completing it) but its answer was lost — also below this
+                // policy: the HTTP stack re-sends a request whose connection broke. The object is there, now or in a
+                // moment, if its ETag is ours (the MD5 of exactly our parts).
+                for (var check = 1; check <= _options.MaxAttempts; check++)
+                {
+                    var head = await HeadAsync(key, t).ConfigureAwait(false);
+                    if (string.Equals(head?.ETag?.Trim('"'), expected, StringComparison.OrdinalIgnoreCase))
+                        return null;
+                    await Task.Delay(_retry.Backoff(check), t).ConfigureAwait(false);
+                }
+
+                throw new PgVaultException(ErrorCode.RepositoryUnavailable,
+                    $"unable to complete the upload of '{key}' to {Describe()}: the upload is gone and the object is not ours", null, ex);
             }
         }, ct).ConfigureAwait(false);
     }
@@ -556,6 +562,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         {
             ForcePathStyle = o.ForcePathStyle,
             MaxErrorRetry = 0,   // S3Retry is the one retry policy
+            MaxStaleConnectionRetries = 0,
             Timeout = o.RequestTimeout,
             RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,

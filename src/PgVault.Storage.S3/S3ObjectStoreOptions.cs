@@ -60,6 +60,11 @@ public sealed record S3ObjectStoreOptions
     /// MD5s (SSE-KMS, SSE-C). Default true.</summary>
     public bool VerifyETag { get; init; } = true;
 
+    /// <summary>Where the store is, without credentials (a record's generated ToString would print the secret).</summary>
+    public override string ToString() =>
+        $"S3ObjectStoreOptions {{ Bucket = {Bucket}, Prefix = {Prefix}, Endpoint = {Endpoint}, Region = {Region}, " +
+        $"AccessKeyId = {(string.IsNullOrEmpty(AccessKeyId) ? "(default chain)" : "***")} }}";
+
     internal string NormalizedPrefix =>
         string.IsNullOrEmpty(Prefix) ? "" : Prefix.Trim('/') is { Length: > 0 } p ? p + "/" : "";
 }

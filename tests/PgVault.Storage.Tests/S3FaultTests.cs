@@ -83,7 +83,15 @@ public sealed class S3FaultTests(S3ServerFixture fixture) : IClassFixture<S3Serv
         proxy.SetPolicy(FaultProxy.Random(0.2, seed: 20261126));
         var contents = Enumerable.Range(0, 12).ToDictionary(i => $"r/{i:D2}", i => TestData.Bytes(i % 4 == 0 ? 11 * 1024 * 1024 : 50_000 + i, i));
 
-        await Task.WhenAll(contents.Select(kv => store.WriteAsync(kv.Key, new MemoryStream(kv.Value), Ct)));
+        try
+        {
+            await Task.WhenAll(contents.Select(kv => store.WriteAsync(kv.Key, new MemoryStream(kv.Value), Ct)));
+        }
+        catch
+        {
+            TestContext.Current.SendDiagnosticMessage("requests through the proxy:\n" + string.Join("\n", proxy.Log));
+            throw;
+        }
 
         Assert.Equal(contents.Keys.Order(StringComparer.Ordinal), await ListKeysAsync(store));
         foreach (var (key, content) in contents)

@@ -33,6 +33,20 @@ public sealed class S3ObjectStoreTests(S3ServerFixture fixture) : ObjectStoreCon
     }
 
     [Fact]
+    public void Options_never_print_credentials()
+    {
+        var options = fixture.Server.StoreOptions("print") with { AccessKeyId = "AKIAEXAMPLE", SecretAccessKey = "wJalrXUtnFEMI/K7MDENG", SessionToken = "tok3n" };
+        using var store = new S3ObjectStore(options);
+
+        foreach (var text in new[] { options.ToString(), store.ToString() })
+        {
+            Assert.DoesNotContain("AKIAEXAMPLE", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("wJalrXUtnFEMI", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("tok3n", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Stores_under_different_prefixes_do_not_see_each_other()
     {
         var a = CreateS3();
