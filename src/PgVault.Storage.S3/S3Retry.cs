@@ -47,6 +47,16 @@ internal sealed class S3Retry(S3ObjectStoreOptions options, ILogger logger)
             {
                 failure = ex;
             }
+            catch (AmazonServiceException ex)
+            {
+                // Not worth retrying (denied, no such bucket, bad request): say what failed, with what the operator can do.
+                throw new PgVaultException(ErrorCode.RepositoryUnavailable, $"unable to {what}: {Describe(ex)}", Hint(ex), ex);
+            }
+            catch (AmazonClientException ex)
+            {
+                throw new PgVaultException(ErrorCode.RepositoryUnavailable, $"unable to {what}: {ex.Message}",
+                    "check the location's Endpoint, Region and credentials (AccessKeyId/SecretAccessKey, or the AWS environment)", ex);
+            }
 
             if (attempt >= options.MaxAttempts)
             {
@@ -90,6 +100,16 @@ internal sealed class S3Retry(S3ObjectStoreOptions options, ILogger logger)
                 return false;
         }
     }
+
+    private static string? Hint(AmazonServiceException ex) => ex.StatusCode switch
+    {
+        HttpStatusCode.Forbidden => "check the location's credentials and that they may read, write, list and delete in the bucket",
+        HttpStatusCode.NotFound when string.Equals(ex.ErrorCode, "NoSuchBucket", StringComparison.Ordinal) =>
+            "the bucket does not exist: create it, or fix the location's Bucket, Endpoint or ForcePathStyle",
+        HttpStatusCode.MovedPermanently or HttpStatusCode.Redirect or HttpStatusCode.TemporaryRedirect =>
+            "the bucket is in another region: fix the location's Region (or Endpoint)",
+        _ => null,
+    };
 
     private static string Describe(Exception ex) => ex switch
     {

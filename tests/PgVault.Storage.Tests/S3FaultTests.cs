@@ -14,6 +14,11 @@ namespace PgVault.Storage.Tests;
 [Trait("Category", "S3")]
 public sealed class S3FaultTests(S3ServerFixture fixture) : IClassFixture<S3ServerFixture>
 {
+    /// <summary>Long enough for a 5 MiB part on a busy 2-core machine; a slow answer takes longer, so it times out.</summary>
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(3);
+
+    private static readonly TimeSpan SlowDelay = TimeSpan.FromSeconds(3.5);
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Theory]
@@ -25,8 +30,8 @@ public sealed class S3FaultTests(S3ServerFixture fixture) : IClassFixture<S3Serv
     [InlineData(Fault.Slow)]
     public async Task Every_operation_survives_a_fault_on_every_other_request(Fault fault)
     {
-        await using var proxy = new FaultProxy(fixture.Server.Endpoint) { SlowDelay = TimeSpan.FromSeconds(2) };
-        var options = fixture.Server.StoreOptions("fault", proxy.Endpoint) with { RequestTimeout = TimeSpan.FromSeconds(1) };
+        await using var proxy = new FaultProxy(fixture.Server.Endpoint) { SlowDelay = SlowDelay };
+        var options = fixture.Server.StoreOptions("fault", proxy.Endpoint) with { RequestTimeout = RequestTimeout };
         using var store = new S3ObjectStore(options);
         proxy.SetPolicy((_, _, n) => n % 2 == 1 ? fault : Fault.None);
         var small = TestData.Bytes(100_000, 1);
@@ -77,8 +82,8 @@ public sealed class S3FaultTests(S3ServerFixture fixture) : IClassFixture<S3Serv
     [Fact]
     public async Task A_random_fifth_of_requests_failing_loses_nothing()
     {
-        await using var proxy = new FaultProxy(fixture.Server.Endpoint) { SlowDelay = TimeSpan.FromMilliseconds(1500) };
-        var options = fixture.Server.StoreOptions("random", proxy.Endpoint) with { RequestTimeout = TimeSpan.FromSeconds(1) };
+        await using var proxy = new FaultProxy(fixture.Server.Endpoint) { SlowDelay = SlowDelay };
+        var options = fixture.Server.StoreOptions("random", proxy.Endpoint) with { RequestTimeout = RequestTimeout };
         using var store = new S3ObjectStore(options);
         proxy.SetPolicy(FaultProxy.Random(0.2, seed: 20261126));
         var contents = Enumerable.Range(0, 12).ToDictionary(i => $"r/{i:D2}", i => TestData.Bytes(i % 4 == 0 ? 11 * 1024 * 1024 : 50_000 + i, i));

@@ -47,6 +47,19 @@ public sealed class S3ObjectStoreTests(S3ServerFixture fixture) : ObjectStoreCon
     }
 
     [Fact]
+    public async Task A_missing_bucket_fails_at_once_with_RepositoryUnavailable_and_a_hint()
+    {
+        var store = CreateS3(o => o with { Bucket = "no-such-bucket" });
+
+        var ex = await Assert.ThrowsAsync<Errors.PgVaultException>(() => WriteAsync(store, "k", [1]));
+
+        Assert.Equal(Errors.ErrorCode.RepositoryUnavailable, ex.Code);
+        Assert.Contains("NoSuchBucket", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("bucket does not exist", ex.Hint, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<Errors.PgVaultException>(() => ListAsync(store, ""));
+    }
+
+    [Fact]
     public async Task Stores_under_different_prefixes_do_not_see_each_other()
     {
         var a = CreateS3();

@@ -95,8 +95,8 @@ public sealed class EncryptingObjectStore(IObjectStore inner, EncryptionKeyRing 
             if (info.SizeBytes != encrypting.ContentBytes)
             {
                 throw new PgVaultException(ErrorCode.ObjectCorrupt,
-                    $"object '{key}' was stored with {stored.SizeBytes} bytes, not the {EncryptionFormat.StoredOffsetOfChunk(0)}+ " +
-                    $"expected of {encrypting.ContentBytes} encrypted bytes");
+                    $"object '{key}' was stored with {stored.SizeBytes} bytes, which is not the encrypted size of the " +
+                    $"{encrypting.ContentBytes} bytes written");
             }
 
             return info;
