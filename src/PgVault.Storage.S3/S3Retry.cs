@@ -20,6 +20,8 @@ internal sealed class S3Retry(S3ObjectStoreOptions options, ILogger logger)
     {
         "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed", "InternalError",
         "ServiceUnavailable", "OperationAborted",
+        // The body did not arrive as its Content-MD5 says: damaged in transit; the part is sent again from its buffer.
+        "BadDigest",
     };
 
     public int MaxAttempts => options.MaxAttempts;

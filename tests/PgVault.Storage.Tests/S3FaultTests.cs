@@ -64,6 +64,52 @@ public sealed class S3FaultTests(S3ServerFixture fixture) : IClassFixture<S3Serv
     }
 
     [Fact]
+    public async Task Parts_go_up_in_parallel_and_no_more_than_the_concurrency_at_once()
+    {
+        await using var proxy = new FaultProxy(fixture.Server.Endpoint);
+        using var store = new S3ObjectStore(fixture.Server.StoreOptions("parallel", proxy.Endpoint) with { UploadConcurrency = 3 });
+        var content = TestData.Bytes(31 * 1024 * 1024, 12);   // 7 parts
+
+        await store.WriteAsync("p/object", new MemoryStream(content), Ct);
+
+        Assert.Equal(7, proxy.Log.Count(l => l.Contains("partNumber=", StringComparison.Ordinal)));
+        Assert.InRange(proxy.MaxConcurrentRequests, 2, 3);
+        Assert.Equal(content, await ReadAllAsync(store, "p/object"));
+    }
+
+    [Fact]
+    public async Task A_part_damaged_in_transit_is_refused_by_its_checksum_and_sent_again()
+    {
+        await using var proxy = new FaultProxy(fixture.Server.Endpoint);
+        using var store = new S3ObjectStore(fixture.Server.StoreOptions("digest", proxy.Endpoint));
+        using var direct = new S3ObjectStore(fixture.Server.StoreOptions("digest") with { Prefix = store.Prefix });
+        proxy.SetPolicy(FirstOf(proxy, "partNumber=2&", Fault.CorruptRequestBody));
+        var content = TestData.Bytes(12 * 1024 * 1024, 13);
+
+        await store.WriteAsync("d/object", new MemoryStream(content), Ct);
+
+        // The server refused the damaged part (BadDigest), the store sent it again, and the object is intact.
+        Assert.Equal(2, proxy.Log.Count(l => l.Contains("partNumber=2&", StringComparison.Ordinal)));
+        Assert.Contains(proxy.Log, l => l.Contains("partNumber=2&", StringComparison.Ordinal) && l.EndsWith("CorruptRequestBody", StringComparison.Ordinal));
+        Assert.Equal(content, await ReadAllAsync(direct, "d/object"));
+
+        // A single PUT is checked the same way.
+        proxy.SetPolicy(FirstOf(proxy, "/small", Fault.CorruptRequestBody));
+        await store.WriteAsync("d/small", new MemoryStream(TestData.Bytes(3000, 14)), Ct);
+        Assert.Equal(TestData.Bytes(3000, 14), await ReadAllAsync(direct, "d/small"));
+        Assert.Equal(2, proxy.Log.Count(l => l.StartsWith("PUT", StringComparison.Ordinal) && l.Contains("/small", StringComparison.Ordinal)));
+    }
+
+    /// <summary>The fault for the first request whose target contains <paramref name="marker"/>, none for the others.</summary>
+    private static Func<string, string, int, Fault> FirstOf(FaultProxy proxy, string marker, Fault fault)
+    {
+        var done = 0;
+        return (_, target, _) => target.Contains(marker, StringComparison.Ordinal) && Interlocked.Exchange(ref done, 1) == 0
+            ? fault
+            : Fault.None;
+    }
+
+    [Fact]
     public async Task Retry_After_is_honoured()
     {
         await using var proxy = new FaultProxy(fixture.Server.Endpoint);

@@ -28,6 +28,9 @@ public enum Fault
 
     /// <summary>Forward after a pause of <see cref="FaultProxy.SlowDelay"/>.</summary>
     Slow,
+
+    /// <summary>Forward with one byte of the request body flipped (damage in transit).</summary>
+    CorruptRequestBody,
 }
 
 /// <summary>
@@ -45,6 +48,8 @@ public sealed class FaultProxy : IAsyncDisposable
     private readonly Lock _lock = new();
     private Func<string, string, int, Fault> _policy = (_, _, _) => Fault.None;
     private int _requests;
+    private int _inFlight;
+    private int _maxInFlight;
 
     public FaultProxy(Uri upstream)
     {
@@ -72,6 +77,9 @@ public sealed class FaultProxy : IAsyncDisposable
                 return [.. _log];
         }
     }
+
+    /// <summary>The most requests the proxy was handling at once.</summary>
+    public int MaxConcurrentRequests => Volatile.Read(ref _maxInFlight);
 
     /// <summary>How many requests were faulted.</summary>
     public int FaultCount
@@ -147,49 +155,68 @@ public sealed class FaultProxy : IAsyncDisposable
                 return;
             var (method, target) = ParseRequestLine(request.Head);
             var number = Interlocked.Increment(ref _requests);
-            var fault = _policy(method, target, number);
-            lock (_lock)
-                _log.Add($"{method} {target} -> {fault}");
-
-            switch (fault)
+            var inFlight = Interlocked.Increment(ref _inFlight);
+            for (var max = Volatile.Read(ref _maxInFlight); inFlight > max; max = Volatile.Read(ref _maxInFlight))
+                Interlocked.CompareExchange(ref _maxInFlight, inFlight, max);
+            try
             {
-                case Fault.InternalError:
-                    await RespondAsync(clientStream, 500, "Internal Server Error", "InternalError", null, ct);
-                    return;
-                case Fault.ServiceUnavailable:
-                    await RespondAsync(clientStream, 503, "Service Unavailable", "SlowDown", null, ct);
-                    return;
-                case Fault.TooManyRequests:
-                    await RespondAsync(clientStream, 429, "Too Many Requests", "SlowDown", "1", ct);
-                    return;
-                case Fault.ResetBeforeResponse:
-                    Reset(client);
-                    return;
-                case Fault.Slow:
-                    await Task.Delay(SlowDelay, ct);
-                    break;
+                await HandleRequestAsync(client, clientStream, request, method, target, number, ct);
             }
-
-            var response = await ForwardAsync(request, ct);
-            if (fault == Fault.ResetMidResponse && response.Body.Length > 1)
+            finally
             {
-                await clientStream.WriteAsync(response.Head, ct);
-                await clientStream.WriteAsync(response.Body.AsMemory(0, response.Body.Length / 2), ct);
-                await clientStream.FlushAsync(ct);
-                await Task.Delay(50, ct);
-                Reset(client);
-                return;
+                Interlocked.Decrement(ref _inFlight);
             }
-
-            await clientStream.WriteAsync(response.Head, ct);
-            await clientStream.WriteAsync(response.Body, ct);
-            await clientStream.FlushAsync(ct);
-            client.Shutdown(SocketShutdown.Send);
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
             // The client went away (or the proxy is stopping): nothing to answer.
         }
+    }
+
+    private async Task HandleRequestAsync(Socket client, NetworkStream clientStream, Message request, string method, string target, int number,
+        CancellationToken ct)
+    {
+        var fault = _policy(method, target, number);
+        lock (_lock)
+            _log.Add($"{method} {target} -> {fault}");
+
+        switch (fault)
+        {
+            case Fault.InternalError:
+                await RespondAsync(clientStream, 500, "Internal Server Error", "InternalError", null, ct);
+                return;
+            case Fault.ServiceUnavailable:
+                await RespondAsync(clientStream, 503, "Service Unavailable", "SlowDown", null, ct);
+                return;
+            case Fault.TooManyRequests:
+                await RespondAsync(clientStream, 429, "Too Many Requests", "SlowDown", "1", ct);
+                return;
+            case Fault.ResetBeforeResponse:
+                Reset(client);
+                return;
+            case Fault.Slow:
+                await Task.Delay(SlowDelay, ct);
+                break;
+            case Fault.CorruptRequestBody when request.Body.Length > 0:
+                request.Body[request.Body.Length / 2] ^= 0x20;
+                break;
+        }
+
+        var response = await ForwardAsync(request, ct);
+        if (fault == Fault.ResetMidResponse && response.Body.Length > 1)
+        {
+            await clientStream.WriteAsync(response.Head, ct);
+            await clientStream.WriteAsync(response.Body.AsMemory(0, response.Body.Length / 2), ct);
+            await clientStream.FlushAsync(ct);
+            await Task.Delay(50, ct);
+            Reset(client);
+            return;
+        }
+
+        await clientStream.WriteAsync(response.Head, ct);
+        await clientStream.WriteAsync(response.Body, ct);
+        await clientStream.FlushAsync(ct);
+        client.Shutdown(SocketShutdown.Send);
     }
 
     private async Task<Message> ForwardAsync(Message request, CancellationToken ct)
