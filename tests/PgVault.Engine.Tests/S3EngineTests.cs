@@ -27,9 +27,20 @@ public sealed class S3EngineTests(S3ServerFixture fixture) : IClassFixture<S3Ser
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task An_encrypted_s3_location_gets_base_backup_and_WAL_and_becomes_AVAILABLE()
+    public Task An_encrypted_s3_location_gets_base_backup_and_WAL_and_becomes_AVAILABLE() => RunAsync(faults: null);
+
+    /// <summary>The same through <see cref="FaultProxy"/> failing a random fifth of the requests (5xx, 429 with
+    /// Retry-After, resets before and during responses, slow answers): the retries absorb all of it.</summary>
+    [Fact]
+    public Task The_backup_reaches_AVAILABLE_through_a_proxy_failing_a_fifth_of_requests() =>
+        RunAsync(faults: FaultProxy.Random(0.2, seed: 5));
+
+    private async Task RunAsync(Func<string, string, int, Fault>? faults)
     {
         var s3 = fixture.Server;
+        await using var proxy = new FaultProxy(s3.Endpoint) { SlowDelay = TimeSpan.FromSeconds(1) };
+        if (faults is not null)
+            proxy.SetPolicy(faults);
         await using var pg = await PostgresCluster.StartAsync("s3engine", ct: Ct);
         await Pg.PgbenchAsync(pg, "-i", "-s", "2", "-q");
         var clusterId = Guid.NewGuid().ToString();
@@ -38,7 +49,7 @@ public sealed class S3EngineTests(S3ServerFixture fixture) : IClassFixture<S3Ser
         var settings = StreamingAndBaseBackupTests.Settings(clusterId, pg);
         settings["PgVault:Clusters:0:BackupLocation"] = "s3";
         settings["PgVault:Locations:s3:Type"] = "s3";
-        settings["PgVault:Locations:s3:Endpoint"] = s3.Endpoint.ToString();
+        settings["PgVault:Locations:s3:Endpoint"] = (faults is null ? s3.Endpoint : proxy.Endpoint).ToString();
         settings["PgVault:Locations:s3:Region"] = "us-east-1";
         settings["PgVault:Locations:s3:Bucket"] = S3Server.Bucket;
         settings["PgVault:Locations:s3:Prefix"] = prefix;
@@ -85,5 +96,7 @@ public sealed class S3EngineTests(S3ServerFixture fixture) : IClassFixture<S3Ser
         var report = await ChainVerifier.VerifyAsync(store, chain, null, Ct);
         Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
         Assert.True(report.ObjectsChecked >= 3, $"{report.ObjectsChecked} objects checked");
+        if (faults is not null)
+            Assert.True(proxy.FaultCount >= 10, $"only {proxy.FaultCount} of {proxy.Log.Count} requests were faulted");
     }
 }
