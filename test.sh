@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every PgVault test on this machine: installs what the tests need (PostgreSQL 15 server binaries, the
-# `postgres` OS user that runs them when the tests run as root), restores and builds, then `dotnet test`.
+# `postgres` OS user that runs them when the tests run as root, the npm S3 test server), restores and builds, then `dotnet test`.
 # Ends with one line "tests: N passed, N failed, N skipped". Exit status 0 only when every test passed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,6 +16,17 @@ fi
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   # PostgreSQL refuses to run as root; the fixture runs it as this user.
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
+
+# The S3-protocol server the storage and engine tests start on loopback: s3rver (npm, pinned in tests/tools/package.json)
+# run by tests/tools/s3-server.js. Installed into tests/tools/node_modules (gitignored).
+if [ ! -d tests/tools/node_modules/s3rver ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "test.sh: installing Node.js and npm (nodejs, npm) for the S3 test server"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  (cd tests/tools && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 dotnet restore PgVault.slnx

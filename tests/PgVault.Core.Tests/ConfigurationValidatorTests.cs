@@ -76,4 +76,62 @@ public sealed class ConfigurationValidatorTests
         o.Tokens[0].Name = "alice";
         Assert.Contains(PgVaultOptionsValidator.Validate(o), e => e.StartsWith("PgVault:Tokens:0:Name", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void A_complete_s3_location_with_encryption_is_valid()
+    {
+        var o = Valid();
+        o.Locations["s3"] = new LocationOptions
+        {
+            Type = LocationOptions.S3,
+            Endpoint = "https://s3.eu-central-1.ionoscloud.com",
+            Region = "eu-central-1",
+            Bucket = "pgvault-backups",
+            Prefix = "prod/eu",
+            ForcePathStyle = true,
+            Encryption = new EncryptionOptions
+            {
+                KeyId = "2026",
+                Keys = { ["2025"] = "env:PGVAULT_KEY_2025", ["2026"] = "base64:" + Convert.ToBase64String(new byte[32]), ["f"] = "file:keys/f" },
+            },
+        };
+        Assert.Empty(PgVaultOptionsValidator.Validate(o));
+    }
+
+    [Fact]
+    public void Bad_s3_and_encryption_settings_are_reported_with_their_keys_and_never_a_secret()
+    {
+        var o = Valid();
+        const string secret = "c2VjcmV0LWtleS1tYXRlcmlhbA==";   // base64 of 19 bytes: not a key
+        o.Locations["a"] = new LocationOptions { Type = LocationOptions.S3, Endpoint = "ftp://x", Prefix = "/abs", AccessKeyId = "AKIA" };
+        o.Locations["b"] = new LocationOptions
+        {
+            Type = LocationOptions.S3,
+            Bucket = "Not_A_Bucket",
+            PartSizeBytes = 1024,
+            UploadConcurrency = 0,
+            Encryption = new EncryptionOptions { KeyId = "missing", Keys = { ["k1"] = "base64:" + secret, ["bad id!"] = "plain", ["k3"] = "env:" } },
+        };
+        o.Locations["c"] = new LocationOptions { Type = "gcs" };
+        o.Locations["d"] = new LocationOptions { Path = "d", Encryption = new EncryptionOptions() };
+
+        var errors = PgVaultOptionsValidator.Validate(o);
+
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:a:Bucket is required", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:a:Endpoint", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:a:Prefix", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:a:AccessKeyId and", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:b:Bucket 'Not_A_Bucket'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:b:PartSizeBytes", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:b:UploadConcurrency", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:b:Encryption:Keys:k1 is not the base64 of 32 bytes", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:b:Encryption:Keys:bad id! is not a valid key id", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:b:Encryption:Keys:bad id! must be", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:b:Encryption:Keys:k3 must be", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:b:Encryption:KeyId 'missing' is not one of", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:c:Type is 'gcs'; expected 'filesystem' or 's3'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:d:Encryption:Keys is empty", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgVault:Locations:d:Encryption:KeyId is required", StringComparison.Ordinal));
+        Assert.DoesNotContain(errors, e => e.Contains(secret, StringComparison.Ordinal));
+    }
 }

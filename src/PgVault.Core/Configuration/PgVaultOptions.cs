@@ -64,12 +64,78 @@ public sealed class CatalogOptions
 public sealed class LocationOptions
 {
     public const string Filesystem = "filesystem";
+    public const string S3 = "s3";
 
-    /// <summary><c>filesystem</c> (S3 comes later).</summary>
+    /// <summary><c>filesystem</c> (default) or <c>s3</c>.</summary>
     public string Type { get; set; } = Filesystem;
 
     /// <summary>Directory of a filesystem repository; relative paths are taken from <c>DataDirectory</c>.</summary>
     public string? Path { get; set; }
+
+    /// <summary>S3: endpoint URL of an S3-compatible service (<c>https://s3.eu-central-1.ionoscloud.com</c>, a MinIO
+    /// URL). Default: AWS S3 in <see cref="Region"/>.</summary>
+    public string? Endpoint { get; set; }
+
+    /// <summary>S3: the region (the signing region with a custom endpoint). Default <c>us-east-1</c>.</summary>
+    public string? Region { get; set; }
+
+    /// <summary>S3: the bucket (must exist). Required for an s3 location.</summary>
+    public string? Bucket { get; set; }
+
+    /// <summary>S3: key prefix of the repository in the bucket (<c>pgvault/prod</c>). Default: none (the whole bucket).</summary>
+    public string? Prefix { get; set; }
+
+    /// <summary>S3: path-style addressing (<c>https://host/bucket/key</c>), which most self-hosted services need.
+    /// Default false (virtual-host style, as AWS prefers).</summary>
+    public bool ForcePathStyle { get; set; }
+
+    /// <summary>S3: access key id. Default: none, and then the AWS default chain (environment variables
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, the shared credentials file, an instance role).</summary>
+    public string? AccessKeyId { get; set; }
+
+    /// <summary>S3: secret access key, required with <see cref="AccessKeyId"/>. Never logged; prefer the environment.</summary>
+    public string? SecretAccessKey { get; set; }
+
+    /// <summary>S3: session token of temporary credentials, with <see cref="AccessKeyId"/>. Default none.</summary>
+    public string? SessionToken { get; set; }
+
+    /// <summary>S3: storage class of written objects (<c>STANDARD_IA</c>, ...). Default: the bucket's default.</summary>
+    public string? StorageClass { get; set; }
+
+    /// <summary>S3: bytes per multipart part; objects up to this size go as one PUT. Memory per write is at most
+    /// (<see cref="UploadConcurrency"/> + 1) × this. Default 8 MiB; at least 5 MiB (S3's minimum part).</summary>
+    public int PartSizeBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>S3: parts of one object uploaded at the same time. Default 4.</summary>
+    public int UploadConcurrency { get; set; } = 4;
+
+    /// <summary>S3: multipart uploads under the prefix older than this are aborted when <c>serve</c> starts (uploads of
+    /// a pgvault that died mid-write). Default 24 hours; zero turns the cleanup off.</summary>
+    public TimeSpan AbandonedUploadAge { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Client-side encryption of everything written to this location (any type). Default: none.</summary>
+    public EncryptionOptions? Encryption { get; set; }
+}
+
+/// <summary>
+/// Client-side encryption of a location: AES-256-GCM in authenticated 64 KiB chunks, each object recording the id of
+/// the key that encrypted it. New objects are encrypted with <see cref="KeyId"/>; objects are read with whichever of
+/// <see cref="Keys"/> their id names, so rotating is: add a new key, point <see cref="KeyId"/> at it, and keep the old
+/// keys for as long as objects encrypted with them are kept.
+/// </summary>
+public sealed class EncryptionOptions
+{
+    /// <summary>Id of the key new objects are encrypted with; one of <see cref="Keys"/>. Required.</summary>
+    public string KeyId { get; set; } = "";
+
+    /// <summary>Key id (1-32 of <c>A-Z a-z 0-9 . _ -</c>) → 32-byte key, given as <c>base64:&lt;44 characters&gt;</c>,
+    /// <c>env:&lt;VARIABLE&gt;</c> (a variable holding the base64) or <c>file:&lt;path&gt;</c> (a file holding the
+    /// base64, or the 32 raw bytes; relative to <c>DataDirectory</c>). Never logged.</summary>
+    public Dictionary<string, string> Keys { get; set; } = new(StringComparer.Ordinal);
+
+    public const string Base64Scheme = "base64:";
+    public const string EnvScheme = "env:";
+    public const string FileScheme = "file:";
 }
 
 public sealed class ClusterOptions

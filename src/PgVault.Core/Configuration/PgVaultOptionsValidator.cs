@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using PgVault.Security;
 
 namespace PgVault.Configuration;
@@ -35,10 +36,23 @@ public static class PgVaultOptionsValidator
         {
             if (string.IsNullOrWhiteSpace(name))
                 errors.Add($"{p}:Locations has an empty location name");
-            if (!string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal))
-                errors.Add($"{p}:Locations:{name}:Type is '{loc.Type}'; expected 'filesystem'");
-            else if (string.IsNullOrWhiteSpace(loc.Path))
-                errors.Add($"{p}:Locations:{name}:Path is required for a filesystem location");
+            var lk = $"{p}:Locations:{name}";
+            if (string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal))
+            {
+                if (string.IsNullOrWhiteSpace(loc.Path))
+                    errors.Add($"{lk}:Path is required for a filesystem location");
+            }
+            else if (string.Equals(loc.Type, LocationOptions.S3, StringComparison.Ordinal))
+            {
+                ValidateS3(loc, lk, errors);
+            }
+            else
+            {
+                errors.Add($"{lk}:Type is '{loc.Type}'; expected 'filesystem' or 's3'");
+            }
+
+            if (loc.Encryption is { } encryption)
+                ValidateEncryption(encryption, $"{lk}:Encryption", errors);
         }
 
         var clusterIds = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -52,7 +66,7 @@ public static class PgVaultOptionsValidator
                 errors.Add($"{key}:Id '{c.Id}' is configured twice");
             if (string.IsNullOrWhiteSpace(c.ConnectionString))
                 errors.Add($"{key}:ConnectionString is required");
-            if (c.ReplicationSlot is { } slot && !System.Text.RegularExpressions.Regex.IsMatch(slot, "^[a-z0-9_]{1,63}$"))
+            if (c.ReplicationSlot is { } slot && !Regex.IsMatch(slot, "^[a-z0-9_]{1,63}$"))
                 errors.Add($"{key}:ReplicationSlot '{slot}' must be 1-63 characters of a-z, 0-9 and _");
             if (c.DataDirectory is not null && !Path.IsPathFullyQualified(c.DataDirectory))
                 errors.Add($"{key}:DataDirectory '{c.DataDirectory}' must be an absolute path");
@@ -117,6 +131,69 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Health:Timeout must be more than 0 and at most 00:01:00");
 
         return errors;
+    }
+
+    private static void ValidateS3(LocationOptions loc, string key, List<string> errors)
+    {
+        if (string.IsNullOrWhiteSpace(loc.Bucket))
+            errors.Add($"{key}:Bucket is required for an s3 location");
+        else if (!Regex.IsMatch(loc.Bucket, "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))
+            errors.Add($"{key}:Bucket '{loc.Bucket}' is not a valid bucket name (3-63 characters of a-z, 0-9, '.' and '-')");
+        if (loc.Endpoint is { Length: > 0 } endpoint
+            && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp)))
+        {
+            errors.Add($"{key}:Endpoint '{endpoint}' must be an absolute http:// or https:// URL");
+        }
+
+        if (loc.Prefix is { Length: > 0 } prefix
+            && (!Regex.IsMatch(prefix, "^[A-Za-z0-9._=/-]{1,900}$") || prefix.Contains("..", StringComparison.Ordinal)
+                || prefix.Contains("//", StringComparison.Ordinal) || prefix.StartsWith('/')))
+        {
+            errors.Add($"{key}:Prefix '{prefix}' may hold only A-Z a-z 0-9 . _ = - and '/' (not leading, doubled or \"..\")");
+        }
+
+        if (string.IsNullOrEmpty(loc.AccessKeyId) != string.IsNullOrEmpty(loc.SecretAccessKey))
+            errors.Add($"{key}:AccessKeyId and {key}:SecretAccessKey go together (or leave both out for the environment / AWS default chain)");
+        if (loc.PartSizeBytes < 5 * 1024 * 1024)
+            errors.Add($"{key}:PartSizeBytes must be at least 5242880 (S3's smallest part)");
+        if (loc.UploadConcurrency is < 1 or > 64)
+            errors.Add($"{key}:UploadConcurrency must be from 1 to 64");
+        if (loc.AbandonedUploadAge < TimeSpan.Zero)
+            errors.Add($"{key}:AbandonedUploadAge must not be negative (zero turns the cleanup off)");
+    }
+
+    /// <summary>Checks the shape of the encryption settings. Key material is never echoed: messages name the key id.</summary>
+    private static void ValidateEncryption(EncryptionOptions e, string key, List<string> errors)
+    {
+        if (e.Keys.Count == 0)
+            errors.Add($"{key}:Keys is empty; configure at least the key named by {key}:KeyId");
+        foreach (var (id, value) in e.Keys)
+        {
+            if (!Regex.IsMatch(id, "^[A-Za-z0-9._-]{1,32}$"))
+                errors.Add($"{key}:Keys:{id} is not a valid key id (1-32 of A-Z a-z 0-9 . _ -)");
+            if (value is null || value.StartsWith(EncryptionOptions.EnvScheme, StringComparison.Ordinal)
+                                 && value.Length > EncryptionOptions.EnvScheme.Length
+                             || value.StartsWith(EncryptionOptions.FileScheme, StringComparison.Ordinal)
+                                 && value.Length > EncryptionOptions.FileScheme.Length)
+            {
+                continue;
+            }
+
+            if (!value.StartsWith(EncryptionOptions.Base64Scheme, StringComparison.Ordinal))
+            {
+                errors.Add($"{key}:Keys:{id} must be 'base64:<key>', 'env:<VARIABLE>' or 'file:<path>'");
+                continue;
+            }
+
+            var bytes = new byte[64];
+            if (!Convert.TryFromBase64String(value[EncryptionOptions.Base64Scheme.Length..], bytes, out var length) || length != 32)
+                errors.Add($"{key}:Keys:{id} is not the base64 of 32 bytes (create one with 'openssl rand -base64 32')");
+        }
+
+        if (string.IsNullOrEmpty(e.KeyId))
+            errors.Add($"{key}:KeyId is required: the id of the key new objects are encrypted with");
+        else if (!e.Keys.ContainsKey(e.KeyId))
+            errors.Add($"{key}:KeyId '{e.KeyId}' is not one of {key}:Keys ({string.Join(", ", e.Keys.Keys)})");
     }
 
     private static void ValidateGrants(List<string> grants, string key, List<string> errors)

@@ -53,6 +53,8 @@ public sealed record ErrorCode
     public static readonly ErrorCode InvalidObjectKey = new("PGV-2003", 500, "invalid repository key");
     public static readonly ErrorCode WalDuplicateMismatch = new("PGV-2004", 500, "WAL segment already archived with other content");
     public static readonly ErrorCode RepositoryUnavailable = new("PGV-2005", 503, "repository unavailable");
+    public static readonly ErrorCode EncryptionKeyMissing = new("PGV-2006", 500, "object encrypted with a key that is not configured");
+    public static readonly ErrorCode EncryptionKeyMismatch = new("PGV-2007", 500, "object encrypted with another key of the same id");
 
     // 3xxx: PostgreSQL and the backup engine
     public static readonly ErrorCode PostgresUnavailable = new("PGV-3001", 503, "PostgreSQL cluster unreachable");
@@ -66,7 +68,8 @@ public sealed record ErrorCode
         InvalidParameter, MalformedRequest, Unauthorized, Forbidden, NotFound, RouteNotFound, MethodNotAllowed,
         UnsupportedMediaType, ValidationFailed, RateLimited, Conflict, NotAcceptable, RequestTooLarge,
         Internal, Unavailable, InvalidConfiguration, CatalogUnavailable, CatalogSchemaTooNew,
-        ObjectNotFound, ObjectCorrupt, InvalidObjectKey, WalDuplicateMismatch, RepositoryUnavailable,
+        ObjectNotFound, ObjectCorrupt, InvalidObjectKey, WalDuplicateMismatch, RepositoryUnavailable, EncryptionKeyMissing,
+        EncryptionKeyMismatch,
         PostgresUnavailable, BaseBackupFailed, WalStreamFailed, UnknownCluster,
     ];
 

@@ -1,0 +1,217 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Amazon.S3.Model;
+using PgVault.Errors;
+
+namespace PgVault.Storage.S3;
+
+/// <summary>
+/// The body of a GET. A connection that fails or ends early mid-body is resumed with a new ranged GET from the current
+/// position, pinned to the first response's ETag (the object cannot change under the reader). A whole-object read is
+/// checked at its end against the ETag: a plain MD5, or S3's multipart form when the object records its part size.
+/// </summary>
+internal sealed class S3ReadStream : Stream
+{
+    private readonly S3ObjectStore _store;
+    private readonly string _key;
+    private readonly string? _etag;
+    private readonly long _end;
+    private readonly IncrementalHash? _whole;
+    private readonly IncrementalHash? _part;
+    private readonly long _partSizeBytes;
+    private readonly List<byte[]> _partMd5s = [];
+    private GetObjectResponse _response;
+    private Stream _body;
+    private long _position;
+    private long _partFilled;
+    private int _resumes;
+    private bool _verified;
+
+    public S3ReadStream(S3ObjectStore store, string key, GetObjectResponse response, long offset, long? length, bool verify)
+    {
+        _store = store;
+        _key = key;
+        _response = response;
+        _body = response.ResponseStream;
+        _etag = response.ETag;
+        _position = offset;
+        _end = offset + (response.ContentLength >= 0 ? response.ContentLength : length ?? 0);
+        if (!verify || _etag is null)
+            return;
+        var etag = _etag.Trim('"');
+        var dash = etag.IndexOf('-', StringComparison.Ordinal);
+        if (dash < 0 && etag.Length == 32)
+        {
+            _whole = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+        }
+        else if (dash == 32 && long.TryParse(response.Metadata[S3ObjectStore.PartSizeMetadata], NumberStyles.None,
+                     CultureInfo.InvariantCulture, out var partSize) && partSize > 0)
+        {
+            _part = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+            _partSizeBytes = partSize;
+        }
+    }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+#pragma warning disable VSTHRD002 // a synchronous reader (a decompressor) gets the same resuming, verifying read
+    public override int Read(byte[] buffer, int offset, int count) =>
+        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (buffer.IsEmpty)
+            return 0;
+        while (true)
+        {
+            if (_position >= _end)
+            {
+                Verify();
+                return 0;
+            }
+
+            Exception? failure;
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                timeout.CancelAfter(_store.Retry.RequestTimeout);
+                try
+                {
+                    var want = (int)Math.Min(buffer.Length, _end - _position);
+                    var n = await _body.ReadAsync(buffer[..want], timeout.Token).ConfigureAwait(false);
+                    if (n > 0)
+                    {
+                        Hash(buffer.Span[..n]);
+                        _position += n;
+                        return n;
+                    }
+
+                    failure = new IOException($"the response ended {_end - _position} bytes early");
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Retry.IsTransient(ex, timeout.IsCancellationRequested))
+                {
+                    failure = ex;
+                }
+            }
+
+            await ResumeAsync(failure, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            DisposeBody();
+            _whole?.Dispose();
+            _part?.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    private async Task ResumeAsync(Exception failure, CancellationToken ct)
+    {
+        if (++_resumes >= _store.Retry.MaxAttempts)
+        {
+            throw new PgVaultException(ErrorCode.RepositoryUnavailable,
+                $"unable to read '{_key}' in {_store.Describe()}: {failure.Message} (gave up after {_resumes} resumes)", null, failure);
+        }
+
+        await Task.Delay(_store.Retry.Backoff(_resumes), ct).ConfigureAwait(false);
+        DisposeBody();
+        var response = await _store.GetAsync(_key, _position, _end - _position, _etag, ct).ConfigureAwait(false)
+            ?? throw new PgVaultException(ErrorCode.ObjectCorrupt, $"object '{_key}' in {_store.Describe()} became shorter while it was read");
+        _response = response;
+        _body = response.ResponseStream;
+    }
+
+    /// <summary>
+    /// Closes the current response. The SDK checks the MD5 of a whole-object body itself when it is closed, and throws
+    /// if it was not read to the end (a reader that stops early, a connection being resumed): that is not an error of
+    /// the object. The check that counts is <see cref="Verify"/>, at the end of the content.
+    /// </summary>
+    private void DisposeBody()
+    {
+        try
+        {
+            _body.Dispose();
+        }
+        catch (Amazon.Runtime.AmazonClientException)
+        {
+        }
+        catch (IOException)
+        {
+        }
+
+        _response.Dispose();
+    }
+
+    private void Hash(ReadOnlySpan<byte> data)
+    {
+        _whole?.AppendData(data);
+        if (_part is null)
+            return;
+        while (!data.IsEmpty)
+        {
+            var n = (int)Math.Min(data.Length, _partSizeBytes - _partFilled);
+            _part.AppendData(data[..n]);
+            _partFilled += n;
+            data = data[n..];
+            if (_partFilled == _partSizeBytes)
+            {
+                _partMd5s.Add(_part.GetHashAndReset());
+                _partFilled = 0;
+            }
+        }
+    }
+
+    private void Verify()
+    {
+        if (_verified)
+            return;
+        _verified = true;
+        string? actual = null;
+        if (_whole is not null)
+            actual = Convert.ToHexStringLower(_whole.GetHashAndReset());
+        else if (_part is not null)
+        {
+            if (_partFilled > 0)
+                _partMd5s.Add(_part.GetHashAndReset());
+            actual = S3ObjectStore.MultipartETag(_partMd5s);
+        }
+
+        var expected = _etag?.Trim('"');
+        if (actual is not null && !string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new PgVaultException(ErrorCode.ObjectCorrupt,
+                $"object '{_key}' in {_store.Describe()} read back with checksum {actual}, but its ETag is {expected}",
+                "the object or the transfer is corrupt; if the service's ETags are not MD5s (SSE-KMS, SSE-C), set VerifyETag to false");
+        }
+    }
+}
