@@ -138,6 +138,89 @@ public static class WalFetcher
         return fetched;
     }
 
+    /// <summary>
+    /// Keeps up to <paramref name="depth"/> whole segments after <paramref name="fileName"/> in <paramref name="spool"/>
+    /// while recovery takes them (a restore_command that finds a segment there moves it away without starting PgVault).
+    /// Ends at the first segment the repository does not hold whole (the chain's head, a gap or a timeline switch:
+    /// <see cref="FetchAsync"/> serves those), or when nothing was taken for <paramref name="idle"/>; then removes what
+    /// is left in the spool. <paramref name="alive"/> is called on every round (the caller refreshes its lock).
+    /// </summary>
+    public static async Task<int> PrefetchAheadAsync(IObjectStore store, string backupId, string fileName, int depth, string spool,
+        TimeSpan idle, Action alive, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(alive);
+        if (!Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
+            return 0;
+        var (cluster, chain) = ParseBackupId(backupId);
+        Directory.CreateDirectory(spool);
+        var next = number + 1;
+        var fetched = 0;
+        var lastTaken = DateTime.UtcNow;
+        var spooledBefore = 0;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                alive();
+                var spooled = Directory.EnumerateFiles(spool).Count(f => IsSegmentName(Path.GetFileName(f)));
+                if (spooled < spooledBefore)
+                    lastTaken = DateTime.UtcNow;
+                spooledBefore = spooled;
+                if (spooled >= depth)
+                {
+                    if (DateTime.UtcNow - lastTaken > idle)
+                        break;
+                    await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
+                    continue;
+                }
+
+                var name = Postgres.WalSegment.Name(timeline, next);
+                if (!await FetchWholeAsync(store, cluster, chain, timeline, name, Path.Combine(spool, name), ct).ConfigureAwait(false))
+                    break;
+                next++;
+                fetched++;
+                spooledBefore++;
+            }
+
+            // What recovery still takes is served by wal-fetch itself; wait until it stops taking, then clean up.
+            while (!ct.IsCancellationRequested && Directory.EnumerateFiles(spool).Any(f => IsSegmentName(Path.GetFileName(f)))
+                   && DateTime.UtcNow - lastTaken <= idle)
+            {
+                alive();
+                var spooled = Directory.EnumerateFiles(spool).Count(f => IsSegmentName(Path.GetFileName(f)));
+                if (spooled < spooledBefore)
+                    lastTaken = DateTime.UtcNow;
+                spooledBefore = spooled;
+                await Task.Delay(TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            foreach (var f in Directory.EnumerateFiles(spool).Where(f => IsSegmentName(Path.GetFileName(f)) || f.EndsWith(".pgvault-tmp", StringComparison.Ordinal)))
+                File.Delete(f);
+        }
+
+        return fetched;
+    }
+
+    /// <summary>Writes one whole segment object (checked) to <paramref name="target"/>; false when the repository has none.</summary>
+    private static async Task<bool> FetchWholeAsync(IObjectStore store, string cluster, string chain, uint timeline, string name, string target,
+        CancellationToken ct)
+    {
+        await foreach (var o in store.ListAsync(RepositoryLayout.WalTimelinePrefix(cluster, chain, timeline) + name + "-", ct).ConfigureAwait(false))
+        {
+            if (!RepositoryLayout.TryParseWalSegmentFile(o.Key[(o.Key.LastIndexOf('/') + 1)..], out _, out var sha))
+                continue;
+            var verified = await store.OpenVerifiedAsync(o.Key, ZstdCodec.Default, sha, ct, Postgres.WalSegment.DefaultSizeBytes).ConfigureAwait(false);
+            await using (verified.ConfigureAwait(false))
+                await WriteAtomicallyAsync(verified, target, padTo: null, ct).ConfigureAwait(false);
+            return true;
+        }
+
+        return false;
+    }
+
     private static async Task WriteAtomicallyAsync(Stream source, string destination, long? padTo, CancellationToken ct)
     {
         var temp = destination + ".pgvault-tmp";

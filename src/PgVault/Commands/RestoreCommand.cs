@@ -206,7 +206,7 @@ public static class WalFetchCommand
 
     /// <summary>
     /// Starts this same command again, detached, with <c>--prefetch-only</c>: it fetches the next segments into the spool
-    /// while PostgreSQL replays this one. At most one prefetcher per spool runs (a lock file; one older than 10 min is stale).
+    /// while PostgreSQL replays this one. At most one prefetcher per spool runs (a lock file; one untouched for a minute is stale).
     /// </summary>
     private static void StartPrefetcher(string spool)
     {
@@ -214,8 +214,8 @@ public static class WalFetchCommand
         {
             Directory.CreateDirectory(spool);
             var lockFile = Path.Combine(spool, ".prefetching");
-            if (File.Exists(lockFile) && File.GetLastWriteTimeUtc(lockFile) > DateTime.UtcNow.AddMinutes(-10))
-                return;
+            if (File.Exists(lockFile) && File.GetLastWriteTimeUtc(lockFile) > DateTime.UtcNow.AddMinutes(-1))
+                return; // a prefetcher runs (it touches the lock every round)
             File.WriteAllText(lockFile, Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
             var (program, prefix) = WalFetchCommandLine.Self();
             var psi = new System.Diagnostics.ProcessStartInfo(program) { UseShellExecute = false };
@@ -235,12 +235,15 @@ public static class WalFetchCommand
         var lockFile = Path.Combine(spool, ".prefetching");
         try
         {
-            var n = await WalFetcher.PrefetchAsync(store, backupId, fileName, count, spool, ct).ConfigureAwait(false);
-            return n >= 0 ? 0 : 1;
+            await WalFetcher.PrefetchAheadAsync(store, backupId, fileName, count, spool, TimeSpan.FromSeconds(30),
+                () => File.SetLastWriteTimeUtc(lockFile, DateTime.UtcNow), ct).ConfigureAwait(false);
+            return 0;
         }
         finally
         {
             File.Delete(lockFile);
+            if (!Directory.EnumerateFileSystemEntries(spool).Any())
+                Directory.Delete(spool);
         }
     }
 }

@@ -64,13 +64,33 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
     {
         ArgumentNullException.ThrowIfNull(source);
         var loc = options.Locations[source.Location];
+        List<string> args;
         if (string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal))
-            return WalFetchCommandLine.Build(["--repository", LocationStores.FilesystemPath(options, loc)], source.BackupId);
-        // Other stores need their settings (endpoint, credentials, keys): wal-fetch reads the same configuration.
-        var args = new List<string> { "--location", source.Location };
-        if (configFile is not null)
-            args.InsertRange(0, ["--config", Path.GetFullPath(configFile)]);
-        return WalFetchCommandLine.Build(args, source.BackupId);
+        {
+            args = ["--repository", LocationStores.FilesystemPath(options, loc)];
+        }
+        else
+        {
+            // Other stores need their settings (endpoint, credentials, keys): wal-fetch reads the same configuration.
+            args = ["--location", source.Location];
+            if (configFile is not null)
+                args.InsertRange(0, ["--config", Path.GetFullPath(configFile)]);
+        }
+
+        // A spool of this restore's own: segments fetched ahead are taken by the shell (a rename), without starting PgVault.
+        var spools = Path.Combine(Path.GetTempPath(), "pgvault-prefetch");
+        if (!Directory.Exists(spools))
+        {
+            // Shared like /tmp (sticky, world-writable): the server's OS user creates its restore's spool in it.
+            Directory.CreateDirectory(spools);
+            if (!OperatingSystem.IsWindows())
+                File.SetUnixFileMode(spools, (UnixFileMode)Convert.ToInt32("1777", 8));
+        }
+
+        var spool = Path.Combine(spools, $"{source.BackupId}-{Guid.NewGuid():N}"[..^24]);
+        args.AddRange(["--spool", spool]);
+        var fetch = WalFetchCommandLine.Build(args, source.BackupId);
+        return $"f=\"{spool}/%f\"; if [ -f \"$f\" ]; then mv -f \"$f\" \"%p\"; else {fetch}; fi";
     }
 
     /// <summary>
