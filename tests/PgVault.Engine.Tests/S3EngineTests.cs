@@ -97,6 +97,7 @@ public sealed class S3EngineTests(S3ServerFixture fixture) : IClassFixture<S3Ser
         Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
         Assert.True(report.ObjectsChecked >= 3, $"{report.ObjectsChecked} objects checked");
         if (faults is not null)
-            Assert.True(proxy.FaultCount >= 10, $"only {proxy.FaultCount} of {proxy.Log.Count} requests were faulted");
+            // The share is random (seeded) and the number of requests depends on timing: at least a tenth faulted, and some.
+            Assert.True(proxy.FaultCount >= Math.Max(3, proxy.Log.Count / 10), $"only {proxy.FaultCount} of {proxy.Log.Count} requests were faulted");
     }
 }
