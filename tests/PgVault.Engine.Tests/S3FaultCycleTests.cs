@@ -73,10 +73,15 @@ public sealed class S3FaultCycleTests(S3ServerFixture fixture) : IClassFixture<S
         await RestoreTests.WithServerAsync(pg, target.Path, async port => dumpB = await RestoreTests.DumpAllAsync(pg, port));
         Assert.Equal(dumpA, dumpB);
 
-        // The faults hit both halves: the backup and the restore (base backup parts and wal-fetch).
-        Assert.True(faultsBeforeRestore >= 10, $"only {faultsBeforeRestore} of {requestsBeforeRestore} backup requests were faulted");
+        // The faults hit both halves, the backup and the restore (base backup parts and wal-fetch). The backup makes as few
+        // as 30 requests, so the bound is loose: at least one fault in each half and five in all (0.8^30: about 1 in 800
+        // runs would see no backup fault at all).
+        var backupRequests = requestsBeforeRestore;
+        var restoreRequests = proxy.Log.Count - requestsBeforeRestore;
         var restoreFaults = proxy.FaultCount - faultsBeforeRestore;
-        Assert.True(restoreFaults >= 2, $"only {restoreFaults} of {proxy.Log.Count - requestsBeforeRestore} restore requests were faulted");
+        var summary = $"{faultsBeforeRestore} of {backupRequests} backup requests and {restoreFaults} of {restoreRequests} restore requests were faulted";
+        Assert.True(faultsBeforeRestore >= 1 && restoreFaults >= 1 && faultsBeforeRestore + restoreFaults >= 5, summary);
+        TestContext.Current.SendDiagnosticMessage(summary);
     }
 
     /// <summary>
