@@ -50,6 +50,8 @@ public sealed class FaultProxy : IAsyncDisposable
     private int _requests;
     private int _inFlight;
     private int _maxInFlight;
+    private bool _down;
+    private int _refused;
 
     public FaultProxy(Uri upstream)
     {
@@ -64,6 +66,20 @@ public sealed class FaultProxy : IAsyncDisposable
     public TimeSpan SlowDelay { get; set; } = TimeSpan.FromSeconds(2);
 
     public Uri Endpoint => new($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture)}/");
+
+    /// <summary>
+    /// While true the S3 service is "down": every connection is reset as soon as it is accepted, before a byte of the
+    /// request is read (what a client sees from a host whose service is not running behind a load balancer). Requests
+    /// in flight when it is set finish normally.
+    /// </summary>
+    public bool Down
+    {
+        get => Volatile.Read(ref _down);
+        set => Volatile.Write(ref _down, value);
+    }
+
+    /// <summary>Connections reset because the proxy was <see cref="Down"/>.</summary>
+    public int RefusedConnections => Volatile.Read(ref _refused);
 
     /// <summary>Chooses the fault of each request from its method, path-and-query and number (1-based, over the proxy's life).</summary>
     public void SetPolicy(Func<string, string, int, Fault> policy) => _policy = policy ?? throw new ArgumentNullException(nameof(policy));
@@ -147,6 +163,13 @@ public sealed class FaultProxy : IAsyncDisposable
     {
         using var _ = client;
         var ct = _stop.Token;
+        if (Down)
+        {
+            Interlocked.Increment(ref _refused);
+            Reset(client);
+            return;
+        }
+
         try
         {
             await using var clientStream = new NetworkStream(client, ownsSocket: false);

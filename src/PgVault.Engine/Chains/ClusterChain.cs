@@ -275,8 +275,13 @@ public sealed class ClusterChain
         await RefreshAsync(ct).ConfigureAwait(false);
     }
 
-    /// <summary>Streaming connected or not (an interruption longer than the lag threshold makes the backup DEGRADED).</summary>
-    public async Task SetStreamingAsync(bool streaming, CancellationToken ct)
+    /// <summary>
+    /// Streaming connected or not (an interruption longer than the lag threshold makes the backup DEGRADED). Connecting
+    /// does not end an interruption: only <see cref="OnStoringAsync"/> does, once WAL is stored again. A connection that
+    /// receives WAL but cannot store it (the repository is down) is no better than none. <paramref name="since"/>: when
+    /// the interruption began, if earlier than now (the oldest WAL received and never stored).
+    /// </summary>
+    public async Task SetStreamingAsync(bool streaming, CancellationToken ct, DateTimeOffset? since = null)
     {
         if (_streaming == streaming)
         {
@@ -287,7 +292,8 @@ public sealed class ClusterChain
         lock (_interruptionLock)
         {
             Volatile.Write(ref _streaming, streaming);
-            _interruptedSince = streaming ? null : _time.GetUtcNow();
+            if (!streaming)
+                _interruptedSince ??= since is { } s && s < _time.GetUtcNow() ? s : _time.GetUtcNow();
         }
 
         // The cluster as GET /clusters shows it: reachable (AVAILABLE) or not (UNKNOWN), and its major version.
@@ -300,6 +306,22 @@ public sealed class ClusterChain
             PostgresVersion = _postgresMajor,
             BackupLocation = Cluster.BackupLocation,
         }, ct).ConfigureAwait(false);
+        await RefreshAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The streamer has stored everything it received (a flush went through, or nothing was waiting): an interruption
+    /// is over. Cheap when there was none.
+    /// </summary>
+    public async Task OnStoringAsync(CancellationToken ct)
+    {
+        lock (_interruptionLock)
+        {
+            if (_interruptedSince is null || !_streaming)
+                return;
+            _interruptedSince = null;
+        }
+
         await RefreshAsync(ct).ConfigureAwait(false);
     }
 
@@ -338,7 +360,8 @@ public sealed class ClusterChain
                 return;
             var bases = await _catalog.ListBaseBackupsAsync(_current.Id, ct).ConfigureAwait(false);
             Volatile.Write(ref _baseBackups, bases);
-            var wal = new WalStatus(_current.EndLsn ?? 0, _streaming, InterruptedSince);
+            var interruptedSince = InterruptedSince;
+            var wal = new WalStatus(_current.EndLsn ?? 0, _streaming && interruptedSince is null, interruptedSince);
             var (state, earliest) = ChainStateCalculator.Compute(bases, wal, _time.GetUtcNow(), _engine.WalLagThreshold);
             var baseBytes = bases.Where(b => b.State == BaseBackupState.Complete).Sum(b => b.SizeBytes);
             var updated = _current with

@@ -25,6 +25,8 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
     public const int MaxQueuedSegments = 2;
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
+    private DateTimeOffset? _unstoredSince;
+
     /// <summary>The WAL end durable in the repository, for tests and metrics.</summary>
     public Lsn DurableEnd { get; private set; }
 
@@ -63,7 +65,11 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
 
             try
             {
-                await chain.SetStreamingAsync(false, ct).ConfigureAwait(false);
+                // Unstored WAL counts from when it arrived: a repository that fails for a while before the session gives up
+                // has been failing all that time.
+                var unstoredSince = _unstoredSince;
+                _unstoredSince = null;
+                await chain.SetStreamingAsync(false, ct, unstoredSince).ConfigureAwait(false);
                 await Task.Delay(backoff, time, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
@@ -138,6 +144,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 finally
                 {
                     DurableEnd = session.DurableEnd;
+                    _unstoredSince = Lag.OldestPendingSince;
                     Lag.Disconnected();
                 }
             }
@@ -308,6 +315,22 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
 
         public async Task RunFlusherAsync(CancellationToken ct)
         {
+            try
+            {
+                await FlushUntilDoneAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Nobody drains the queue any more: a receiver waiting for room in it (backpressure) must not wait forever
+                // on a connection the server keeps alive. It gets a ChannelClosedException; the session ends and this
+                // error is what the streamer reports.
+                _completed.Writer.TryComplete(ex);
+                throw;
+            }
+        }
+
+        private async Task FlushUntilDoneAsync(CancellationToken ct)
+        {
             while (true)
             {
                 var wait = Task.Delay(_engine.WalFlushInterval, _time, ct);
@@ -322,6 +345,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
 
                 await DrainCompletedAsync(ct).ConfigureAwait(false);
                 await FlushPartialAsync(ct).ConfigureAwait(false);
+                await _chain.OnStoringAsync(ct).ConfigureAwait(false);
                 if (_done)
                 {
                     await DrainCompletedAsync(ct).ConfigureAwait(false);

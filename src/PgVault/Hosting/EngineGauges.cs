@@ -78,9 +78,12 @@ public sealed class EngineGauges
     /// <summary>Up to when the cluster's history is durable in the repository, as far as the streamer can tell.</summary>
     private DateTimeOffset DurableUntil(ClusterWorker w)
     {
+        var interrupted = w.Chain.InterruptedSince;
         if (!w.Chain.Streaming)
-            return w.Chain.InterruptedSince ?? _time.GetUtcNow();
-        return w.Streamer.Lag.OldestPendingSince ?? _time.GetUtcNow();
+            return interrupted ?? _time.GetUtcNow();
+        // Reconnected but nothing stored since the interruption (the repository is still down): it still counts.
+        var pending = w.Streamer.Lag.OldestPendingSince;
+        return interrupted is { } i && (pending is null || i < pending) ? i : pending ?? _time.GetUtcNow();
     }
 
     private static double? WindowStart(ClusterWorker w) => w.Chain.Current?.EarliestRecoveryTargetTime?.ToUnixTimeMilliseconds() / 1000.0;
