@@ -317,7 +317,7 @@ run_replay() {
 
 replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPECTED
     local tool=$1 id=$3 dd=$4 conf=$5 aconf=$6 expect=$7 target=$WORK/replay-restore
-    local REP=$2 d=$RUNDIR/replay/$1/$2 status=ok
+    local REP=$2 REPS=$REPLAY_REPS d=$RUNDIR/replay/$1/$2 status=ok
     mkdir -p "$d"
     fresh_dir "$target"
     case $tool in
@@ -517,7 +517,8 @@ report() {
         echo "columns: restore s = restore + sync (median of $REPLAY_REPS run(s)); promoted s = from pg_ctl start to the first"
         echo "  pg_is_in_recovery() = false (polled every 0.1 s); total = both; WAL MB = WAL replayed (the server's \"redo starts at\" to"
         echo "  \"redo done at\": each tool's base backup starts at its own LSN); WAL MB/s = WAL MB / promoted s; replay CPU ="
-        echo "  CPU of the restored server's processes and their restore_command children, startup to promotion; busy = whole"
+        echo "  CPU of the restored server's processes and their restore_command children, startup to promotion (not counted:"
+        echo "  pgbackrest-async's background archive-get process, which detaches from the server); busy = whole"
         echo "  machine during that time, % of one core; files = WAL files PostgreSQL restored (\"restored log file\" lines);"
         echo "  data = count(pgbench_history)/sum(abalance) of the promoted server compared with the primary's after pgbench"
     fi
