@@ -12,7 +12,7 @@
 # Throughput, per dataset: one backup with each tool first (not measured: bench/backup measures backups), the
 # repositories read once (page cache); then REPS rounds, round robin, of each tool restoring into an empty directory,
 # each command ending with a `sync`:
-#   tar             tar -cf - (PGDATA without pg_wal) | tar -xf - -C DIR; sync: the raw copy ceiling
+#   tar             tar -cf - (PGDATA without pg_wal) | tar -xf - -C DIR; sync: a raw copy, for comparison
 #   pgvault         pgvault restore --backup-id ID --to DIR; sync   (a `pgvault backup` of the dataset, zstd level LEVEL)
 #   pgbackrest-zst  pgbackrest restore --pg1-path=DIR; sync         (backup --type=full, compress-type=zst
 #                   compress-level=LEVEL, process-max=2, the settings of bench/backup's pgbackrest-zst)
