@@ -393,6 +393,9 @@ replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPEC
         echo "$tool $REP $status $restore_s 0 0 0 0 0 - - 0" >>"$RUNDIR/replay/replay.tsv"
     fi
     rm -rf "$target"
+    # pgvault's wal-fetch (since its prefetch) spools segments fetched ahead in the temp directory, per backup id.
+    [[ $tool == pgvault ]] && rm -rf "/tmp/pgvault-prefetch/$id"
+    return 0
 }
 
 # ------------------------------------------------------------------------------------------------------------- main
@@ -518,7 +521,7 @@ report() {
         echo "  pg_is_in_recovery() = false (polled every 0.1 s); total = both; WAL MB = WAL replayed (the server's \"redo starts at\" to"
         echo "  \"redo done at\": each tool's base backup starts at its own LSN); WAL MB/s = WAL MB / promoted s; replay CPU ="
         echo "  CPU of the restored server's processes and their restore_command children, startup to promotion (not counted:"
-        echo "  pgbackrest-async's background archive-get process, which detaches from the server); busy = whole"
+        echo "  processes that detach from the server: pgbackrest-async's archive-get, pgvault wal-fetch's prefetcher); busy = whole"
         echo "  machine during that time, % of one core; files = WAL files PostgreSQL restored (\"restored log file\" lines);"
         echo "  data = count(pgbench_history)/sum(abalance) of the promoted server compared with the primary's after pgbench"
     fi
