@@ -82,64 +82,12 @@ if (( REPORT_ONLY )); then
     source "$RUNDIR/settings.sh"
 fi
 STARTED=$(date +%s)
-log() { printf '[%4ss] %s\n' "$(($(date +%s) - STARTED))" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../lib.sh
+source "$ROOT/bench/lib.sh"   # log, die, need_tools, measure, make_dataset, build_pgvault, start_cluster, ...
 [[ $(id -u) == 0 ]] || die "run as root (PostgreSQL and pgBackRest run as the postgres user through setpriv)"
 
 # ---------------------------------------------------------------------------------------------------------------- tools
-need=()
-command -v pgbackrest >/dev/null || need+=(pgbackrest)
-[[ -x /usr/bin/time ]] || need+=(time)
-command -v zstd >/dev/null || need+=(zstd)
-command -v sqlite3 >/dev/null || need+=(sqlite3)
-if (( ${#need[@]} > 0 )); then
-    log "installing ${need[*]} with apt-get"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-[[ -x $PG_BIN/initdb && -x $PG_BIN/pg_basebackup && -x $PG_BIN/pgbench ]] || die "PostgreSQL 15 binaries not found in PG_BIN=$PG_BIN"
-[[ -f /usr/share/postgresql/15/extension/pgcrypto.control ]] || die "pgcrypto (postgresql-contrib) is needed for the mixed dataset"
-command -v dotnet >/dev/null || [[ $SKIP_BUILD == 1 ]] || die "the .NET SDK is needed to build pgvault"
-PSQL=$PG_BIN/psql
-
-as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
-
-free_port() {
-    local p
-    for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 30000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    return 1
-}
-now_us() { echo "${EPOCHREALTIME/./}"; }
-CLK_TCK=$(getconf CLK_TCK)
-NCPU=$(nproc)
-machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
-# CPU ticks of the postmaster and everything it runs: its own, its live children's, and those of its exited children
-# (cutime/cstime), so a walsender that ends during a measurement still counts.
-pg_ticks() {
-    local pm
-    pm=$(head -1 "$PGDATA/postmaster.pid")
-    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" '
-        { pid = $1; sub(/^.*\) /, ""); if (pid == pm) s += $12 + $13 + $14 + $15; else if ($2 == pm) s += $12 + $13 }
-        END { print s + 0 }'
-}
-
-# Waits up to QUIET_WAIT seconds for the CPUs to be idle (< 15 % of one core busy over a second); the machine is shared.
-wait_quiet() {
-    local deadline=$((SECONDS + QUIET_WAIT)) a b busy
-    while :; do
-        a=$(machine_ticks); sleep 1; b=$(machine_ticks)
-        busy=$(awk -v a="$a" -v b="$b" -v n="$NCPU" 'BEGIN { split(a, x, " "); split(b, y, " ");
-            print ((y[2] - x[2]) > 0 ? int(100 * n * (y[1] - x[1]) / (y[2] - x[2])) : 0) }')
-        (( busy < 15 )) && return 0
-        if (( SECONDS >= deadline )); then
-            log "  other processes keep ${busy}% of one core busy; measuring anyway (see the 'other' column)"
-            return 0
-        fi
-    done
-}
+need_tools
 
 # ----------------------------------------------------------------------------------------------------- cleanup (trap)
 WORK=""
@@ -150,7 +98,6 @@ BENCH_PID=""
 SAMPLER_PID=""
 PSQL_PID=""
 SQLITE_PID=""
-stop_pid() { if [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; then kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; fi; }
 cleanup() {
     set +e
     stop_pid "$SAMPLER_PID"
@@ -171,35 +118,9 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------------------------- build
 mkdir -p "$OUT"
-if (( REPORT_ONLY )); then
-    :
-elif [[ $SKIP_BUILD == 1 && -x $PGVAULT ]]; then
-    log "reusing $PGVAULT (SKIP_BUILD=1)"
-else
-    src_root=$ROOT
-    if [[ -n $REV ]]; then
-        sha=$(git -C "$ROOT" rev-parse --verify "$REV^{commit}") || die "REV=$REV is not a commit"
-        src_root=$OUT/src/$sha
-        if [[ ! -d $src_root ]]; then
-            mkdir -p "$src_root"
-            git -C "$ROOT" archive --format=tar "$sha" | tar -x -C "$src_root"
-        fi
-        built_rev=$(git -C "$ROOT" rev-parse --short "$sha")
-    else
-        built_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-        [[ -z $(git -C "$ROOT" status --porcelain -- src 2>/dev/null) ]] || built_rev="$built_rev + uncommitted changes in src/"
-    fi
-    log "building pgvault $built_rev (Release) into $OUT/pgvault"
-    rm -rf "$OUT/pgvault" "$OUT/pgvault.rev"
-    (cd "$src_root" && dotnet publish src/PgVault/PgVault.csproj -c Release -o "$OUT/pgvault" \
-        --artifacts-path "$OUT/artifacts" -nologo -v q) >"$OUT/build.log" 2>&1 \
-        || { cat "$OUT/build.log" >&2; die "dotnet publish failed (log: $OUT/build.log)"; }
-    echo "$built_rev" >"$OUT/pgvault.rev"
-fi
+(( REPORT_ONLY )) || build_pgvault
 
 # ------------------------------------------------------------------------------------------------------ the cluster
-pg() { PGOPTIONS='-c client_min_messages=warning' "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d bench "$@"; }
-pgq() { pg -At -c "$1"; }
 if (( ! REPORT_ONLY )); then
 rm -rf "$RUNDIR"
 mkdir -p "$RUNDIR"
@@ -207,145 +128,9 @@ cat >"$RUNDIR/settings.sh" <<SETTINGS
 QUICK=$QUICK DATASETS="$DATASETS" MIXED_SCALE=$MIXED_SCALE RPO=$RPO RPO_FLUSH_INTERVAL=$RPO_FLUSH_INTERVAL RPO_CLIENTS=$RPO_CLIENTS RPO_SECONDS=$RPO_SECONDS
 LEVEL=$LEVEL CHECKSUMS=$CHECKSUMS REPS=$REPS
 SETTINGS
-WORK=$(mktemp -d /tmp/pgvault-bench-backup.XXXXXX)
-chown postgres: "$WORK"
-chmod 755 "$WORK"
-PGDATA=$WORK/data
-PGPORT=$(free_port) || die "no free port"
-log "PostgreSQL 15 cluster in $PGDATA, port $PGPORT"
-checksum_flag=()
-[[ $CHECKSUMS == 1 ]] && checksum_flag=(--data-checksums)
-as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --locale=C "${checksum_flag[@]}" >"$RUNDIR/initdb.log" 2>&1 \
-    || { cat "$RUNDIR/initdb.log" >&2; die "initdb failed"; }
-# autovacuum is off so that the files stay the same from one tool to the next (the datasets are vacuumed and frozen
-# once). archive_mode is on from the start (changing it needs a restart); archive_command is /bin/true (WAL thrown away)
-# except while pgBackRest runs, which needs its archive-push (see run_pgbackrest).
-as_pg tee -a "$PGDATA/postgresql.conf" >/dev/null <<CONF
-listen_addresses = '127.0.0.1'
-port = $PGPORT
-unix_socket_directories = '$WORK'
-shared_buffers = 512MB
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-archive_mode = on
-archive_command = '/bin/true'
-log_checkpoints = off
-autovacuum = off
-CONF
-as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/server.log" -w -t 60 start >/dev/null \
-    || { cat "$WORK/server.log" >&2; die "PostgreSQL did not start"; }
-"$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c "CREATE DATABASE bench" >/dev/null
+start_cluster pgvault-bench-backup
 fi
 
-set_archive_command() { # COMMAND
-    pgq "ALTER SYSTEM SET archive_command = '$1'" >/dev/null
-    pgq "SELECT pg_reload_conf()" >/dev/null
-    sleep 1
-}
-
-# ----------------------------------------------------------------------------------------------------- the datasets
-make_dataset() { # NAME
-    local t0=$SECONDS
-    case $1 in
-        pgbench)
-            log "dataset pgbench: pgbench -i -s $SCALE"
-            "$PG_BIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$PGPORT" -U postgres bench >"$RUNDIR/pgbench-init-$1.log" 2>&1 \
-                || { cat "$RUNDIR/pgbench-init-$1.log" >&2; die "pgbench -i failed"; }
-            pgq "DROP TABLE IF EXISTS blob" >/dev/null
-            ;;
-        mixed)
-            # 2,000-byte random values: 4 rows to a heap page (below the 2,032-byte TOAST threshold), ~98 % random bytes.
-            local rows=$((RANDOM_MB * 1000000 / 8192 * 4))
-            log "dataset mixed: pgbench -i -s $MIXED_SCALE and $RANDOM_MB MB of random bytes ($rows rows of 2,000 bytes)"
-            "$PG_BIN/pgbench" -i -q -s "$MIXED_SCALE" -h 127.0.0.1 -p "$PGPORT" -U postgres bench >"$RUNDIR/pgbench-init-$1.log" 2>&1 \
-                || { cat "$RUNDIR/pgbench-init-$1.log" >&2; die "pgbench -i failed"; }
-            pg >/dev/null <<SQL
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
-DROP TABLE IF EXISTS blob;
-CREATE TABLE blob (id integer NOT NULL, data bytea NOT NULL);
-INSERT INTO blob SELECT g, gen_random_bytes(1000) || gen_random_bytes(1000) FROM generate_series(1, $rows) g;
-SQL
-            ;;
-    esac
-    # Frozen and checkpointed: every tool then reads the same, stable files (no hint bits or freezing left to write).
-    pgq "VACUUM (FREEZE, ANALYZE)" >/dev/null
-    pgq "CHECKPOINT" >/dev/null
-    DB_BYTES=$(( $(du -sb "$PGDATA" | cut -f1) - $(du -sb "$PGDATA/pg_wal" | cut -f1) ))
-    # Compressibility of the data directory with zstd -3 (this also reads the files once, so every tool finds them in
-    # the page cache).
-    local z
-    z=$({ tar -cf - --warning=no-file-changed --warning=no-file-removed --exclude=./pg_wal -C "$PGDATA" . || true; } \
-        | zstd -3 -T"$WORKERS" -q -c | wc -c)
-    DS_RATIO=$(awk -v r="$DB_BYTES" -v z="$z" 'BEGIN { printf "%.2f", r / z }')
-    DS_COMPRESSIBLE=$(awk -v r="$DB_BYTES" -v z="$z" 'BEGIN { printf "%.0f", 100 * (1 - z / r) }')
-    echo "$1 $DB_BYTES $z $DS_RATIO $DS_COMPRESSIBLE $((SECONDS - t0))" >>"$RUNDIR/datasets.tsv"
-    log "dataset $1: $(awk -v b="$DB_BYTES" 'BEGIN { printf "%.0f", b / 1e6 }') MB without pg_wal; zstd -3 ratio $DS_RATIO ($DS_COMPRESSIBLE % compressible); made in $((SECONDS - t0)) s"
-}
-
-# ------------------------------------------------------------------------------------------------ one measured run
-# Samples every 0.2 s, for the process tree under PID, each process's VmRSS and VmHWM (peak RSS, kernel-kept):
-# lines "t_us pid name hwm_kB rss_kB".
-# Also appends "pid cpu_ticks" of each process of the tree to FILE.cpu (its utime + stime so far).
-rss_sampler() { # PID FILE
-    local root=$1 file=$2 pids
-    while kill -0 "$root" 2>/dev/null; do
-        pids=$({ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$root" -v cpufile="$file.cpu" '
-            { pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " "); pp[pid] = f[2]; tk[pid] = f[12] + f[13] }
-            END { d[root] = 1; do { ch = 0; for (p in pp) if (!(p in d) && (pp[p] in d)) { d[p] = 1; ch = 1 } } while (ch)
-                  for (p in d) if (p != root) { printf "/proc/%s/status ", p; print p, tk[p] >> cpufile } }')
-        if [[ -n $pids ]]; then
-            # shellcheck disable=SC2086
-            { cat $pids 2>/dev/null || true; } | awk -v t="$(now_us)" '
-                /^Name:/ { n = $2 } /^Pid:/ { pid = $2 } /^VmHWM:/ { h = $2 } /^VmRSS:/ { print t, pid, n, h, $2 }' >>"$file"
-        fi
-        sleep 0.2
-    done
-}
-
-# Runs a command under /usr/bin/time -v with the RSS sampler, timing wall seconds, the tool's CPU (time -v: the process
-# and the children it waited for), PostgreSQL's CPU and the rest of the machine's. Appends to $RUNDIR/results.tsv:
-# dataset tool rep status wall_s tool_cpu_s pg_cpu_s other_pct load1 time_maxrss_kB tree_peak_kB top_hwm_kB top_name
-measure() { # DATASET TOOL COMMAND...   (the repetition is $REP)
-    local ds=$1 tool=$2 dir=$RUNDIR/$1/$2/$REP
-    shift 2
-    mkdir -p "$dir"
-    pgq "CHECKPOINT" >/dev/null
-    wait_quiet
-    local load t0 t1 m0 m1 p0 p1 status=ok
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    uptime >"$dir/uptime.txt"
-    log "$ds / $tool (run $REP of $REPS): $* (load $load)"
-    m0=$(machine_ticks); p0=$(pg_ticks); t0=$(now_us)
-    /usr/bin/time -v -o "$dir/time.txt" "$@" >"$dir/stdout.txt" 2>"$dir/stderr.txt" &
-    local tpid=$!
-    : >"$dir/rss.txt"
-    : >"$dir/rss.txt.cpu"
-    rss_sampler "$tpid" "$dir/rss.txt" &
-    SAMPLER_PID=$!
-    wait "$tpid" || status="FAILED(exit $?)"
-    t1=$(now_us); m1=$(machine_ticks); p1=$(pg_ticks)
-    wait "$SAMPLER_PID" 2>/dev/null || true
-    SAMPLER_PID=""
-    [[ $status == ok ]] || { log "  $tool failed: $(tail -3 "$dir/stderr.txt" | tr '\n' ' ')"; }
-    local cpu maxrss
-    cpu=$(awk -F': ' '/User time/ { u = $2 } /System time/ { s = $2 } END { print u + s }' "$dir/time.txt")
-    maxrss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$dir/time.txt")
-    # Peak of the tree = the largest sum of VmRSS over one sample; the largest VmHWM of any one process (exact).
-    local tree top
-    tree=$(awk '{ s[$1] += $5 } END { m = 0; for (t in s) if (s[t] > m) m = s[t]; print m }' "$dir/rss.txt")
-    top=$(awk '{ if ($4 >= h[$2]) { h[$2] = $4; n[$2] = $3 } } END { m = 0; for (p in h) if (h[p] > m) { m = h[p]; best = n[p] } print m, (best == "" ? "-" : best) }' "$dir/rss.txt")
-    awk -v ds="$ds" -v tool="$tool" -v rep="$REP" -v st="${status// /_}" -v t0="$t0" -v t1="$t1" -v cpu="$cpu" -v p="$((p1 - p0))" -v hz="$CLK_TCK" \
-        -v m0="$m0" -v m1="$m1" -v n="$NCPU" -v load="$load" -v maxrss="$maxrss" -v tree="$tree" -v top="$top" 'BEGIN {
-        wall = (t1 - t0) / 1e6; split(m0, a, " "); split(m1, b, " ")
-        busy = (b[2] - a[2]) > 0 ? n * (b[1] - a[1]) / (b[2] - a[2]) * wall : 0
-        pgcpu = p / hz; other = 100 * (busy - cpu - pgcpu) / wall; if (other < 0) other = 0
-        split(top, tp, " ")
-        printf "%s %s %s %s %.3f %.2f %.2f %.0f %s %d %d %d %s\n", ds, tool, rep, st, wall, cpu, pgcpu, other, load, maxrss, tree, tp[1], tp[2] }' \
-        >>"$RUNDIR/results.tsv"
-    tail -1 "$RUNDIR/results.tsv" | awk '{ printf "  %s: %.1f s wall, tool CPU %.1f s, postgres CPU %.1f s, other %d%%, peak RSS tree %.0f MB\n", $4, $5, $6, $7, $8, $11 / 1024 }' >&2
-    [[ $status == ok ]]
-}
-size_of() { if [[ -e $1 ]]; then du -sb "$1" | cut -f1; else echo 0; fi; }
 sizes() { echo "$1 $2 $REP $3 $4" >>"$RUNDIR/sizes.tsv"; } # DATASET TOOL BASE_BYTES WAL_BYTES
 
 # ------------------------------------------------------------------------------------------------------------ tools
@@ -399,36 +184,9 @@ run_pgbackrest() { # DATASET CODEC
     [[ $codec == lz4 ]] && level=1
     local conf=$WORK/pgbackrest-$codec.conf repo=$WORK/pgbackrest-$codec-repo
     rm -rf "$repo" "$WORK/pgbackrest-lock"
-    mkdir -p "$repo" "$WORK/pgbackrest-lock"
-    chown postgres: "$repo" "$WORK/pgbackrest-lock"
-    cat >"$conf" <<CONF
-[global]
-repo1-path=$repo
-repo1-retention-full=1
-compress-type=$codec
-compress-level=$level
-process-max=$WORKERS
-start-fast=y
-lock-path=$WORK/pgbackrest-lock
-log-level-console=info
-log-level-file=off
-
-[bench]
-pg1-path=$PGDATA
-pg1-port=$PGPORT
-pg1-socket-path=$WORK
-pg1-user=postgres
-CONF
-    chmod 644 "$conf"
+    pgbackrest_conf "$conf" "$repo" "$codec" "$level"
     local d=$RUNDIR/$1/$tool/$REP
-    mkdir -p "$d"
-    # pgBackRest needs WAL archiving into its repository: archive-push as archive_command (reloaded, archive_mode is
-    # on), the stanza created, and `check` passing (it switches WAL and waits for the segment in the archive).
-    as_pg pgbackrest --config="$conf" --stanza=bench stanza-create >"$d/stanza-create.txt" 2>&1 \
-        || { cat "$d/stanza-create.txt" >&2; die "pgbackrest stanza-create failed"; }
-    set_archive_command "pgbackrest --config=$conf --stanza=bench archive-push %p"
-    as_pg pgbackrest --config="$conf" --stanza=bench check >"$d/check.txt" 2>&1 \
-        || { cat "$d/check.txt" >&2; die "pgbackrest check failed"; }
+    pgbackrest_archiving "$conf" "$d"
     measure "$1" "$tool" setpriv --reuid=postgres --regid=postgres --init-groups -- \
         pgbackrest --config="$conf" --stanza=bench backup --type=full || true
     set_archive_command /bin/true

@@ -1,0 +1,561 @@
+#!/usr/bin/env bash
+# PgVault restore benchmark: `pgvault restore` against `pgbackrest restore` (and a raw copy of the data directory), on
+# the same machine in the same run, then the time to a consistent, promoted server after replaying pgbench WAL.
+#
+#   bash bench/restore/run.sh            (from the repository root; see bench/README.md)
+#   bash bench/restore/run.sh --quick    (small datasets and a 20 s replay window: a check that everything works)
+#   bash bench/restore/run.sh --report   (prints the report of the last run again, from OUT/run, without measuring)
+#
+# Datasets: those of bench/backup (bench/lib.sh make_dataset), in one throwaway PostgreSQL 15 cluster:
+#   pgbench  `pgbench -i -s SCALE` (SCALE=100: ~1.6 GB, very compressible)
+#   mixed    `pgbench -i -s MIXED_SCALE` plus RANDOM_MB of random bytes (60 + 1,500 MB: ~2.5 GB, ~40 % compressible)
+# Throughput, per dataset: one backup with each tool first (not measured: bench/backup measures backups), the
+# repositories read once (page cache); then REPS rounds, round robin, of each tool restoring into an empty directory,
+# each command ending with a `sync`:
+#   tar             tar -cf - (PGDATA without pg_wal) | tar -xf - -C DIR; sync: a raw copy, for comparison
+#   pgvault         pgvault restore --backup-id ID --to DIR; sync   (a `pgvault backup` of the dataset, zstd level LEVEL)
+#   pgbackrest-zst  pgbackrest restore --pg1-path=DIR; sync         (backup --type=full, compress-type=zst
+#                   compress-level=LEVEL, process-max=2, the settings of bench/backup's pgbackrest-zst)
+#   pgbackrest-lz4  the same with compress-type=lz4 (level 1)
+# MB/s = database bytes (the data directory without pg_wal) / wall seconds of restore + sync; peak RSS; CPU seconds.
+# Replay (on the REPLAY_DATASET's cluster, right after its throughput runs): `pgvault serve` streams WAL (its first base
+# backup of a new chain) while pgBackRest archives it (archive-push; a full backup after pgvault's); pgbench -c
+# REPLAY_CLIENTS writes for REPLAY_SECONDS; a WAL switch; both archives hold everything. Then each tool restores its
+# latest (pgvault: no target, restore_command `pgvault wal-fetch`; pgBackRest: --type=default, restore_command its
+# archive-get, synchronous (pgbackrest) or archive-async=y (pgbackrest-async)), PostgreSQL starts on the result, and
+# the clock runs until pg_is_in_recovery() is false. The restored data is compared with the primary's.
+#
+# Knobs (environment): SCALE=100 MIXED_SCALE=60 RANDOM_MB=1500 LEVEL=3 REPS=3 (quick: 1)
+#   DATASETS="pgbench mixed" TOOLS="tar pgvault pgbackrest-zst pgbackrest-lz4" (none: no tool)
+#   REPLAY=1 (0 skips it) REPLAY_SECONDS=300 (quick: 20) REPLAY_CLIENTS=4 REPLAY_DATASET=pgbench REPLAY_REPS=1
+#   REPLAY_TOOLS="pgvault pgbackrest pgbackrest-async" REPLAY_TIMEOUT=3600
+#   REV=HEAD (commit to build, exported with git archive; REV= builds the working tree) SKIP_BUILD=1 (reuse OUT/pgvault)
+#   PG_BIN=/usr/lib/postgresql/15/bin CHECKSUMS=0 QUIET_WAIT=10 KEEP=0 (1 keeps /tmp files) OUT=bench/restore/out
+# Exit status: 0 every target met, 2 the benchmark ran but a target was missed (or a restore failed or restored the wrong
+# data), anything else: the benchmark broke.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+QUICK=0
+REPORT_ONLY=0
+for a in "$@"; do
+    case $a in
+        --quick) QUICK=1 ;;
+        --report) REPORT_ONLY=1 ;;
+        -h|--help) sed -n '2,36p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) echo "unknown argument $a" >&2; exit 1 ;;
+    esac
+done
+if (( QUICK )); then
+    SCALE=${SCALE:-10}; MIXED_SCALE=${MIXED_SCALE:-6}; RANDOM_MB=${RANDOM_MB:-150}; REPLAY_SECONDS=${REPLAY_SECONDS:-20}
+    QUIET_WAIT=${QUIET_WAIT:-3}; REPS=${REPS:-1}
+fi
+OUT=${OUT:-$HERE/out}
+SCALE=${SCALE:-100}
+MIXED_SCALE=${MIXED_SCALE:-60}
+RANDOM_MB=${RANDOM_MB:-1500}
+LEVEL=${LEVEL:-3}
+REPS=${REPS:-3}
+DATASETS=${DATASETS:-"pgbench mixed"}
+TOOLS=${TOOLS:-"tar pgvault pgbackrest-zst pgbackrest-lz4"}
+REPLAY=${REPLAY:-1}
+REPLAY_SECONDS=${REPLAY_SECONDS:-300}
+REPLAY_CLIENTS=${REPLAY_CLIENTS:-4}
+REPLAY_DATASET=${REPLAY_DATASET:-pgbench}
+REPLAY_REPS=${REPLAY_REPS:-1}
+REPLAY_TOOLS=${REPLAY_TOOLS:-"pgvault pgbackrest pgbackrest-async"}
+REPLAY_TIMEOUT=${REPLAY_TIMEOUT:-3600}
+REV=${REV-HEAD}
+SKIP_BUILD=${SKIP_BUILD:-0}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+CHECKSUMS=${CHECKSUMS:-0}
+QUIET_WAIT=${QUIET_WAIT:-10}
+KEEP=${KEEP:-0}
+WORKERS=2                                   # pgBackRest process-max, PgVault's CompressionWorkers (backup)
+CLUSTER_ID=7d1e4a2b-3c5f-4e6a-8b9c-0d1e2f3a4b5c
+SLOT=pgvault_7d1e4a2b3c5f                   # PgVault's default slot name for that id
+TARGET_SPEED=1.3                            # PgVault restore MB/s >= 1.3 x pgBackRest's (zst)
+PGVAULT=$OUT/pgvault/pgvault
+RUNDIR=$OUT/run
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+if (( REPORT_ONLY )); then
+    [[ -f $RUNDIR/settings.sh ]] || { echo "no run to report in $RUNDIR" >&2; exit 1; }
+    # shellcheck disable=SC1091
+    source "$RUNDIR/settings.sh"
+fi
+STARTED=$(date +%s)
+# shellcheck source=../lib.sh
+source "$ROOT/bench/lib.sh"   # log, die, need_tools, measure, make_dataset, build_pgvault, start_cluster, ...
+[[ $(id -u) == 0 ]] || die "run as root (PostgreSQL and pgBackRest run as the postgres user through setpriv)"
+if [[ $REPLAY == 1 && " $DATASETS " != *" $REPLAY_DATASET "* ]]; then
+    die "REPLAY_DATASET=$REPLAY_DATASET is not one of DATASETS=\"$DATASETS\" (or set REPLAY=0)"
+fi
+need_tools
+
+# ----------------------------------------------------------------------------------------------------- cleanup (trap)
+WORK=""
+PGDATA=""
+PGPORT=""
+SERVE_PID=""
+BENCH_PID=""
+SAMPLER_PID=""
+RESTORED=""                                 # a restored data directory whose server may be running
+cleanup() {
+    set +e
+    stop_pid "$SAMPLER_PID"
+    stop_pid "$BENCH_PID"
+    stop_pid "$SERVE_PID"
+    if [[ -n $RESTORED && -f $RESTORED/postmaster.pid ]]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$RESTORED" -m immediate -w -t 60 stop >/dev/null 2>&1
+    fi
+    if [[ -n $PGDATA && -f $PGDATA/postmaster.pid ]]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1
+    fi
+    if [[ -n $WORK ]]; then
+        if [[ $KEEP == 1 ]]; then log "kept $WORK (KEEP=1)"; else rm -rf "$WORK"; fi
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------------------------- build
+mkdir -p "$OUT"
+(( REPORT_ONLY )) || build_pgvault
+
+# ------------------------------------------------------------------------------------------------------ the cluster
+if (( ! REPORT_ONLY )); then
+rm -rf "$RUNDIR"
+mkdir -p "$RUNDIR"
+cat >"$RUNDIR/settings.sh" <<SETTINGS
+QUICK=$QUICK DATASETS="$DATASETS" TOOLS="$TOOLS" LEVEL=$LEVEL CHECKSUMS=$CHECKSUMS REPS=$REPS
+REPLAY=$REPLAY REPLAY_SECONDS=$REPLAY_SECONDS REPLAY_CLIENTS=$REPLAY_CLIENTS REPLAY_DATASET=$REPLAY_DATASET REPLAY_REPS=$REPLAY_REPS
+REPLAY_TOOLS="$REPLAY_TOOLS" SCALE=$SCALE MIXED_SCALE=$MIXED_SCALE RANDOM_MB=$RANDOM_MB
+SETTINGS
+start_cluster pgvault-bench-restore
+fi
+
+drop_slot() { pgq "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null || true; }
+
+# An empty directory for a restore, owned by postgres, mode 0700 (what PostgreSQL wants), after a `sync` so that the
+# measured `sync` flushes only what the restore wrote.
+fresh_dir() { # DIR
+    rm -rf "$1"
+    mkdir -p "$1"
+    chown postgres: "$1"
+    chmod 700 "$1"
+    sync
+}
+
+# ------------------------------------------------------------------------------------------------- the backups
+# One backup of the dataset with each tool, not measured. PgVault: `pgvault backup` into WORK/pgvault-DATASET (its id
+# in PGVAULT_ID); pgBackRest: a full backup into WORK/pgbackrest-CODEC-repo with WORK/pgbackrest-CODEC.conf.
+PGVAULT_ID=""
+declare -A REPO_BYTES=()
+prepare_backups() { # DATASET
+    local ds=$1 d=$RUNDIR/$1/backups tool
+    mkdir -p "$d"
+    for tool in $TOOLS; do
+        case $tool in
+            pgvault)
+                local dd=$WORK/pgvault-$ds
+                rm -rf "$dd"
+                log "$ds: pgvault backup (not measured)"
+                "$PGVAULT" backup --cluster "$CLUSTER_ID" \
+                    "--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID" \
+                    "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres" \
+                    "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS" \
+                    "--PgVault:Engine:PostgresBinDirectory=$PG_BIN" >"$d/pgvault.txt" 2>&1 \
+                    || { tail -20 "$d/pgvault.txt" >&2; die "pgvault backup failed (log: $d/pgvault.txt)"; }
+                drop_slot
+                PGVAULT_ID=$(sed -n 's/^base backup .* of \([^ ]*\) complete.*/\1/p' "$d/pgvault.txt" | tail -1)
+                [[ -n $PGVAULT_ID ]] || die "no backup id in pgvault backup's output ($d/pgvault.txt)"
+                REPO_BYTES[pgvault]=$(size_of "$dd/repository")
+                ;;
+            pgbackrest-zst|pgbackrest-lz4)
+                local codec=${tool#pgbackrest-} level=$LEVEL
+                [[ $codec == lz4 ]] && level=1
+                local conf=$WORK/pgbackrest-$codec.conf repo=$WORK/pgbackrest-$codec-repo
+                rm -rf "$repo" "$WORK/pgbackrest-lock"
+                pgbackrest_conf "$conf" "$repo" "$codec" "$level"
+                pgbackrest_archiving "$conf" "$d/$tool"
+                log "$ds: pgbackrest backup --type=full, $codec level $level (not measured)"
+                as_pg pgbackrest --config="$conf" --stanza=bench backup --type=full >"$d/$tool/backup.txt" 2>&1 \
+                    || { tail -20 "$d/$tool/backup.txt" >&2; die "pgbackrest backup failed (log: $d/$tool/backup.txt)"; }
+                set_archive_command /bin/true
+                REPO_BYTES[$tool]=$(size_of "$repo")
+                ;;
+        esac
+    done
+    # Every repository read once: each tool restores from the page cache, as the data directory is read from it by tar.
+    local t
+    for t in "$WORK"/pgvault-"$ds" "$WORK"/pgbackrest-*-repo; do
+        [[ -d $t ]] && find "$t" -type f -exec cat {} + >/dev/null
+    done
+    for tool in "${!REPO_BYTES[@]}"; do echo "$ds $tool ${REPO_BYTES[$tool]}" >>"$RUNDIR/repos.tsv"; done
+    REPO_BYTES=()
+}
+
+# ------------------------------------------------------------------------------------------------ measured restores
+# "ds tool rep restored_bytes files" (restored bytes: the directory without pg_wal, as the database bytes are counted)
+restored() { # DATASET TOOL DIR
+    local b w f
+    b=$(size_of "$3"); w=$(size_of "$3/pg_wal"); f=$(find "$3" -type f | wc -l)
+    echo "$1 $2 $REP $((b - w)) $f" >>"$RUNDIR/restored.tsv"
+}
+
+run_restore() { # DATASET TOOL
+    local ds=$1 tool=$2 target=$WORK/restore
+    fresh_dir "$target"
+    case $tool in
+        tar)
+            measure "$ds" tar setpriv --reuid=postgres --regid=postgres --init-groups -- bash -c \
+                "tar -cf - --exclude=./pg_wal -C '$PGDATA' . | tar -xf - -C '$target' && sync" || true
+            ;;
+        pgvault)
+            measure "$ds" pgvault bash -c "'$PGVAULT' restore --backup-id '$PGVAULT_ID' --to '$target' \
+                '--PgVault:DataDirectory=$WORK/pgvault-$ds' && sync" || true
+            ;;
+        pgbackrest-zst|pgbackrest-lz4)
+            local codec=${tool#pgbackrest-}
+            measure "$ds" "$tool" setpriv --reuid=postgres --regid=postgres --init-groups -- bash -c \
+                "pgbackrest --config='$WORK/pgbackrest-$codec.conf' --stanza=bench --pg1-path='$target' restore && sync" || true
+            ;;
+        *) die "unknown tool $tool" ;;
+    esac
+    restored "$ds" "$tool" "$target"
+    rm -rf "$target"
+}
+
+# ------------------------------------------------------------------------------------------------------------- replay
+# Time to a consistent, promoted server: see the header. Appends to RUNDIR/replay/replay.tsv:
+# "tool rep status restore_s start_to_promoted_s total_s replay_cpu_s busy_pct segments check load redo_bytes"
+run_replay() {
+    local dir=$RUNDIR/replay dd=$WORK/replay-pgvault port
+    local conf=$WORK/replay-pgbackrest.conf aconf=$WORK/replay-pgbackrest-async.conf repo=$WORK/replay-pgbackrest-repo
+    mkdir -p "$dir"
+    : >"$dir/replay.tsv"
+    rm -rf "$dd" "$repo" "$WORK/pgbackrest-lock" "$WORK/pgbackrest-spool"
+    mkdir -p "$WORK/pgbackrest-spool"
+    chown postgres: "$WORK/pgbackrest-spool"
+    pgbackrest_conf "$conf" "$repo" zst "$LEVEL"
+    # The same repository, read with asynchronous archive-get (prefetching process-max=2 processes into the spool).
+    pgbackrest_conf "$aconf" "$repo" zst "$LEVEL" archive-async=y "spool-path=$WORK/pgbackrest-spool"
+    pgbackrest_archiving "$conf" "$dir/pgbackrest"
+
+    port=$(free_port) || die "no free port"
+    log "replay: pgvault serve on 127.0.0.1:$port, waiting for its first base backup"
+    "$PGVAULT" serve --urls "http://127.0.0.1:$port" \
+        "--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID" \
+        "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres" \
+        "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS" \
+        "--PgVault:Engine:PostgresBinDirectory=$PG_BIN" "--PgVault:RateLimit:PermitsPerSecond=0" >"$dir/serve.log" 2>&1 &
+    SERVE_PID=$!
+    local db=$dd/catalog.db deadline=$((SECONDS + 1200)) n=0
+    while :; do
+        kill -0 "$SERVE_PID" 2>/dev/null || { tail -20 "$dir/serve.log" >&2; die "pgvault serve exited"; }
+        if [[ -f $db ]]; then
+            n=$(sqlite3 -cmd '.timeout 2000' "$db" "SELECT count(*) FROM base_backups WHERE state = 'COMPLETE'" 2>/dev/null || echo 0)
+            (( n > 0 )) && [[ $(sqlite3 -cmd '.timeout 2000' "$db" "SELECT state FROM backups WHERE is_active = 1" 2>/dev/null) == AVAILABLE ]] && break
+        fi
+        (( SECONDS < deadline )) || die "no complete base backup after 20 minutes (log: $dir/serve.log)"
+        sleep 1
+    done
+    local id
+    id=$(sqlite3 -cmd '.timeout 2000' "$db" "SELECT id FROM backups WHERE is_active = 1")
+    log "replay: pgvault's base backup of $id complete; pgbackrest backup --type=full"
+    as_pg pgbackrest --config="$conf" --stanza=bench backup --type=full >"$dir/pgbackrest/backup.txt" 2>&1 \
+        || { tail -20 "$dir/pgbackrest/backup.txt" >&2; die "pgbackrest backup failed"; }
+
+    log "replay: pgbench -n -c $REPLAY_CLIENTS -j 2 -T $REPLAY_SECONDS (pgvault streams the WAL, pgBackRest archives it)"
+    local lsn0 lsn1 sw seg
+    lsn0=$(pgq "SELECT pg_current_wal_lsn()")
+    uptime >"$dir/uptime-pgbench.txt"
+    "$PG_BIN/pgbench" -n -c "$REPLAY_CLIENTS" -j 2 -T "$REPLAY_SECONDS" -P 30 -h 127.0.0.1 -p "$PGPORT" -U postgres bench \
+        >"$dir/pgbench.txt" 2>&1 || { cat "$dir/pgbench.txt" >&2; die "pgbench failed"; }
+    lsn1=$(pgq "SELECT pg_current_wal_lsn()")
+    # What every restored server must hold.
+    local expect
+    expect=$(pgq "SELECT (SELECT count(*) FROM pgbench_history) || '/' || (SELECT sum(abalance) FROM pgbench_accounts)")
+    # The last segment is archived by pgBackRest once it is complete: switch, and wait for both archives to hold it.
+    sw=$(pgq "SELECT pg_switch_wal()")
+    seg=$(pgq "SELECT pg_walfile_name('$sw')")
+    local sw_num
+    sw_num=$(pgq "SELECT '$sw'::pg_lsn - '0/0'")
+    deadline=$((SECONDS + 600))
+    while :; do
+        local archived fl end
+        archived=$(pgq "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+        fl=$(pgq "SELECT failed_count FROM pg_stat_archiver")
+        end=$(sqlite3 -cmd '.timeout 2000' "$db" "SELECT end_lsn FROM backups WHERE is_active = 1" 2>/dev/null || echo 0)
+        [[ ! $archived < $seg && ${end:-0} -ge $sw_num ]] && break
+        (( SECONDS < deadline )) || die "WAL up to $sw ($seg) not in both archives after 600 s: pgBackRest's last $archived ($fl failures), pgvault's end $end"
+        sleep 0.5
+    done
+    stop_pid "$SERVE_PID"
+    SERVE_PID=""
+    drop_slot
+    set_archive_command /bin/true
+    local wal_bytes pgv_wal pgbr_wal
+    wal_bytes=$(pgq "SELECT '$lsn1'::pg_lsn - '$lsn0'::pg_lsn")
+    pgv_wal=$(find "$dd/repository" -type d -path '*/chains/*/wal' -exec du -sb {} + 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+    pgbr_wal=$(size_of "$repo/archive")
+    grep -E '^(tps|number of transactions actually processed|latency average)' "$dir/pgbench.txt" >"$dir/pgbench-summary.txt" || true
+    echo "REPLAY_WAL_BYTES=$wal_bytes REPLAY_EXPECT=$expect REPLAY_PGV_WAL=$pgv_wal REPLAY_PGBR_WAL=$pgbr_wal REPLAY_FROM=$lsn0 REPLAY_TO=$lsn1 REPLAY_ID=$id" >"$dir/meta.sh"
+    log "replay: $(awk -v b="$wal_bytes" 'BEGIN { printf "%.0f", b / 1e6 }') MB of WAL written ($lsn0 to $lsn1), in both archives; history rows/sum(abalance) = $expect"
+
+    local r tool
+    for ((r = 1; r <= REPLAY_REPS; r++)); do
+        for tool in $REPLAY_TOOLS; do
+            replay_one "$tool" "$r" "$id" "$dd" "$conf" "$aconf" "$expect"
+        done
+    done
+    rm -rf "$dd" "$repo"
+}
+
+replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPECTED
+    local tool=$1 id=$3 dd=$4 conf=$5 aconf=$6 expect=$7 target=$WORK/replay-restore
+    local REP=$2 REPS=$REPLAY_REPS d=$RUNDIR/replay/$1/$2 status=ok
+    mkdir -p "$d"
+    fresh_dir "$target"
+    case $tool in
+        pgvault)
+            MEASURE_CHECKPOINT=0 measure replay "$tool" bash -c "'$PGVAULT' restore --backup-id '$id' --to '$target' \
+                '--PgVault:DataDirectory=$dd' && sync" || status=restore-failed
+            ;;
+        pgbackrest|pgbackrest-async)
+            local c=$conf
+            [[ $tool == pgbackrest-async ]] && c=$aconf
+            MEASURE_CHECKPOINT=0 measure replay "$tool" setpriv --reuid=postgres --regid=postgres --init-groups -- bash -c \
+                "pgbackrest --config='$c' --stanza=bench --pg1-path='$target' --type=default restore && sync" || status=restore-failed
+            ;;
+        *) die "unknown replay tool $tool" ;;
+    esac
+    local restore_s
+    restore_s=$(tail -1 "$RUNDIR/results.tsv" | cut -d' ' -f5)
+    cp "$target/postgresql.auto.conf" "$d/postgresql.auto.conf" 2>/dev/null || true
+    local port t1 t2 m0 m1 load inrec="" check=- cpu=0 busy=0 segs=0 redo=0 plog=$WORK/replay-$1-$2.log
+    port=$(free_port) || die "no free port"
+    if [[ $status == ok ]]; then
+        RESTORED=$target
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        log "replay / $tool (run $REP of $REPLAY_REPS): PostgreSQL on the restored directory, port $port, until pg_is_in_recovery() is false"
+        m0=$(machine_ticks); t1=$(now_us)
+        # archive_mode off: the restored server must not push WAL into the archives it recovers from.
+        as_pg touch "$plog"   # the server's log (postgres cannot write under OUT; copied there afterwards)
+        as_pg "$PG_BIN/pg_ctl" -D "$target" -l "$plog" -W -o \
+            "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$WORK -c archive_mode=off" start >/dev/null \
+            || status=start-failed
+        local deadline=$((SECONDS + REPLAY_TIMEOUT))
+        while [[ $status == ok ]]; do
+            inrec=$("$PSQL" -X -At -h 127.0.0.1 -p "$port" -U postgres -d postgres -c "SELECT pg_is_in_recovery()" 2>/dev/null || true)
+            [[ $inrec == f ]] && break
+            if [[ -z $inrec ]] && ! as_pg "$PG_BIN/pg_ctl" -D "$target" status >/dev/null 2>&1; then
+                sleep 1   # the postmaster may not have written its pid file yet
+                as_pg "$PG_BIN/pg_ctl" -D "$target" status >/dev/null 2>&1 || { status=server-exited; break; }
+            fi
+            (( SECONDS < deadline )) || { status=timeout; break; }
+            sleep 0.1
+        done
+        t2=$(now_us); m1=$(machine_ticks)
+        if [[ $status == ok ]]; then
+            sleep 0.5   # the startup process (and its restore_command children) reaped: their CPU is in the postmaster's
+            cpu=$(awk -v t="$(pg_ticks "$target")" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t / hz }')
+            local got
+            got=$("$PSQL" -X -At -h 127.0.0.1 -p "$port" -U postgres -d bench \
+                -c "SELECT (SELECT count(*) FROM pgbench_history) || '/' || (SELECT sum(abalance) FROM pgbench_accounts)" 2>&1 || true)
+            if [[ $got == "$expect" ]]; then check=same; else check=DIFFERENT; log "  restored data differ: $got, primary $expect"; fi
+        else
+            log "  $tool: $status; log: $(tail -3 "$plog" 2>/dev/null | tr '\n' ' ')"
+        fi
+        as_pg "$PG_BIN/pg_ctl" -D "$target" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
+        RESTORED=""
+        cp "$plog" "$d/postgres.log" 2>/dev/null || : >"$d/postgres.log"
+        busy=$(awk -v a="$m0" -v b="$m1" -v n="$NCPU" 'BEGIN { split(a, x, " "); split(b, y, " ");
+            printf "%.0f", ((y[2] - x[2]) > 0 ? 100 * n * (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
+        segs=$(grep -c 'restored log file' "$d/postgres.log" || true)
+        # WAL replayed by this server: from "redo starts at" to "redo done at" (LSN arithmetic on the primary).
+        local from to
+        from=$(sed -n 's/.*redo starts at \([0-9A-F]*\/[0-9A-F]*\).*/\1/p' "$d/postgres.log" | head -1)
+        to=$(sed -n 's/.*redo done at \([0-9A-F]*\/[0-9A-F]*\).*/\1/p' "$d/postgres.log" | head -1)
+        redo=0
+        [[ -n $from && -n $to ]] && redo=$(pgq "SELECT '$to'::pg_lsn - '$from'::pg_lsn")
+        grep -E 'redo starts|redo done|last completed transaction|selected new timeline|archive recovery complete|database system is ready|consistent recovery state' \
+            "$d/postgres.log" >"$d/recovery-summary.txt" || true
+        awk -v t1="$t1" -v t2="$t2" -v r="$restore_s" -v tool="$tool" -v rep="$REP" -v st="$status" -v cpu="$cpu" -v busy="$busy" \
+            -v segs="$segs" -v check="$check" -v load="$load" -v redo="$redo" 'BEGIN {
+            s = (t2 - t1) / 1e6; printf "%s %s %s %.3f %.3f %.3f %s %s %d %s %s %s\n", tool, rep, st, r, s, r + s, cpu, busy, segs, check, load, redo }' \
+            >>"$RUNDIR/replay/replay.tsv"
+        log "  $status: restore $restore_s s, start to promoted $(awk -v t1="$t1" -v t2="$t2" 'BEGIN { printf "%.1f", (t2 - t1) / 1e6 }') s, $segs WAL files restored, data $check"
+    else
+        echo "$tool $REP $status $restore_s 0 0 0 0 0 - - 0" >>"$RUNDIR/replay/replay.tsv"
+    fi
+    rm -rf "$target"
+    # pgvault's wal-fetch (since its prefetch) spools segments fetched ahead in the temp directory, per backup id.
+    [[ $tool == pgvault ]] && rm -rf "/tmp/pgvault-prefetch/$id"
+    return 0
+}
+
+# ------------------------------------------------------------------------------------------------------------- main
+if (( ! REPORT_ONLY )); then
+: >"$RUNDIR/results.tsv"
+: >"$RUNDIR/datasets.tsv"
+: >"$RUNDIR/repos.tsv"
+: >"$RUNDIR/restored.tsv"
+for ds in $DATASETS; do
+    make_dataset "$ds"
+    prepare_backups "$ds"
+    # Round robin: each repetition runs every tool once, so slow drifts of the machine's other load hit all tools alike.
+    for ((REP = 1; REP <= REPS; REP++)); do
+        for tool in $TOOLS; do
+            [[ $tool == none ]] || run_restore "$ds" "$tool"
+        done
+    done
+    rm -rf "$WORK/pgvault-$ds" "$WORK"/pgbackrest-*-repo
+    [[ $REPLAY == 1 && $ds == "$REPLAY_DATASET" ]] && run_replay
+done
+echo "$(($(date +%s) - STARTED))" >"$RUNDIR/total-seconds.txt"
+fi
+
+# ----------------------------------------------------------------------------------------------------------- report
+# One line per dataset and tool over its repetitions: medians of wall, CPU, other load; maxima of the RSS.
+# "ds tool status runs wall_med wall_min wall_max cpu other load maxrss_kB tree_kB restored_B files"
+summarize() {
+    awk '
+        function med(str,   n, a, i, j, x) { n = split(str, a, " "); for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+                                             return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
+        FNR == NR { k = $1 " " $2; rb[k] = rb[k] " " $4; fl[k] = fl[k] " " $5; next }
+        { k = $1 " " $2
+          if (!(k in runs)) order[++nk] = k
+          runs[k]++
+          if ($4 == "ok") { ok[k]++; wall[k] = wall[k] " " $5; cpu[k] = cpu[k] " " $6
+                            if (!(k in wmin) || $5 < wmin[k]) wmin[k] = $5; if ($5 > wmax[k]) wmax[k] = $5 }
+          else bad[k] = bad[k] " run" $3 ":" $4
+          oth[k] = oth[k] " " $8; ld[k] = ld[k] " " $9
+          if ($10 > mrss[k]) mrss[k] = $10; if ($11 > tree[k]) tree[k] = $11 }
+        END { for (i = 1; i <= nk; i++) { k = order[i]
+                st = (ok[k] == runs[k]) ? "ok" : (ok[k] > 0 ? "partly-failed" : "FAILED") substr(bad[k], 1)
+                gsub(/ /, "", st)
+                printf "%s %s %d %.3f %.3f %.3f %.2f %.0f %.2f %d %d %.0f %.0f\n", k, st, runs[k], med(wall[k]), wmin[k], wmax[k],
+                    med(cpu[k]), med(oth[k]), med(ld[k]), mrss[k], tree[k], med(rb[k]), med(fl[k]) } }
+    ' "$RUNDIR/restored.tsv" "$RUNDIR/results.tsv" >"$RUNDIR/summary.tsv"
+}
+
+PGBR_VERSION=$(pgbackrest version 2>/dev/null | awk '{ print $2 }')
+report() {
+    echo "== PgVault restore benchmark (bench/restore/run.sh$( ((QUICK)) && echo ' --quick')) =="
+    echo "date:     $(date -u -r "$RUNDIR/results.tsv" +%Y-%m-%dT%H:%M:%SZ) (end of the measurements)"
+    echo "machine:  $NCPU CPUs (nproc), $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
+         "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r), $(df -T /tmp | awk 'NR == 2 { print $2 }') on /tmp"
+    echo "software: pgvault $(cat "$OUT/pgvault.rev" 2>/dev/null || echo '?') (Release, .NET $(dotnet --list-runtimes 2>/dev/null | awk '/Microsoft.NETCore.App/ { v = $2 } END { print v }'))," \
+         "pgBackRest $PGBR_VERSION, $("$PG_BIN/postgres" --version | sed 's/ (Debian.*//')"
+    echo "settings: backups with zstd level $LEVEL (PgVault Engine:CompressionLevel, pgBackRest compress-level) and lz4 level 1 (pgBackRest);"
+    echo "          pgBackRest process-max=$WORKERS; every restore into an empty directory on /tmp, then \`sync\` (in the time);"
+    echo "          repositories and data directory in the page cache; data checksums $([[ $CHECKSUMS == 1 ]] && echo on || echo off);"
+    echo "          $REPS run(s) of every tool per dataset, round robin: medians (wall: median and min-max), RSS: the largest of the runs"
+    echo "target:   PgVault restore MB/s >= ${TARGET_SPEED}x pgBackRest's (zst)"
+    local ds
+    for ds in $DATASETS; do
+        echo
+        awk -v ds="$ds" '$1 == ds { printf "-- dataset %s: %.0f MB (data directory without pg_wal), zstd -3: %.0f MB, ratio %.2f (%d %% compressible); made in %d s --\n", ds, $2 / 1e6, $3 / 1e6, $4, $5, $6 }' "$RUNDIR/datasets.tsv"
+        awk -v ds="$ds" -v dbb="$(awk -v ds="$ds" '$1 == ds { print $2 }' "$RUNDIR/datasets.tsv")" '
+            FNR == NR { if ($1 == ds) repo[$2] = $3; next }
+            $1 == ds { n++; tool[n] = $2; st[$2] = $3; wall[$2] = $5; wmin[$2] = $6; wmax[$2] = $7; cpu[$2] = $8
+                       other[$2] = $9; load[$2] = $10; maxrss[$2] = $11 / 1024; tree[$2] = $12 / 1024; rb[$2] = $13; files[$2] = $14
+                       mbs[$2] = $5 > 0 ? dbb / 1e6 / $5 : 0 }
+            END {
+                printf "%-15s %7s %13s %8s %13s %13s %6s %8s %8s %6s %6s %5s  %s\n", "tool", "wall s", "(min-max)", "MB/s", "repository B",
+                    "restored B", "files", "RSS tree", "RSS max1", "CPU s", "other", "load", "PgVault speed ratio"
+                for (i = 1; i <= n; i++) {
+                    t = tool[i]
+                    r = (t != "pgvault" && mbs["pgvault"] > 0 && mbs[t] > 0) ? sprintf("%.2f", mbs["pgvault"] / mbs[t]) : ""
+                    f = st[t] == "ok" ? "" : "  " st[t]
+                    printf "%-15s %7.1f %13s %8.1f %13s %13.0f %6d %5.0f MB %5.0f MB %6.1f %5d%% %5.2f  %s%s\n", t, wall[t],
+                        sprintf("(%.1f-%.1f)", wmin[t], wmax[t]), mbs[t], (t in repo) ? repo[t] : "-", rb[t], files[t], tree[t], maxrss[t],
+                        cpu[t], other[t], load[t], r, f
+                }
+            }' "$RUNDIR/repos.tsv" "$RUNDIR/summary.tsv"
+    done
+    echo
+    echo "columns: wall s = median wall seconds of restore + sync (min-max over the runs); MB/s = database bytes (above) /"
+    echo "  median wall seconds; repository B = the backup's repository (PgVault: repository/ of its data directory, base"
+    echo "  backup and the WAL of the backup; pgBackRest: repo1-path, backup set and archive); restored B = the restored"
+    echo "  directory without pg_wal (median), files = its regular files; RSS tree = the largest sum of VmRSS over the tool's"
+    echo "  process tree in one 0.2 s sample; RSS max1 = /usr/bin/time -v's maximum resident set size (largest single"
+    echo "  process, not a sum); CPU s = user+sys of the tool and its waited-for children (time -v); other = CPU of everything"
+    echo "  else on the machine during the run, % of one core; load = 1-min load average before the run"
+    if [[ $REPLAY == 1 && -f $RUNDIR/replay/meta.sh ]]; then
+        local REPLAY_WAL_BYTES=0 REPLAY_EXPECT="" REPLAY_PGV_WAL=0 REPLAY_PGBR_WAL=0 REPLAY_FROM="" REPLAY_TO="" REPLAY_ID=""
+        # shellcheck disable=SC1091
+        source "$RUNDIR/replay/meta.sh"
+        echo
+        echo "-- replay: time to a promoted server after $REPLAY_SECONDS s of pgbench -c $REPLAY_CLIENTS -j 2 on dataset $REPLAY_DATASET --"
+        echo "pgbench: $(grep -E '^tps' "$RUNDIR/replay/pgbench-summary.txt" | head -1 | sed 's/ (without initial connection time)//'); load before: $(awk -F'load average: ' '{ print $2 }' "$RUNDIR/replay/uptime-pgbench.txt")"
+        awk -v w="$REPLAY_WAL_BYTES" -v a="$REPLAY_PGV_WAL" -v b="$REPLAY_PGBR_WAL" -v f="$REPLAY_FROM" -v t="$REPLAY_TO" 'BEGIN {
+            printf "WAL written: %.0f MB (%s to %s); stored compressed: pgvault %.0f MB (chain wal/), pgBackRest %.0f MB (archive/, zst)\n", w / 1e6, f, t, a / 1e6, b / 1e6 }'
+        echo "restored data checked against the primary: count(pgbench_history)/sum(pgbench_accounts.abalance) = $REPLAY_EXPECT"
+        awk '
+            function med(str,   n, a, i, j, x) { n = split(str, a, " "); for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+                                                 return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
+            { t = $1; if (!(t in runs)) order[++n] = t; runs[t]++
+              if ($3 == "ok") { ok[t]++; rs[t] = rs[t] " " $4; pr[t] = pr[t] " " $5; tot[t] = tot[t] " " $6; cpu[t] = cpu[t] " " $7; busy[t] = busy[t] " " $8; seg[t] = $9; ld[t] = ld[t] " " $11; redo[t] = $12 }
+              else bad[t] = bad[t] " run" $2 ":" $3
+              if ($10 != "same" && $3 == "ok") chk[t] = chk[t] " run" $2 ":" $10 }
+            END {
+                printf "%-17s %9s %11s %9s %9s %9s %10s %7s %6s %5s  %s\n", "tool", "restore s", "promoted s", "total s", "WAL MB", "WAL MB/s", "replay CPU", "busy", "files", "load", "data"
+                for (i = 1; i <= n; i++) { t = order[i]
+                    p = med(pr[t])
+                    st = ok[t] == runs[t] ? "" : "  FAILED" bad[t]
+                    printf "%-17s %9.1f %11.1f %9.1f %9.0f %9.1f %8.1f s %6.0f%% %6d %5.2f  %s%s\n", t, med(rs[t]), p, med(tot[t]), redo[t] / 1e6,
+                        (p > 0 ? redo[t] / 1e6 / p : 0), med(cpu[t]), med(busy[t]), seg[t], med(ld[t]),
+                        (chk[t] == "" ? (ok[t] ? "same as the primary" : "-") : "DIFFERENT" chk[t]), st
+                    if (t != "pgvault" && ("pgvault" in ok) && ok[t] && ok["pgvault"])
+                        ratio[t] = sprintf("%.2f", med(tot[t]) / med(tot["pgvault"]))
+                }
+                s = ""; for (t in ratio) s = s sprintf("%s %sx  ", t, ratio[t])
+                if (s != "") print "total time of each tool / PgVault'"'"'s (above 1: PgVault promoted sooner): " s
+            }' "$RUNDIR/replay/replay.tsv"
+        echo "columns: restore s = restore + sync (median of $REPLAY_REPS run(s)); promoted s = from pg_ctl start to the first"
+        echo "  pg_is_in_recovery() = false (polled every 0.1 s); total = both; WAL MB = WAL replayed (the server's \"redo starts at\" to"
+        echo "  \"redo done at\": each tool's base backup starts at its own LSN); WAL MB/s = WAL MB / promoted s; replay CPU ="
+        echo "  CPU of the restored server's processes and their restore_command children, startup to promotion (not counted:"
+        echo "  processes that detach from the server: pgbackrest-async's archive-get, pgvault wal-fetch's prefetcher); busy = whole"
+        echo "  machine during that time, % of one core; files = WAL files PostgreSQL restored (\"restored log file\" lines);"
+        echo "  data = count(pgbench_history)/sum(abalance) of the promoted server compared with the primary's after pgbench"
+    fi
+}
+
+verdicts() {
+    local ds ok=1
+    echo
+    for ds in $DATASETS; do
+        awk -v ds="$ds" -v ts="$TARGET_SPEED" '
+            $1 == ds { st[$2] = $3; wall[$2] = $5 }
+            END {
+                if (st["pgvault"] != "ok" || st["pgbackrest-zst"] != "ok") { print "verdict (" ds "): FAIL (pgvault or pgbackrest-zst did not complete every run)"; exit 1 }
+                s = wall["pgbackrest-zst"] / wall["pgvault"]; v = s >= ts ? "PASS" : "FAIL"
+                lz = (st["pgbackrest-lz4"] == "ok" && wall["pgvault"] > 0) ? sprintf(" (%.2fx pgBackRest lz4)", wall["pgbackrest-lz4"] / wall["pgvault"]) : ""
+                printf "verdict (%s): restore speed %.2fx pgBackRest zst%s (target >= %.2f) %s\n", ds, s, lz, ts, v
+                exit v == "PASS" ? 0 : 1
+            }' "$RUNDIR/summary.tsv" || ok=0
+    done
+    if [[ $REPLAY == 1 ]]; then
+        if [[ ! -s $RUNDIR/replay/replay.tsv ]]; then
+            echo "verdict (replay): FAIL (no replay measured)"; ok=0
+        else
+            awk '{ if ($3 != "ok" || $10 != "same") bad = bad " " $1 " run " $2 ": " ($3 != "ok" ? $3 : "data " $10) ";" }
+                 END { if (bad == "") print "verdict (replay): every restored server promoted with the primary'"'"'s data (no target: figures only)"
+                       else { print "verdict (replay): FAIL" bad; exit 1 } }' "$RUNDIR/replay/replay.tsv" || ok=0
+        fi
+    fi
+    echo "total time: $(cat "$RUNDIR/total-seconds.txt" 2>/dev/null || echo '?') s; raw outputs: ${RUNDIR#"$ROOT"/}/<dataset>/<tool>/<run>/, ${RUNDIR#"$ROOT"/}/replay/"
+    return $((1 - ok))
+}
+
+status=0
+summarize
+{ report; verdicts || echo "OVERALL: targets missed"; } | tee "$OUT/results.txt"
+grep -q 'FAIL' "$OUT/results.txt" && status=2
+exit "$status"
