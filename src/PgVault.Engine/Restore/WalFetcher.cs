@@ -62,15 +62,8 @@ public static class WalFetcher
         if (!Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return (NotFound, $"{fileName}: not a WAL file PgVault stores");
 
-        await foreach (var o in store.ListAsync(RepositoryLayout.WalTimelinePrefix(cluster, chain, timeline) + fileName + "-", ct).ConfigureAwait(false))
-        {
-            if (!RepositoryLayout.TryParseWalSegmentFile(o.Key[(o.Key.LastIndexOf('/') + 1)..], out _, out var sha))
-                continue;
-            var verified = await store.OpenVerifiedAsync(o.Key, ZstdCodec.Default, sha, ct, Postgres.WalSegment.DefaultSizeBytes).ConfigureAwait(false);
-            await using (verified.ConfigureAwait(false))
-                await WriteAtomicallyAsync(verified, destination, padTo: null, ct).ConfigureAwait(false);
+        if (await FetchWholeAsync(store, cluster, chain, timeline, fileName, destination, ct).ConfigureAwait(false))
             return (0, $"{fileName}: restored");
-        }
 
         // The chain's last segment is stored as pieces: the contiguous ones from its start, the rest zeros (end of WAL).
         if (await Wal.StoredSegment.ReadAsync(store, cluster, chain, timeline, number, ct).ConfigureAwait(false) is { } partial)
@@ -118,21 +111,9 @@ public static class WalFetcher
             var target = Path.Combine(spool, name);
             if (File.Exists(target))
                 continue;
-            var found = false;
-            await foreach (var o in store.ListAsync(RepositoryLayout.WalTimelinePrefix(cluster, chain, timeline) + name + "-", ct).ConfigureAwait(false))
-            {
-                if (!RepositoryLayout.TryParseWalSegmentFile(o.Key[(o.Key.LastIndexOf('/') + 1)..], out _, out var sha))
-                    continue;
-                var verified = await store.OpenVerifiedAsync(o.Key, ZstdCodec.Default, sha, ct, Postgres.WalSegment.DefaultSizeBytes).ConfigureAwait(false);
-                await using (verified.ConfigureAwait(false))
-                    await WriteAtomicallyAsync(verified, target, padTo: null, ct).ConfigureAwait(false);
-                found = true;
-                fetched++;
+            if (!await FetchWholeAsync(store, cluster, chain, timeline, name, target, ct).ConfigureAwait(false))
                 break;
-            }
-
-            if (!found)
-                break;
+            fetched++;
         }
 
         return fetched;
