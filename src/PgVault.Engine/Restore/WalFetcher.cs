@@ -55,7 +55,7 @@ public static class WalFetcher
                 return (NotFound, $"{fileName}: not in backup {backupId}");
             var source = await store.OpenReadAsync(key, ReadRange.All, ct).ConfigureAwait(false);
             await using (source.ConfigureAwait(false))
-                await WriteAtomicallyAsync(source, destination, padTo: null, ct).ConfigureAwait(false);
+                await WriteAtomicallyAsync(source, destination, ct).ConfigureAwait(false);
             return (0, $"{fileName}: restored");
         }
 
@@ -69,7 +69,7 @@ public static class WalFetcher
         if (await Wal.StoredSegment.ReadAsync(store, cluster, chain, timeline, number, ct).ConfigureAwait(false) is { } partial)
         {
             using var source = new MemoryStream(partial.Data, writable: false);
-            await WriteAtomicallyAsync(source, destination, padTo: null, ct).ConfigureAwait(false);
+            await WriteAtomicallyAsync(source, destination, ct).ConfigureAwait(false);
             return (0, $"{fileName}: restored (partial: {partial.Covered} bytes, the end of the backup's WAL)");
         }
 
@@ -195,22 +195,20 @@ public static class WalFetcher
                 continue;
             var verified = await store.OpenVerifiedAsync(o.Key, ZstdCodec.Default, sha, ct, Postgres.WalSegment.DefaultSizeBytes).ConfigureAwait(false);
             await using (verified.ConfigureAwait(false))
-                await WriteAtomicallyAsync(verified, target, padTo: null, ct).ConfigureAwait(false);
+                await WriteAtomicallyAsync(verified, target, ct).ConfigureAwait(false);
             return true;
         }
 
         return false;
     }
 
-    private static async Task WriteAtomicallyAsync(Stream source, string destination, long? padTo, CancellationToken ct)
+    private static async Task WriteAtomicallyAsync(Stream source, string destination, CancellationToken ct)
     {
         var temp = destination + ".pgvault-tmp";
         var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
         await using (file.ConfigureAwait(false))
         {
             await source.CopyToAsync(file, ct).ConfigureAwait(false);
-            if (padTo is { } size && file.Length < size)
-                file.SetLength(size);
             file.Flush(flushToDisk: true);
         }
 
