@@ -13,9 +13,11 @@ namespace PgVault.Engine.Restore;
 /// <summary>
 /// Performs a <see cref="RestorePlan"/>: streams the base backup's parts (each decompressed and checked against its
 /// SHA-256) as one tar into the target directory, then writes the recovery settings and <c>recovery.signal</c>.
-/// Memory stays bounded: a few 1 MiB chunks per part being fetched (see PartsStream).
+/// Memory stays bounded: a few 1 MiB chunks per part being fetched (see PartsStream), and one 1 MiB write buffer.
+/// Files are written with direct I/O where the filesystem allows it (<see cref="RestoredFileWriter"/>), unless
+/// <paramref name="directIo"/> is false.
 /// </summary>
-public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int parallelParts = 2)
+public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int parallelParts = 2, bool directIo = true)
 {
     public async Task<long> RestoreAsync(RestorePlan plan, string targetDirectory, string restoreCommand, bool force,
         IProgress<long>? progress, CancellationToken ct)
@@ -45,6 +47,7 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
 
         var metadata = plan.BaseBackup.Metadata!;
         var parts = new PartsStream(store, metadata.Parts, progress, parallelParts);
+        var writer = new RestoredFileWriter(logger, directIo);
         await using (parts.ConfigureAwait(false))
         {
             var reader = new TarReader(parts, leaveOpen: true);
@@ -62,7 +65,7 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
                             break;
                         case TarEntryType.RegularFile or TarEntryType.V7RegularFile:
                             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                            await WriteFileAsync(entry, path, ct).ConfigureAwait(false);
+                            await writer.WriteAsync(path, entry.DataStream, FileMode(entry), ct).ConfigureAwait(false);
                             break;
                         case TarEntryType.SymbolicLink:
                             File.CreateSymbolicLink(path, entry.LinkName);
@@ -92,19 +95,9 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
         return parts.BytesRead;
     }
 
-    /// <summary>Copies an entry's data (streamed from the archive) to a new file with the entry's permissions.</summary>
-    private static async Task WriteFileAsync(TarEntry entry, string path, CancellationToken ct)
-    {
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Options = FileOptions.Asynchronous };
-        if (!OperatingSystem.IsWindows())
-            options.UnixCreateMode = entry.Mode & (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
-        var file = new FileStream(path, options);
-        await using (file.ConfigureAwait(false))
-        {
-            if (entry.DataStream is { } data)
-                await data.CopyToAsync(file, 1 << 20, ct).ConfigureAwait(false);
-        }
-    }
+    /// <summary>A restored file's permissions: the entry's, for the owner and group only (PostgreSQL's own rule).</summary>
+    private static UnixFileMode FileMode(TarEntry entry) =>
+        entry.Mode & (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
 
     private const string RestoreMarker = "# written by pgvault restore";
 

@@ -32,9 +32,13 @@ public static class RestoreCommand
         var exclusive = new Option<bool>("--exclusive") { Description = "Stop just before the target instead of just after it" };
         var force = new Option<bool>("--force") { Description = "Replace the contents of a non-empty target directory" };
         var verify = new Option<bool>("--verify") { Description = "Start PostgreSQL on the result, wait for recovery, run pg_amcheck, stop it" };
+        var bufferedIo = new Option<bool>("--buffered-io")
+        {
+            Description = "Write the files through the page cache instead of with direct I/O (the default where the filesystem supports it)",
+        };
         var command = new Command("restore", "Restore a backup to a data directory, to a point in its recovery window")
         {
-            config, backupId, to, time, lsn, xid, name, immediate, exclusive, force, verify,
+            config, backupId, to, time, lsn, xid, name, immediate, exclusive, force, verify, bufferedIo,
         };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (result, ct) =>
@@ -86,7 +90,8 @@ public static class RestoreCommand
             await Console.Out.WriteLineAsync($"restoring base backup {plan.BaseBackup.Label} of {id} into {dir}").ConfigureAwait(false);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var total = plan.BaseBackup.Metadata!.DatabaseBytes;
-            var bytes = await service.RestoreToAsync(source, plan, dir, result.GetValue(force), owner: null, new Progress(total), ct).ConfigureAwait(false);
+            var bytes = await service.RestoreToAsync(source, plan, dir, result.GetValue(force), owner: null, new Progress(total), ct,
+                directIo: !result.GetValue(bufferedIo)).ConfigureAwait(false);
             await Console.Out.WriteLineAsync($"\nrestored {bytes / 1e6:0.0} MB in {clock.Elapsed.TotalSeconds:0.0} s " +
                                              $"({bytes / 1e6 / Math.Max(clock.Elapsed.TotalSeconds, 0.001):0.0} MB/s); recovery settings: " +
                                              string.Join(", ", plan.RecoverySettings.Select(kv => $"{kv.Key}={kv.Value}"))).ConfigureAwait(false);

@@ -96,12 +96,13 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
     /// <summary>
     /// Writes the planned base backup into <paramref name="directory"/> with the recovery settings, owned by the
     /// <c>postgres</c> OS user (or <paramref name="owner"/>) when running as root. Returns the bytes written.
+    /// Files are written with direct I/O where the filesystem supports it, unless <paramref name="directIo"/> is false.
     /// </summary>
     public async Task<long> RestoreToAsync(RestoreSource source, RestorePlan plan, string directory, bool force, string? owner,
-        IProgress<long>? progress, CancellationToken ct)
+        IProgress<long>? progress, CancellationToken ct, bool directIo = true)
     {
         ArgumentNullException.ThrowIfNull(source);
-        var bytes = await new RestoreExecutor(source.Store, logger).RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct)
+        var bytes = await new RestoreExecutor(source.Store, logger, directIo: directIo).RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct)
             .ConfigureAwait(false);
         if (LocalPostgres.IsRoot)
             await LocalPostgres.RunAsync("chown", ["-R", owner ?? "postgres:postgres", directory], asPostgres: false, ct).ConfigureAwait(false);
