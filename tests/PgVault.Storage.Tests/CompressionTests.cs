@@ -14,19 +14,32 @@ public sealed class CompressionTests
 
     private static string Sha256Hex(byte[] data) => Convert.ToHexStringLower(SHA256.HashData(data));
 
-    private static async Task<byte[]> ReadVerifiedAsync(IObjectStore store, string key, string sha, long? size = null)
+    private static async Task<byte[]> ReadVerifiedAsync(IObjectStore store, string key, string sha, long? size = null, bool native = true)
     {
         using var output = new MemoryStream();
-        await store.ReadVerifiedToAsync(key, ZstdCodec.Default, sha, output, Ct, size);
+        await store.ReadVerifiedToAsync(key, new ZstdCodec(nativeDecompression: native), sha, output, Ct, size);
         return output.ToArray();
     }
 
+    [Fact]
+    public void Decompression_uses_the_native_libzstd_on_linux_x64_and_arm64()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture
+            is System.Runtime.InteropServices.Architecture.X64 or System.Runtime.InteropServices.Architecture.Arm64,
+            "ZstdNet ships libzstd for linux-x64 and linux-arm64; elsewhere the managed port decodes");
+        Assert.True(ZstdCodec.Default.NativeDecompression, "libzstd from the ZstdNet package did not load");
+        Assert.False(new ZstdCodec(nativeDecompression: false).NativeDecompression);
+    }
+
     [Theory]
-    [InlineData(0)]
-    [InlineData(1)]
-    [InlineData(1024 * 1024)]
-    [InlineData(20 * 1024 * 1024)]
-    public async Task Content_round_trips_through_compression_and_verification(int size)
+    [InlineData(0, true)]
+    [InlineData(1, true)]
+    [InlineData(1024 * 1024, true)]
+    [InlineData(20 * 1024 * 1024, true)]
+    [InlineData(0, false)]
+    [InlineData(1, false)]
+    [InlineData(20 * 1024 * 1024, false)]
+    public async Task Content_round_trips_through_compression_and_verification(int size, bool nativeDecoder)
     {
         var store = new InMemoryObjectStore();
         var content = TestData.Compressible(size, seed: size);
@@ -39,7 +52,7 @@ public sealed class CompressionTests
         Assert.Equal(written.CompressedBytes, (await store.StatAsync("z/obj.zst", Ct))!.SizeBytes);
         if (size >= 1024 * 1024)
             Assert.True(written.CompressedBytes < size / 2, $"{size} bytes compressed to {written.CompressedBytes}");
-        Assert.Equal(content, await ReadVerifiedAsync(store, "z/obj.zst", written.Sha256Hex, size));
+        Assert.Equal(content, await ReadVerifiedAsync(store, "z/obj.zst", written.Sha256Hex, size, nativeDecoder));
     }
 
     [Fact]
@@ -100,12 +113,14 @@ public sealed class CompressionTests
         Assert.Contains("'k.zst'", smaller.Message, StringComparison.Ordinal);
     }
 
-    public static TheoryData<string> Damages =>
-        ["flip-middle", "flip-last", "truncate-half", "truncate-one", "append-garbage", "not-zstd", "empty"];
+    public static TheoryData<string, bool> Damages => new(
+        from damage in new[] { "flip-middle", "flip-last", "truncate-half", "truncate-one", "append-garbage", "not-zstd", "empty" }
+        from native in new[] { true, false }
+        select (damage, native));
 
     [Theory]
     [MemberData(nameof(Damages))]
-    public async Task Damaged_compressed_bytes_are_reported_as_a_corrupt_object_naming_the_key(string damage)
+    public async Task Damaged_compressed_bytes_are_reported_as_a_corrupt_object_naming_the_key(string damage, bool nativeDecoder)
     {
         var store = new InMemoryObjectStore();
         var content = TestData.Compressible(2 * 1024 * 1024, 3);
@@ -124,7 +139,7 @@ public sealed class CompressionTests
         };
         await store.WriteAsync("base/data.00000.tar.zst", new MemoryStream(damaged), Ct);
 
-        var ex = await Assert.ThrowsAsync<PgVaultException>(() => ReadVerifiedAsync(store, "base/data.00000.tar.zst", written.Sha256Hex));
+        var ex = await Assert.ThrowsAsync<PgVaultException>(() => ReadVerifiedAsync(store, "base/data.00000.tar.zst", written.Sha256Hex, native: nativeDecoder));
 
         Assert.Equal(ErrorCode.ObjectCorrupt, ex.Code);
         Assert.StartsWith("object 'base/data.00000.tar.zst' is corrupt: ", ex.Message, StringComparison.Ordinal);
