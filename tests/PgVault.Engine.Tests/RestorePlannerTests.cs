@@ -11,9 +11,10 @@ public sealed class RestorePlannerTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
 
-    private static ScannedBaseBackup Base(string label, string start, string end, int completedMinutes, bool complete = true) =>
+    private static ScannedBaseBackup Base(string label, string start, string end, int completedMinutes, bool complete = true, ulong? nextXid = null) =>
         new(label, "p/", new BaseBackupMetadata
         {
+            NextXid = nextXid,
             BackupId = "b", Label = label, Timeline = 1, StartLsn = start, EndLsn = end, StartedAt = T0.AddMinutes(completedMinutes - 1),
             CompletedAt = T0.AddMinutes(completedMinutes), DatabaseBytes = 1, Parts = [], Manifest = new BaseBackupPart("m", 1, 1, new string('0', 64)),
             Compression = "zstd",
@@ -43,12 +44,40 @@ public sealed class RestorePlannerTests
     [InlineData("time:100", "new")]
     [InlineData("lsn:0/3000000", "old")]
     [InlineData("lsn:0/5000100", "new")]
-    [InlineData("xid:1234", "new")]
+    [InlineData("xid:1234", "old")]
+    [InlineData("name:before-upgrade", "old")]
     public void The_newest_base_backup_that_reaches_the_target_is_chosen(string target, string expected)
     {
         var plan = RestorePlanner.Plan(Two, Parse(target), T0.AddMinutes(120));
         Assert.Equal(expected, plan.BaseBackup.Label);
     }
+
+    /// <summary>Base backups that recorded the next xid at their start: old at 1000, new at 5000 (epoch 0).</summary>
+    private static readonly ScannedChain WithXids = Chain(
+        Base("old", "0/1000028", "0/1000100", 0, nextXid: 1000),
+        Base("new", "0/5000028", "0/5000100", 60, nextXid: 5000),
+        Base("broken", "0/7000028", "0/7000100", 90, complete: false, nextXid: 9000));
+
+    [Theory]
+    [InlineData(999UL, "old")]      // before both starts: commits before either could see it (PostgreSQL will say so)
+    [InlineData(1000UL, "old")]
+    [InlineData(4999UL, "old")]
+    [InlineData(5000UL, "new")]
+    [InlineData(123456UL, "new")]
+    [InlineData(5000UL + (1UL << 32), "new")] // epoch-qualified
+    public void An_xid_target_starts_from_the_newest_base_backup_whose_start_precedes_it(ulong xid, string expected) =>
+        Assert.Equal(expected, RestorePlanner.Plan(WithXids, new RestoreTarget.Xid(xid), T0.AddMinutes(120)).BaseBackup.Label);
+
+    [Theory]
+    [InlineData(10UL, null, false)]
+    [InlineData(10UL, 5UL, true)]
+    [InlineData(10UL, 10UL, true)]
+    [InlineData(10UL, 11UL, false)]
+    [InlineData(10UL, (1UL << 32) + 5, false)]            // 32-bit target, epoch 1: cannot be placed
+    [InlineData((1UL << 32) + 10, (1UL << 32) + 5, true)]
+    [InlineData((1UL << 32) + 10, 7UL, true)]
+    public void Xids_are_compared_with_their_epoch_when_they_carry_one(ulong xid, ulong? next, bool after) =>
+        Assert.Equal(after, RestorePlanner.CommitsAfterStart(xid, next));
 
     [Theory]
     [InlineData("time:-5", "before the recovery window")]
@@ -85,6 +114,7 @@ public sealed class RestorePlannerTests
         ["time", var m] => new RestoreTarget.Time(T0.AddMinutes(int.Parse(m, System.Globalization.CultureInfo.InvariantCulture))),
         ["lsn", var l] => new RestoreTarget.Position(Lsn.Parse(l)),
         ["xid", var x] => new RestoreTarget.Xid(ulong.Parse(x, System.Globalization.CultureInfo.InvariantCulture)),
+        ["name", var n] => new RestoreTarget.Name(n),
         _ => throw new ArgumentException("unknown target " + target, nameof(target)),
     };
 }

@@ -65,6 +65,14 @@ public sealed record BaseBackupMetadata
     public required BaseBackupPart Manifest { get; init; }
 
     public required string Compression { get; init; }
+
+    /// <summary>
+    /// The next transaction id (64-bit, epoch in the high half) as of a checkpoint at or after the base backup's start
+    /// (<c>pg_control_checkpoint()</c> once the backup has started): every transaction with this id or a later one
+    /// commits after the start, so replay from this base backup sees its commit. Lets a restore to an xid start from
+    /// the newest base backup that reaches it. Absent in base backups taken before it was recorded.
+    /// </summary>
+    public ulong? NextXid { get; init; }
 }
 
 /// <summary>

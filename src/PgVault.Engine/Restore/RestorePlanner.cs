@@ -27,8 +27,9 @@ public abstract record RestoreTarget
 public sealed record RestorePlan(ScannedBaseBackup BaseBackup, IReadOnlyList<KeyValuePair<string, string>> RecoverySettings);
 
 /// <summary>
-/// Picks the newest complete base backup of a chain that can reach a target, and refuses targets outside the chain's
-/// recovery window with a message naming the window. Pure: tested with tables of cases.
+/// Picks the newest complete base backup of a chain that can reach a target (for a restore point name, and an xid
+/// whose place is not known, the oldest, which reaches every target in the window), and refuses targets outside the
+/// chain's recovery window with a message naming the window. Pure: tested with tables of cases.
 /// </summary>
 public static class RestorePlanner
 {
@@ -74,11 +75,14 @@ public static class RestorePlanner
                 settings.Add(new("recovery_target_lsn", p.Value.ToString()));
                 break;
             case RestoreTarget.Xid x:
-                pick = usable[^1];
+                // The newest base backup after whose start the transaction certainly commits; without that knowledge
+                // the oldest, which reaches every transaction that commits inside the window.
+                pick = usable.LastOrDefault(b => CommitsAfterStart(x.Value, b.Metadata!.NextXid)) ?? usable[0];
                 settings.Add(new("recovery_target_xid", x.Value.ToString(CultureInfo.InvariantCulture)));
                 break;
             case RestoreTarget.Name n:
-                pick = usable[^1];
+                // Where a restore point lies is not recorded: the oldest base backup reaches every one in the window.
+                pick = usable[0];
                 settings.Add(new("recovery_target_name", n.Value));
                 break;
             case RestoreTarget.Immediate:
@@ -97,6 +101,18 @@ public static class RestorePlanner
         settings.Add(new("recovery_target_timeline", "latest"));
         return new RestorePlan(pick, settings);
     }
+
+    /// <summary>
+    /// Whether transaction <paramref name="xid"/> (as PostgreSQL takes recovery_target_xid: 32-bit, or with its epoch in
+    /// the high half) is at or past a base backup's <paramref name="nextXid"/>, so its commit is replayed from it. A
+    /// 32-bit id cannot be placed once the epoch has moved on: then false (the caller falls back to the oldest).
+    /// </summary>
+    internal static bool CommitsAfterStart(ulong xid, ulong? nextXid) => nextXid switch
+    {
+        null => false,
+        { } next when xid > uint.MaxValue || next <= uint.MaxValue => xid >= next,
+        _ => false,
+    };
 
     private static string Format(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 }
