@@ -428,3 +428,50 @@ measure() { # DATASET TOOL COMMAND...   (the repetition is $REP)
     [[ $status == ok ]]
 }
 size_of() { if [[ -e $1 ]]; then du -sb "$1" | cut -f1; else echo 0; fi; }
+
+# ------------------------------------------------------------------------------------------ S3 report and verdicts
+# For bench/backup and bench/restore: figures and verdicts of the S3 and encrypted tools of one dataset, from the
+# script's summary.tsv (columns: ds tool status runs wall_med ...; CPU in column CPUCOL) and RUNDIR/s3cpu.tsv.
+# speed = MB/s ratio = inverse ratio of the median walls (same database bytes); encryption cost = 1 - MB/s(enc) / MB/s(plain).
+s3_report() { # DATASET SUMMARY CPUCOL
+    awk -v ds="$1" -v cc="$3" '
+        function med(str,   n, a, i, j, x) { n = split(str, a, " "); for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+                                             return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
+        FILENAME ~ /s3cpu/ { if ($1 == ds) s3[$2] = s3[$2] " " $4; next }
+        $1 == ds { st[$2] = $3; wall[$2] = $5; cpu[$2] = $cc }
+        function ok(t) { return (t in st) && st[t] == "ok" && wall[t] > 0 }
+        END {
+            s = ""; for (t in s3) s = s sprintf(" %s %.1f s,", t, med(s3[t]))
+            if (s != "") print "S3 server (s3rver, one node process) CPU per run, median:" substr(s, 1, length(s) - 1) " (in \"other\", not in \"CPU s\")"
+            if (ok("pgvault-s3") && ok("pgbackrest-s3"))
+                printf "S3: pgvault-s3 / pgbackrest-s3 speed %.2fx; CPU s tool + S3 server: pgvault-s3 %.1f + %.1f, pgbackrest-s3 %.1f + %.1f\n",
+                    wall["pgbackrest-s3"] / wall["pgvault-s3"], cpu["pgvault-s3"], med(s3["pgvault-s3"]), cpu["pgbackrest-s3"], med(s3["pgbackrest-s3"])
+            if (ok("pgvault-s3") && ok("pgvault"))
+                printf "S3 vs local: pgvault-s3 MB/s = %.0f %% of pgvault'"'"'s (local repository)\n", 100 * wall["pgvault"] / wall["pgvault-s3"]
+            if (ok("pgbackrest-s3") && ok("pgbackrest-zst"))
+                printf "S3 vs local: pgbackrest-s3 MB/s = %.0f %% of pgbackrest-zst'"'"'s (local repository)\n", 100 * wall["pgbackrest-zst"] / wall["pgbackrest-s3"]
+            if (ok("pgvault-s3-enc") && ok("pgvault-s3"))
+                printf "encryption over S3: pgvault-s3-enc MB/s = %.1f %% of pgvault-s3'"'"'s (cost %.1f %%); CPU s %.1f vs %.1f\n",
+                    100 * wall["pgvault-s3"] / wall["pgvault-s3-enc"], 100 * (1 - wall["pgvault-s3"] / wall["pgvault-s3-enc"]), cpu["pgvault-s3-enc"], cpu["pgvault-s3"]
+            if (ok("pgvault-enc") && ok("pgvault"))
+                printf "encryption, local: pgvault-enc MB/s = %.1f %% of pgvault'"'"'s (cost %.1f %%); CPU s %.1f vs %.1f\n",
+                    100 * wall["pgvault"] / wall["pgvault-enc"], 100 * (1 - wall["pgvault"] / wall["pgvault-enc"]), cpu["pgvault-enc"], cpu["pgvault"]
+        }' "$RUNDIR/s3cpu.tsv" "$2" 2>/dev/null || true
+}
+# Verdict lines (exit 1 when one fails) for the pairs present: pgvault-s3 >= SPEED x pgbackrest-s3; each encrypted
+# variant's MB/s >= (100 - COST) % of its plain one's.
+s3_verdicts() { # DATASET SUMMARY SPEED COST WHAT
+    awk -v ds="$1" -v ts="$3" -v tc="$4" -v what="$5" '
+        $1 == ds { st[$2] = $3; wall[$2] = $5; seen[$2] = 1 }
+        function pair(a, b, label,   r, v) {
+            if (!(a in seen) || !(b in seen)) return
+            if (st[a] != "ok" || st[b] != "ok") { printf "verdict (%s, %s): FAIL (%s or %s did not complete every run)\n", ds, label, a, b; bad = 1; return }
+            r = wall[b] / wall[a]
+            if (label == "S3") { v = r >= ts ? "PASS" : "FAIL"; printf "verdict (%s, S3): %s speed %.2fx %s (target >= %.2f) %s\n", ds, what, r, b, ts, v }
+            else { c = 100 * (1 - 1 / r); v = c <= tc ? "PASS" : "FAIL"
+                   printf "verdict (%s, %s): %s MB/s %.1f %% of %s'"'"'s, encryption cost %.1f %% (target <= %d %%) %s\n", ds, label, a, 100 / r, b, c, tc, v }
+            if (v == "FAIL") bad = 1
+        }
+        END { pair("pgvault-s3", "pgbackrest-s3", "S3"); pair("pgvault-s3-enc", "pgvault-s3", "encryption over S3")
+              pair("pgvault-enc", "pgvault", "encryption, local"); exit bad }' "$2"
+}

@@ -413,6 +413,12 @@ report() {
     echo "          every tool reads from the page cache (files frozen, checkpointed, read once before the runs);"
     echo "          $REPS run(s) of every tool per dataset, round robin: medians (wall: median and min-max), RSS: the largest of the runs"
     echo "targets:  PgVault >= ${TARGET_SPEED}x pgBackRest's MB/s and repository <= ${TARGET_SIZE}x pgBackRest's (zst); peak RSS <= $TARGET_RSS_MB MB; RPO p99 <= ${TARGET_RPO_S} s"
+    if [[ " $TOOLS " == *-s3[\ -]* || " $TOOLS " == *-enc\ * ]]; then
+        echo "          S3: pgvault-s3 >= ${TARGET_S3_SPEED}x pgbackrest-s3's MB/s; encryption (pgvault-s3-enc, pgvault-enc) costs <= $TARGET_ENC_COST % of the MB/s"
+        echo "S3:       one s3rver 3.7.1 (tests/tools/s3-server.js, node $(node --version 2>/dev/null)) on 127.0.0.1 over HTTPS (self-signed"
+        echo "          certificate: pgBackRest repo1-storage-verify-tls=n, PgVault trusts it through SSL_CERT_FILE), path-style,"
+        echo "          objects on the same /tmp filesystem; PgVault part size 8 MiB x 4 concurrent (defaults), pgBackRest process-max=$WORKERS"
+    fi
     local ds
     for ds in $DATASETS; do
         echo
@@ -442,6 +448,7 @@ report() {
             cat "$RUNDIR/$ds"/pgvault/*/cpu-split.txt 2>/dev/null | awk '{ a = a " " $1; b = b " " $2; n++ } END {
                 if (n) printf "pgvault CPU by process (per run): pgvault%s s; pg_basebackup%s s\n", a, b }'
         fi
+        s3_report "$ds" "$RUNDIR/summary.tsv" 8
     done
     echo
     echo "columns: wall s = median wall seconds of the whole command (min-max over the runs); MB/s = database bytes (above) /"
@@ -476,6 +483,9 @@ verdicts() {
     local ds ok=1 hwm
     echo
     for ds in $DATASETS; do
+        s3_verdicts "$ds" "$RUNDIR/summary.tsv" "$TARGET_S3_SPEED" "$TARGET_ENC_COST" "backup" || ok=0
+        # The local comparison (pgvault against pgbackrest-zst) when either is among the tools.
+        awk -v ds="$ds" '$1 == ds && ($2 == "pgvault" || $2 == "pgbackrest-zst") { f = 1 } END { exit !f }' "$RUNDIR/summary.tsv" || continue
         hwm=$(cat "$RUNDIR/$ds"/pgvault/*/hwm.txt 2>/dev/null | awk '$1 > a { a = $1 } $2 > b { b = $2 } END { print a + 0, b + 0 }')
         awk -v ds="$ds" -v ts="$TARGET_SPEED" -v tz="$TARGET_SIZE" -v tr="$TARGET_RSS_MB" -v hwm="$hwm" '
             $1 == ds { st[$2] = $3; wall[$2] = $5; tree[$2] = $13 / 1024; base[$2] = $14 }
