@@ -437,7 +437,7 @@ s3_report() { # DATASET SUMMARY CPUCOL
     awk -v ds="$1" -v cc="$3" '
         function med(str,   n, a, i, j, x) { n = split(str, a, " "); for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
                                              return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
-        FILENAME ~ /s3cpu/ { if ($1 == ds) s3[$2] = s3[$2] " " $4; next }
+        FILENAME ~ /s3cpu/ { if ($1 == ds && $2 ~ /-s3/) s3[$2] = s3[$2] " " $4; next }
         $1 == ds { st[$2] = $3; wall[$2] = $5; cpu[$2] = $cc }
         function ok(t) { return (t in st) && st[t] == "ok" && wall[t] > 0 }
         END {
@@ -468,8 +468,8 @@ s3_verdicts() { # DATASET SUMMARY SPEED COST WHAT
             if (st[a] != "ok" || st[b] != "ok") { printf "verdict (%s, %s): FAIL (%s or %s did not complete every run)\n", ds, label, a, b; bad = 1; return }
             r = wall[b] / wall[a]
             if (label == "S3") { v = r >= ts ? "PASS" : "FAIL"; printf "verdict (%s, S3): %s speed %.2fx %s (target >= %.2f) %s\n", ds, what, r, b, ts, v }
-            else { c = 100 * (1 - 1 / r); v = c <= tc ? "PASS" : "FAIL"
-                   printf "verdict (%s, %s): %s MB/s %.1f %% of %s'"'"'s, encryption cost %.1f %% (target <= %d %%) %s\n", ds, label, a, 100 / r, b, c, tc, v }
+            else { c = 100 * (1 - r); v = c <= tc ? "PASS" : "FAIL"
+                   printf "verdict (%s, %s): %s MB/s %.1f %% of %s'"'"'s, encryption cost %.1f %% (target <= %d %%) %s\n", ds, label, a, 100 * r, b, c, tc, v }
             if (v == "FAIL") bad = 1
         }
         END { pair("pgvault-s3", "pgbackrest-s3", "S3"); pair("pgvault-s3-enc", "pgvault-s3", "encryption over S3")

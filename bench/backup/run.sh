@@ -434,7 +434,7 @@ report() {
                 for (i = 1; i <= n; i++) {
                     t = tool[i]
                     r = ""
-                    if (t != "pgvault" && mbs["pgvault"] > 0 && mbs[t] > 0)
+                    if (t !~ /^pgvault/ && mbs["pgvault"] > 0 && mbs[t] > 0)
                         r = ratio(mbs["pgvault"], mbs[t]) " / " (base[t] > 0 ? ratio(base["pgvault"], base[t]) : "-") " / " ratio(tree["pgvault"], tree[t])
                     b = base[t] > 0 ? base[t] : "-"; wb = wal[t] > 0 ? wal[t] : "-"; f = st[t] == "ok" ? "" : "  " st[t]
                     mm = sprintf("(%.1f-%.1f)", wmin[t], wmax[t])
