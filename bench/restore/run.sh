@@ -36,6 +36,8 @@
 #   S3=1: TOOLS="pgvault pgvault-enc pgvault-s3 pgvault-s3-enc pgbackrest-zst pgbackrest-s3" and REPLAY=0 unless set
 #   REPLAY=1 (0 skips it) REPLAY_SECONDS=300 (quick: 20) REPLAY_CLIENTS=4 REPLAY_DATASET=pgbench REPLAY_REPS=1
 #   REPLAY_TOOLS="pgvault pgbackrest pgbackrest-async" REPLAY_TIMEOUT=3600
+#   REPLAY_S3=$S3 (1: pgvault serve streams into an s3 location and pgBackRest archives into an s3 repository, both on
+#   the S3 server; the restored servers fetch their WAL from there: S3=1 REPLAY=1 runs it)
 #   REV=HEAD (commit to build, exported with git archive; REV= builds the working tree) SKIP_BUILD=1 (reuse OUT/pgvault)
 #   PG_BIN=/usr/lib/postgresql/15/bin CHECKSUMS=0 QUIET_WAIT=10 KEEP=0 (1 keeps /tmp files) OUT=bench/restore/out
 # Exit status: 0 every target met, 2 the benchmark ran but a target was missed (or a restore failed or restored the wrong
@@ -77,6 +79,7 @@ REPLAY_CLIENTS=${REPLAY_CLIENTS:-4}
 REPLAY_DATASET=${REPLAY_DATASET:-pgbench}
 REPLAY_REPS=${REPLAY_REPS:-1}
 REPLAY_TOOLS=${REPLAY_TOOLS:-"pgvault pgbackrest pgbackrest-async"}
+REPLAY_S3=${REPLAY_S3:-$S3}                 # 1: the replay part against the S3 server (pgvault's s3 location, pgBackRest's s3 repo)
 REPLAY_TIMEOUT=${REPLAY_TIMEOUT:-3600}
 REV=${REV-HEAD}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -147,11 +150,11 @@ mkdir -p "$RUNDIR"
 cat >"$RUNDIR/settings.sh" <<SETTINGS
 QUICK=$QUICK DATASETS="$DATASETS" TOOLS="$TOOLS" LEVEL=$LEVEL CHECKSUMS=$CHECKSUMS REPS=$REPS
 REPLAY=$REPLAY REPLAY_SECONDS=$REPLAY_SECONDS REPLAY_CLIENTS=$REPLAY_CLIENTS REPLAY_DATASET=$REPLAY_DATASET REPLAY_REPS=$REPLAY_REPS
-REPLAY_TOOLS="$REPLAY_TOOLS" SCALE=$SCALE MIXED_SCALE=$MIXED_SCALE RANDOM_MB=$RANDOM_MB
+REPLAY_TOOLS="$REPLAY_TOOLS" REPLAY_S3=$REPLAY_S3 SCALE=$SCALE MIXED_SCALE=$MIXED_SCALE RANDOM_MB=$RANDOM_MB
 S3=$S3
 SETTINGS
 start_cluster pgvault-bench-restore
-[[ " $TOOLS " == *-s3[\ -]* ]] && start_s3
+[[ " $TOOLS " == *-s3[\ -]* || ( $REPLAY == 1 && $REPLAY_S3 == 1 ) ]] && start_s3
 fi
 
 drop_slot() { pgq "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null || true; }
@@ -278,18 +281,33 @@ run_replay() {
     rm -rf "$dd" "$repo" "$WORK/pgbackrest-lock" "$WORK/pgbackrest-spool"
     mkdir -p "$WORK/pgbackrest-spool"
     chown postgres: "$WORK/pgbackrest-spool"
-    pgbackrest_conf "$conf" "$repo" zst "$LEVEL"
+    # REPLAY_S3=1: pgBackRest's repository at /replay-pgbackrest of the bucket, pgvault's location the prefix pgvault-s3
+    # (lib.sh pgvault_conf; its file readable by postgres: the restored server's wal-fetch reads it).
+    local spec=$repo args
+    if [[ $REPLAY_S3 == 1 ]]; then
+        repo=$S3_DIR/$S3_BUCKET/replay-pgbackrest
+        spec=s3:/replay-pgbackrest
+        rm -rf "$repo"
+        s3_rm pgvault-s3
+        mkdir -p "$dd"
+        pgvault_conf "$dd.json" "$dd" pgvault-s3
+        chmod 644 "$dd.json"
+        args=(--config "$dd.json")
+    else
+        args=("--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID"
+            "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres"
+            "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS"
+            "--PgVault:Engine:PostgresBinDirectory=$PG_BIN")
+    fi
+    pgbackrest_conf "$conf" "$spec" zst "$LEVEL"
     # The same repository, read with asynchronous archive-get (prefetching process-max=2 processes into the spool).
-    pgbackrest_conf "$aconf" "$repo" zst "$LEVEL" archive-async=y "spool-path=$WORK/pgbackrest-spool"
+    pgbackrest_conf "$aconf" "$spec" zst "$LEVEL" archive-async=y "spool-path=$WORK/pgbackrest-spool"
     pgbackrest_archiving "$conf" "$dir/pgbackrest"
 
     port=$(free_port) || die "no free port"
     log "replay: pgvault serve on 127.0.0.1:$port, waiting for its first base backup"
-    "$PGVAULT" serve --urls "http://127.0.0.1:$port" \
-        "--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID" \
-        "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres" \
-        "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS" \
-        "--PgVault:Engine:PostgresBinDirectory=$PG_BIN" "--PgVault:RateLimit:PermitsPerSecond=0" >"$dir/serve.log" 2>&1 &
+    # shellcheck disable=SC2046
+    $(pgvault_cmd) serve --urls "http://127.0.0.1:$port" "${args[@]}" "--PgVault:RateLimit:PermitsPerSecond=0" >"$dir/serve.log" 2>&1 &
     SERVE_PID=$!
     local db=$dd/catalog.db deadline=$((SECONDS + 1200)) n=0
     while :; do
@@ -338,8 +356,13 @@ run_replay() {
     set_archive_command /bin/true
     local wal_bytes pgv_wal pgbr_wal
     wal_bytes=$(pgq "SELECT '$lsn1'::pg_lsn - '$lsn0'::pg_lsn")
-    pgv_wal=$(find "$dd/repository" -type d -path '*/chains/*/wal' -exec du -sb {} + 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
-    pgbr_wal=$(size_of "$repo/archive")
+    if [[ $REPLAY_S3 == 1 ]]; then
+        pgv_wal=$(pgvault_repo_bytes "$dd" pgvault-s3 | cut -d' ' -f2)
+        pgbr_wal=$(s3_bytes replay-pgbackrest/archive)
+    else
+        pgv_wal=$(pgvault_repo_bytes "$dd" pgvault | cut -d' ' -f2)
+        pgbr_wal=$(size_of "$repo/archive")
+    fi
     grep -E '^(tps|number of transactions actually processed|latency average)' "$dir/pgbench.txt" >"$dir/pgbench-summary.txt" || true
     echo "REPLAY_WAL_BYTES=$wal_bytes REPLAY_EXPECT=$expect REPLAY_PGV_WAL=$pgv_wal REPLAY_PGBR_WAL=$pgbr_wal REPLAY_FROM=$lsn0 REPLAY_TO=$lsn1 REPLAY_ID=$id" >"$dir/meta.sh"
     log "replay: $(awk -v b="$wal_bytes" 'BEGIN { printf "%.0f", b / 1e6 }') MB of WAL written ($lsn0 to $lsn1), in both archives; history rows/sum(abalance) = $expect"
@@ -350,7 +373,9 @@ run_replay() {
             replay_one "$tool" "$r" "$id" "$dd" "$conf" "$aconf" "$expect"
         done
     done
-    rm -rf "$dd" "$repo"
+    rm -rf "$dd" "$dd.json" "$repo"
+    [[ $REPLAY_S3 == 1 ]] && s3_rm pgvault-s3
+    return 0
 }
 
 replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPECTED
@@ -360,8 +385,10 @@ replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPEC
     fresh_dir "$target"
     case $tool in
         pgvault)
-            MEASURE_CHECKPOINT=0 measure replay "$tool" bash -c "'$PGVAULT' restore --backup-id '$id' --to '$target' \
-                '--PgVault:DataDirectory=$dd' && sync" || status=restore-failed
+            local where="'--PgVault:DataDirectory=$dd'"
+            [[ $REPLAY_S3 == 1 ]] && where="--config '$dd.json'"
+            MEASURE_CHECKPOINT=0 measure replay "$tool" bash -c "$(pgvault_cmd) restore --backup-id '$id' --to '$target' \
+                $where && sync" || status=restore-failed
             ;;
         pgbackrest|pgbackrest-async)
             local c=$conf
@@ -383,7 +410,8 @@ replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPEC
         m0=$(machine_ticks); t1=$(now_us)
         # archive_mode off: the restored server must not push WAL into the archives it recovers from.
         as_pg touch "$plog"   # the server's log (postgres cannot write under OUT; copied there afterwards)
-        as_pg "$PG_BIN/pg_ctl" -D "$target" -l "$plog" -W -o \
+        # SSL_CERT_FILE (the S3 server's certificate, when it runs) for pgvault wal-fetch, PostgreSQL's restore_command.
+        as_pg env ${S3_CERT:+"SSL_CERT_FILE=$S3_CERT"} "$PG_BIN/pg_ctl" -D "$target" -l "$plog" -W -o \
             "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$WORK -c archive_mode=off" start >/dev/null \
             || status=start-failed
         local deadline=$((SECONDS + REPLAY_TIMEOUT))
@@ -537,7 +565,7 @@ report() {
         # shellcheck disable=SC1091
         source "$RUNDIR/replay/meta.sh"
         echo
-        echo "-- replay: time to a promoted server after $REPLAY_SECONDS s of pgbench -c $REPLAY_CLIENTS -j 2 on dataset $REPLAY_DATASET --"
+        echo "-- replay: time to a promoted server after $REPLAY_SECONDS s of pgbench -c $REPLAY_CLIENTS -j 2 on dataset $REPLAY_DATASET$([[ ${REPLAY_S3:-0} == 1 ]] && echo ', both archives on the S3 server') --"
         echo "pgbench: $(grep -E '^tps' "$RUNDIR/replay/pgbench-summary.txt" | head -1 | sed 's/ (without initial connection time)//'); load before: $(awk -F'load average: ' '{ print $2 }' "$RUNDIR/replay/uptime-pgbench.txt")"
         awk -v w="$REPLAY_WAL_BYTES" -v a="$REPLAY_PGV_WAL" -v b="$REPLAY_PGBR_WAL" -v f="$REPLAY_FROM" -v t="$REPLAY_TO" 'BEGIN {
             printf "WAL written: %.0f MB (%s to %s); stored compressed: pgvault %.0f MB (chain wal/), pgBackRest %.0f MB (archive/, zst)\n", w / 1e6, f, t, a / 1e6, b / 1e6 }'
