@@ -442,12 +442,14 @@ report() {
                         b, wb, tree[t], maxrss[t], cpu[t], pgc[t], other[t], load[t], r, f
                 }
             }' "$RUNDIR/summary.tsv"
-        if compgen -G "$RUNDIR/$ds/pgvault/*/hwm.txt" >/dev/null; then
-            cat "$RUNDIR/$ds"/pgvault/*/hwm.txt | awk '$1 > a { a = $1 } $2 > b { b = $2 } END {
-                printf "pgvault peak RSS by process (VmHWM, largest of the runs): pgvault %.0f MB, its pg_basebackup child %.0f MB\n", a / 1024, b / 1024 }'
-            cat "$RUNDIR/$ds"/pgvault/*/cpu-split.txt 2>/dev/null | awk '{ a = a " " $1; b = b " " $2; n++ } END {
-                if (n) printf "pgvault CPU by process (per run): pgvault%s s; pg_basebackup%s s\n", a, b }'
-        fi
+        local v
+        for v in pgvault pgvault-enc pgvault-s3 pgvault-s3-enc; do
+            compgen -G "$RUNDIR/$ds/$v/*/hwm.txt" >/dev/null || continue
+            cat "$RUNDIR/$ds/$v"/*/hwm.txt | awk -v v="$v" '$1 > a { a = $1 } $2 > b { b = $2 } END {
+                printf "%s peak RSS by process (VmHWM, largest of the runs): pgvault %.0f MB, its pg_basebackup child %.0f MB\n", v, a / 1024, b / 1024 }'
+            cat "$RUNDIR/$ds/$v"/*/cpu-split.txt 2>/dev/null | awk -v v="$v" '{ a = a " " $1; b = b " " $2; n++ } END {
+                if (n) printf "%s CPU by process (per run): pgvault%s s; pg_basebackup%s s\n", v, a, b }'
+        done
         s3_report "$ds" "$RUNDIR/summary.tsv" 8
     done
     echo
