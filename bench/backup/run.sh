@@ -46,7 +46,7 @@ for a in "$@"; do
     case $a in
         --quick) QUICK=1 ;;
         --report) REPORT_ONLY=1 ;;
-        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown argument $a" >&2; exit 1 ;;
     esac
 done
