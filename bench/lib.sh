@@ -183,17 +183,39 @@ SQL
 }
 
 # --------------------------------------------------------------------------------------------------------- pgBackRest
-# Writes a pgBackRest configuration for the cluster: repository REPO (created, owned by postgres), CODEC at LEVEL,
+# Writes a pgBackRest configuration for the cluster: repository REPO (a directory, created and owned by postgres, or
+# "s3:/PATH" in the bucket of start_s3's server), CODEC at LEVEL,
 # process-max=WORKERS, start-fast; any further arguments are added to [global] as they are ("archive-async=y", ...).
 pgbackrest_conf() { # CONF REPO CODEC LEVEL [GLOBAL_LINE...]
     local conf=$1 repo=$2 codec=$3 level=$4
     shift 4
-    mkdir -p "$repo" "$WORK/pgbackrest-lock"
-    chown postgres: "$repo" "$WORK/pgbackrest-lock"
+    mkdir -p "$WORK/pgbackrest-lock"
+    chown postgres: "$WORK/pgbackrest-lock"
+    if [[ $repo != s3:* ]]; then
+        mkdir -p "$repo"
+        chown postgres: "$repo"
+    fi
     {
+        echo "[global]"
+        if [[ $repo == s3:* ]]; then
+            # REPO "s3:/PATH": PATH in the bucket of the S3 server start_s3 runs (HTTPS with a self-signed certificate:
+            # pgBackRest speaks S3 only over TLS, so verify-tls=n).
+            cat <<CONF
+repo1-type=s3
+repo1-path=${repo#s3:}
+repo1-s3-bucket=$S3_BUCKET
+repo1-s3-endpoint=127.0.0.1
+repo1-storage-port=$S3_PORT
+repo1-storage-verify-tls=n
+repo1-s3-uri-style=path
+repo1-s3-region=$S3_REGION
+repo1-s3-key=$S3_ACCESS_KEY
+repo1-s3-key-secret=$S3_SECRET_KEY
+CONF
+        else
+            echo "repo1-path=$repo"
+        fi
         cat <<CONF
-[global]
-repo1-path=$repo
 repo1-retention-full=1
 compress-type=$codec
 compress-level=$level
@@ -227,6 +249,114 @@ pgbackrest_archiving() { # CONF LOGDIR
     set_archive_command "pgbackrest --config=$conf --stanza=bench archive-push %p"
     as_pg pgbackrest --config="$conf" --stanza=bench check >"$d/check.txt" 2>&1 \
         || { cat "$d/check.txt" >&2; die "pgbackrest check failed"; }
+}
+
+# ---------------------------------------------------------------------------------------------- S3 (s3rver, loopback)
+# The S3 server of the S3 tools: tests/tools/s3-server.js (s3rver 3.7.1, as the tests run it; `npm ci` in tests/tools when
+# missing), over HTTPS with a self-signed certificate for 127.0.0.1 made here (pgBackRest speaks S3 only over TLS; PgVault
+# goes through the same TLS endpoint and trusts the certificate through SSL_CERT_FILE, see pgvault_cmd). A fresh data
+# directory WORK/s3 per run, one bucket S3_BUCKET; the server reads its stdin from a FIFO this shell holds open, so it
+# exits with the benchmark whatever ends it (stop_s3 stops it first in the cleanup). Sets S3_PID, S3_PORT, S3_ENDPOINT.
+S3_BUCKET=bench
+S3_REGION=us-east-1
+S3_ACCESS_KEY=S3RVER                        # s3rver accepts any credentials
+S3_SECRET_KEY=S3RVER
+S3_PID=""
+S3_PORT=""
+S3_ENDPOINT=""
+S3_DIR=""
+S3_CERT=""
+S3_FD=""
+start_s3() {
+    local tools=$ROOT/tests/tools
+    command -v node >/dev/null || die "node is needed for the S3 server (apt-get install nodejs npm)"
+    command -v openssl >/dev/null || die "openssl is needed for the S3 server's certificate"
+    if [[ ! -d $tools/node_modules/s3rver ]]; then
+        log "installing s3rver (npm ci in tests/tools)"
+        (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error) >"$RUNDIR/npm-ci.log" 2>&1 \
+            || { cat "$RUNDIR/npm-ci.log" >&2; die "npm ci in tests/tools failed"; }
+    fi
+    S3_DIR=$WORK/s3
+    rm -rf "$S3_DIR" "$WORK/s3-tls"
+    mkdir -p "$S3_DIR" "$WORK/s3-tls"
+    S3_CERT=$WORK/s3-tls/cert.pem
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" \
+        -keyout "$WORK/s3-tls/key.pem" -out "$S3_CERT" >"$RUNDIR/s3-cert.log" 2>&1 || { cat "$RUNDIR/s3-cert.log" >&2; die "openssl req failed"; }
+    chmod 644 "$S3_CERT"
+    rm -f "$WORK/s3-stdin"
+    mkfifo "$WORK/s3-stdin"
+    node "$tools/s3-server.js" --directory "$S3_DIR" --port 0 --bucket "$S3_BUCKET" \
+        --key "$WORK/s3-tls/key.pem" --cert "$S3_CERT" <"$WORK/s3-stdin" >"$RUNDIR/s3-server.out" 2>"$RUNDIR/s3-server.err" &
+    S3_PID=$!
+    exec {S3_FD}>"$WORK/s3-stdin"
+    local deadline=$((SECONDS + 30))
+    while ! grep -q '^listening ' "$RUNDIR/s3-server.out"; do
+        kill -0 "$S3_PID" 2>/dev/null || { cat "$RUNDIR/s3-server.err" >&2; die "the S3 server exited at start"; }
+        (( SECONDS < deadline )) || die "the S3 server did not start in 30 s"
+        sleep 0.2
+    done
+    S3_PORT=$(awk '/^listening / { print $2; exit }' "$RUNDIR/s3-server.out")
+    S3_ENDPOINT=https://127.0.0.1:$S3_PORT
+    log "S3 server (s3rver $(node -p "require('$tools/node_modules/s3rver/package.json').version")) on $S3_ENDPOINT, bucket $S3_BUCKET, data in $S3_DIR"
+}
+stop_s3() {
+    [[ -n $S3_FD ]] && { exec {S3_FD}>&-; S3_FD=""; }
+    stop_pid "$S3_PID"
+    S3_PID=""
+}
+# CPU ticks of the S3 server (0 when none runs): measure records its share of each run.
+s3_ticks() { if [[ -n $S3_PID ]]; then awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$S3_PID/stat" 2>/dev/null || echo 0; else echo 0; fi; }
+# Bytes of the objects under a key prefix of the bucket whose keys match the find -path pattern (default: all).
+s3_bytes() { # PREFIX [PATH_PATTERN]
+    [[ -d $S3_DIR/$S3_BUCKET/$1 ]] || { echo 0; return 0; }
+    find "$S3_DIR/$S3_BUCKET/$1" -type f -name '*._S3rver_object' -path "${2:-*}" -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'
+}
+s3_rm() { rm -rf "${S3_DIR:?}/$S3_BUCKET/${1:?}"; } # PREFIX: its objects gone (s3rver keeps no index beside the files)
+
+# --------------------------------------------------------------------------------------------- PgVault's variants
+# The PgVault "tools": pgvault (local repository, configured on the command line as before), pgvault-enc (local,
+# encrypted), pgvault-s3 (an s3 location on start_s3's server, prefix = the tool's name), pgvault-s3-enc (both).
+# pgvault_conf writes the whole configuration of a variant into a JSON file (what restore's wal-fetch child reads with
+# --config); the encryption key is made once per run (openssl rand). The caller sets CLUSTER_ID and the cluster's PGPORT.
+is_pgvault_tool() { [[ $1 == pgvault || $1 == pgvault-enc || $1 == pgvault-s3 || $1 == pgvault-s3-enc ]]; }
+PGVAULT_KEY=""
+pgvault_conf() { # FILE DATA_DIRECTORY TOOL
+    local file=$1 dd=$2 tool=$3 location encryption=""
+    if [[ $tool == *-enc ]]; then
+        [[ -n $PGVAULT_KEY ]] || PGVAULT_KEY=$(openssl rand -base64 32)
+        encryption=", \"Encryption\": { \"KeyId\": \"bench\", \"Keys\": { \"bench\": \"base64:$PGVAULT_KEY\" } }"
+    fi
+    if [[ $tool == pgvault-s3* ]]; then
+        [[ -n $S3_ENDPOINT ]] || die "$tool needs the S3 server (start_s3)"
+        location="\"Type\": \"s3\", \"Endpoint\": \"$S3_ENDPOINT\", \"Region\": \"$S3_REGION\", \"Bucket\": \"$S3_BUCKET\",
+        \"Prefix\": \"$tool\", \"ForcePathStyle\": true, \"AccessKeyId\": \"$S3_ACCESS_KEY\", \"SecretAccessKey\": \"$S3_SECRET_KEY\""
+    else
+        location="\"Type\": \"filesystem\", \"Path\": \"$dd/repository\""
+    fi
+    cat >"$file" <<JSON
+{
+  "PgVault": {
+    "DataDirectory": "$dd",
+    "Locations": { "bench": { $location$encryption } },
+    "Clusters": [ { "Id": "$CLUSTER_ID", "ConnectionString": "Host=127.0.0.1;Port=$PGPORT;Username=postgres", "BackupLocation": "bench" } ],
+    "Engine": { "CompressionLevel": $LEVEL, "CompressionWorkers": $WORKERS, "PostgresBinDirectory": "$PG_BIN" }
+  }
+}
+JSON
+    chmod 600 "$file"
+}
+# The command that runs pgvault: "env SSL_CERT_FILE=<the S3 server's certificate> pgvault" once start_s3 ran (OpenSSL,
+# which .NET uses on Linux, then trusts that certificate instead of the system's CA bundle; only loopback is reached).
+pgvault_cmd() { if [[ -n $S3_CERT ]]; then echo env "SSL_CERT_FILE=$S3_CERT" "$PGVAULT"; else echo "$PGVAULT"; fi; }
+# Base and WAL bytes of a variant's repository ("BASE WAL"): the chains' base/ and wal/ folders (S3: object files).
+pgvault_repo_bytes() { # DATA_DIRECTORY TOOL
+    local dd=$1 tool=$2
+    if [[ $tool == pgvault-s3* ]]; then
+        echo "$(s3_bytes "$tool" '*/chains/*/base/*') $(s3_bytes "$tool" '*/chains/*/wal/*')"
+    else
+        echo "$(find "$dd/repository" -type d -path '*/chains/*/base' -exec du -sb {} + 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')" \
+             "$(find "$dd/repository" -type d -path '*/chains/*/wal' -exec du -sb {} + 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')"
+    fi
 }
 
 # ------------------------------------------------------------------------------------------------ one measured run
@@ -263,6 +393,8 @@ measure() { # DATASET TOOL COMMAND...   (the repetition is $REP)
     load=$(cut -d' ' -f1 /proc/loadavg)
     uptime >"$dir/uptime.txt"
     log "$ds / $tool (run $REP of $REPS): $* (load $load)"
+    local s0 s1
+    s0=$(s3_ticks)
     m0=$(machine_ticks); p0=$(pg_ticks); t0=$(now_us)
     /usr/bin/time -v -o "$dir/time.txt" "$@" >"$dir/stdout.txt" 2>"$dir/stderr.txt" &
     local tpid=$!
@@ -271,7 +403,9 @@ measure() { # DATASET TOOL COMMAND...   (the repetition is $REP)
     rss_sampler "$tpid" "$dir/rss.txt" &
     SAMPLER_PID=$!
     wait "$tpid" || status="FAILED(exit $?)"
-    t1=$(now_us); m1=$(machine_ticks); p1=$(pg_ticks)
+    t1=$(now_us); m1=$(machine_ticks); p1=$(pg_ticks); s1=$(s3_ticks)
+    # The S3 server's CPU during the run (part of "other"): "ds tool rep s3_cpu_s" in RUNDIR/s3cpu.tsv.
+    [[ -n $S3_PID ]] && awk -v a="$s0" -v b="$s1" -v hz="$CLK_TCK" -v k="$ds $tool $REP" 'BEGIN { printf "%s %.2f\n", k, (b - a) / hz }' >>"$RUNDIR/s3cpu.tsv"
     wait "$SAMPLER_PID" 2>/dev/null || true
     SAMPLER_PID=""
     [[ $status == ok ]] || { log "  $tool failed: $(tail -3 "$dir/stderr.txt" | tr '\n' ' ')"; }
@@ -294,3 +428,50 @@ measure() { # DATASET TOOL COMMAND...   (the repetition is $REP)
     [[ $status == ok ]]
 }
 size_of() { if [[ -e $1 ]]; then du -sb "$1" | cut -f1; else echo 0; fi; }
+
+# ------------------------------------------------------------------------------------------ S3 report and verdicts
+# For bench/backup and bench/restore: figures and verdicts of the S3 and encrypted tools of one dataset, from the
+# script's summary.tsv (columns: ds tool status runs wall_med ...; CPU in column CPUCOL) and RUNDIR/s3cpu.tsv.
+# speed = MB/s ratio = inverse ratio of the median walls (same database bytes); encryption cost = 1 - MB/s(enc) / MB/s(plain).
+s3_report() { # DATASET SUMMARY CPUCOL
+    awk -v ds="$1" -v cc="$3" '
+        function med(str,   n, a, i, j, x) { n = split(str, a, " "); for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+                                             return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
+        FILENAME ~ /s3cpu/ { if ($1 == ds && $2 ~ /-s3/) s3[$2] = s3[$2] " " $4; next }
+        $1 == ds { st[$2] = $3; wall[$2] = $5; cpu[$2] = $cc }
+        function ok(t) { return (t in st) && st[t] == "ok" && wall[t] > 0 }
+        END {
+            s = ""; for (t in s3) s = s sprintf(" %s %.1f s,", t, med(s3[t]))
+            if (s != "") print "S3 server (s3rver, one node process) CPU per run, median:" substr(s, 1, length(s) - 1) " (in \"other\", not in \"CPU s\")"
+            if (ok("pgvault-s3") && ok("pgbackrest-s3"))
+                printf "S3: pgvault-s3 / pgbackrest-s3 speed %.2fx; CPU s tool + S3 server: pgvault-s3 %.1f + %.1f, pgbackrest-s3 %.1f + %.1f\n",
+                    wall["pgbackrest-s3"] / wall["pgvault-s3"], cpu["pgvault-s3"], med(s3["pgvault-s3"]), cpu["pgbackrest-s3"], med(s3["pgbackrest-s3"])
+            if (ok("pgvault-s3") && ok("pgvault"))
+                printf "S3 vs local: pgvault-s3 MB/s = %.0f %% of pgvault'"'"'s (local repository)\n", 100 * wall["pgvault"] / wall["pgvault-s3"]
+            if (ok("pgbackrest-s3") && ok("pgbackrest-zst"))
+                printf "S3 vs local: pgbackrest-s3 MB/s = %.0f %% of pgbackrest-zst'"'"'s (local repository)\n", 100 * wall["pgbackrest-zst"] / wall["pgbackrest-s3"]
+            if (ok("pgvault-s3-enc") && ok("pgvault-s3"))
+                printf "encryption over S3: pgvault-s3-enc MB/s = %.1f %% of pgvault-s3'"'"'s (cost %.1f %%); CPU s %.1f vs %.1f\n",
+                    100 * wall["pgvault-s3"] / wall["pgvault-s3-enc"], 100 * (1 - wall["pgvault-s3"] / wall["pgvault-s3-enc"]), cpu["pgvault-s3-enc"], cpu["pgvault-s3"]
+            if (ok("pgvault-enc") && ok("pgvault"))
+                printf "encryption, local: pgvault-enc MB/s = %.1f %% of pgvault'"'"'s (cost %.1f %%); CPU s %.1f vs %.1f\n",
+                    100 * wall["pgvault"] / wall["pgvault-enc"], 100 * (1 - wall["pgvault"] / wall["pgvault-enc"]), cpu["pgvault-enc"], cpu["pgvault"]
+        }' "$RUNDIR/s3cpu.tsv" "$2" 2>/dev/null || true
+}
+# Verdict lines (exit 1 when one fails) for the pairs present: pgvault-s3 >= SPEED x pgbackrest-s3; each encrypted
+# variant's MB/s >= (100 - COST) % of its plain one's.
+s3_verdicts() { # DATASET SUMMARY SPEED COST WHAT
+    awk -v ds="$1" -v ts="$3" -v tc="$4" -v what="$5" '
+        $1 == ds { st[$2] = $3; wall[$2] = $5; seen[$2] = 1 }
+        function pair(a, b, label,   r, v) {
+            if (!(a in seen) || !(b in seen)) return
+            if (st[a] != "ok" || st[b] != "ok") { printf "verdict (%s, %s): FAIL (%s or %s did not complete every run)\n", ds, label, a, b; bad = 1; return }
+            r = wall[b] / wall[a]
+            if (label == "S3") { v = r >= ts ? "PASS" : "FAIL"; printf "verdict (%s, S3): %s speed %.2fx %s (target >= %.2f) %s\n", ds, what, r, b, ts, v }
+            else { c = 100 * (1 - r); v = c <= tc ? "PASS" : "FAIL"
+                   printf "verdict (%s, %s): %s MB/s %.1f %% of %s'"'"'s, encryption cost %.1f %% (target <= %d %%) %s\n", ds, label, a, 100 * r, b, c, tc, v }
+            if (v == "FAIL") bad = 1
+        }
+        END { pair("pgvault-s3", "pgbackrest-s3", "S3"); pair("pgvault-s3-enc", "pgvault-s3", "encryption over S3")
+              pair("pgvault-enc", "pgvault", "encryption, local"); exit bad }' "$2"
+}

@@ -16,6 +16,12 @@
 #   pgvault         pgvault backup (zstd level LEVEL, CompressionWorkers=2, its own WAL streaming)
 #   pgbackrest-zst  pgbackrest backup --type=full, posix repo, compress-type=zst compress-level=LEVEL process-max=2 start-fast=y
 #   pgbackrest-lz4  the same with compress-type=lz4 (compress-level=1, pgBackRest's default for lz4)
+# and, with S3=1 (or named in TOOLS), the S3 tools, against one local S3 server (tests/tools/s3-server.js: s3rver on
+# loopback, HTTPS with a self-signed certificate, started by bench/lib.sh start_s3, a fresh data directory per run):
+#   pgvault-enc     pgvault into its local repository, encrypted (Encryption: KeyId + a random 32-byte key)
+#   pgvault-s3      pgvault into an s3 location on that server (prefix pgvault-s3)
+#   pgvault-s3-enc  the same, encrypted
+#   pgbackrest-s3   pgbackrest-zst with repo1-type=s3 on that server (path style, verify-tls=n: the certificate is self-signed)
 # and the report gives MB/s (database bytes / wall seconds), repository bytes, peak RSS, CPU, PgVault's ratio to each.
 # RPO: `pgvault serve` on the mixed dataset; after its first base backup, pgbench -c RPO_CLIENTS for RPO_SECONDS + 10 s;
 # every 100 ms the primary's pg_current_wal_flush_lsn() and the active backup's end_lsn in pgvault's catalog (the
@@ -23,6 +29,7 @@
 #
 # Knobs (environment): SCALE=100 MIXED_SCALE=60 RANDOM_MB=1500 LEVEL=3 RPO_SECONDS=60 RPO_CLIENTS=4
 #   DATASETS="pgbench mixed" TOOLS="tar pg_basebackup pgvault pgbackrest-zst pgbackrest-lz4" (none: no tool) RPO=1 (0 skips it)
+#   S3=1: TOOLS="pgvault pgvault-enc pgvault-s3 pgvault-s3-enc pgbackrest-zst pgbackrest-s3" and RPO=0 unless set
 #   RPO_FLUSH_INTERVAL= (PgVault's Engine:WalFlushInterval in the RPO run, e.g. 00:00:00.2; default: PgVault's, 1 s)
 #   REV=HEAD (commit to build, exported with git archive; REV= builds the working tree) SKIP_BUILD=1 (reuse OUT/pgvault)
 #   REPS=3 (runs of every tool per dataset, round robin; the report gives medians, --quick: 1)
@@ -39,7 +46,7 @@ for a in "$@"; do
     case $a in
         --quick) QUICK=1 ;;
         --report) REPORT_ONLY=1 ;;
-        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown argument $a" >&2; exit 1 ;;
     esac
 done
@@ -54,6 +61,11 @@ RANDOM_MB=${RANDOM_MB:-1500}
 LEVEL=${LEVEL:-3}
 RPO_SECONDS=${RPO_SECONDS:-60}
 RPO_CLIENTS=${RPO_CLIENTS:-4}
+S3=${S3:-0}
+if [[ $S3 == 1 ]]; then
+    TOOLS=${TOOLS:-"pgvault pgvault-enc pgvault-s3 pgvault-s3-enc pgbackrest-zst pgbackrest-s3"}
+    RPO=${RPO:-0}
+fi
 RPO=${RPO:-1}
 RPO_FLUSH_INTERVAL=${RPO_FLUSH_INTERVAL:-}  # e.g. 00:00:00.2: PgVault's Engine:WalFlushInterval for the RPO run (default: its 1 s)
 DATASETS=${DATASETS:-"pgbench mixed"}
@@ -72,6 +84,8 @@ TARGET_SPEED=1.5                            # PgVault MB/s >= 1.5 x pgBackRest's
 TARGET_SIZE=1.05                            # PgVault repository <= 1.05 x pgBackRest's (zst)
 TARGET_RSS_MB=300                           # peak RSS of PgVault (with its pg_basebackup child)
 TARGET_RPO_S=1                              # p99 of the RPO in seconds
+TARGET_S3_SPEED=1.5                         # pgvault-s3 MB/s >= 1.5 x pgbackrest-s3's
+TARGET_ENC_COST=15                          # pgvault-s3-enc (and pgvault-enc) MB/s >= (100 - 15) % of the plain one's
 PGVAULT=$OUT/pgvault/pgvault
 RUNDIR=$OUT/run
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -105,6 +119,7 @@ cleanup() {
     stop_pid "$SQLITE_PID"
     stop_pid "$BENCH_PID"
     stop_pid "$SERVE_PID"
+    stop_s3
     if [[ -n $PGDATA && -f $PGDATA/postmaster.pid ]]; then
         as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1
     fi
@@ -126,9 +141,10 @@ rm -rf "$RUNDIR"
 mkdir -p "$RUNDIR"
 cat >"$RUNDIR/settings.sh" <<SETTINGS
 QUICK=$QUICK DATASETS="$DATASETS" MIXED_SCALE=$MIXED_SCALE RPO=$RPO RPO_FLUSH_INTERVAL=$RPO_FLUSH_INTERVAL RPO_CLIENTS=$RPO_CLIENTS RPO_SECONDS=$RPO_SECONDS
-LEVEL=$LEVEL CHECKSUMS=$CHECKSUMS REPS=$REPS
+LEVEL=$LEVEL CHECKSUMS=$CHECKSUMS REPS=$REPS S3=$S3 TOOLS="$TOOLS"
 SETTINGS
 start_cluster pgvault-bench-backup
+[[ " $TOOLS " == *-s3[\ -]* ]] && start_s3
 fi
 
 sizes() { echo "$1 $2 $REP $3 $4" >>"$RUNDIR/sizes.tsv"; } # DATASET TOOL BASE_BYTES WAL_BYTES
@@ -153,22 +169,32 @@ run_pg_basebackup() {
     rm -rf "$dest"
 }
 
-run_pgvault() {
-    local dd=$WORK/pgvault-$1
+run_pgvault() { # DATASET [TOOL]   (TOOL: pgvault, pgvault-enc, pgvault-s3, pgvault-s3-enc; see lib.sh pgvault_conf)
+    local tool=${2:-pgvault} dd=$WORK/pgvault-$1 args
     rm -rf "$dd"
-    measure "$1" pgvault "$PGVAULT" backup --cluster "$CLUSTER_ID" \
-        "--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID" \
-        "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres" \
-        "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS" \
-        "--PgVault:Engine:PostgresBinDirectory=$PG_BIN" || true
-    # The base backup is the chain's base/ folder; its WAL is the chain's wal/ folder.
-    local base wal
-    base=$(find "$dd/repository" -type d -path '*/chains/*/base' -exec du -sb {} + 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
-    wal=$(find "$dd/repository" -type d -path '*/chains/*/wal' -exec du -sb {} + 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
-    (cd "$dd/repository" 2>/dev/null && find . -type f -printf '%s %p\n' | sort -k2) >"$RUNDIR/$1/pgvault/$REP/files.txt" 2>&1 || true
-    sizes "$1" pgvault "$base" "$wal"
+    if [[ $tool == pgvault ]]; then
+        args=("--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID"
+            "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres"
+            "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS"
+            "--PgVault:Engine:PostgresBinDirectory=$PG_BIN")
+    else
+        mkdir -p "$dd"
+        pgvault_conf "$dd.json" "$dd" "$tool"
+        args=(--config "$dd.json")
+        [[ $tool == pgvault-s3* ]] && s3_rm "$tool"
+    fi
+    # shellcheck disable=SC2046
+    measure "$1" "$tool" $(pgvault_cmd) backup --cluster "$CLUSTER_ID" "${args[@]}" || true
+    # The base backup is the chain's base/ folder; its WAL is the chain's wal/ folder (S3: their objects).
+    local d=$RUNDIR/$1/$tool/$REP
+    if [[ $tool == pgvault-s3* ]]; then
+        (cd "$S3_DIR/$S3_BUCKET/$tool" 2>/dev/null && find . -type f -name '*._S3rver_object' -printf '%s %p\n' | sort -k2) >"$d/files.txt" 2>&1 || true
+    else
+        (cd "$dd/repository" 2>/dev/null && find . -type f -printf '%s %p\n' | sort -k2) >"$d/files.txt" 2>&1 || true
+    fi
+    # shellcheck disable=SC2046
+    sizes "$1" "$tool" $(pgvault_repo_bytes "$dd" "$tool")
     # pgvault's own peak and its pg_basebackup child's, from their VmHWM, and the CPU seconds of each (last sample).
-    local d=$RUNDIR/$1/pgvault/$REP
     awk -v hz="$CLK_TCK" 'FNR == NR { name[$2] = $3; next } { if ($2 > tk[$1]) tk[$1] = $2 }
         END { for (p in tk) c[name[p]] += tk[p]; printf "%.1f %.1f\n", c["pgvault"] / hz, c["pg_basebackup"] / hz }' \
         "$d/rss.txt" "$d/rss.txt.cpu" >"$d/cpu-split.txt"
@@ -176,24 +202,38 @@ run_pgvault() {
         "$d/rss.txt" >"$d/hwm.txt"
     # Its replication slot would keep WAL from now on: drop it.
     pgq "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null || true
-    rm -rf "$dd"
+    rm -rf "$dd" "$dd.json"
+    [[ $tool == pgvault-s3* ]] && s3_rm "$tool"
+    return 0
 }
 
-run_pgbackrest() { # DATASET CODEC
+run_pgbackrest() { # DATASET CODEC   (CODEC s3: zst at LEVEL into an S3 repository, path /pgbackrest-s3 of the bucket)
     local codec=$2 tool=pgbackrest-$2 level=$LEVEL
     [[ $codec == lz4 ]] && level=1
-    local conf=$WORK/pgbackrest-$codec.conf repo=$WORK/pgbackrest-$codec-repo
+    local conf=$WORK/pgbackrest-$codec.conf repo=$WORK/pgbackrest-$codec-repo spec
+    spec=$repo
+    if [[ $codec == s3 ]]; then
+        codec=zst
+        repo=$S3_DIR/$S3_BUCKET/$tool       # where the server keeps the objects (sizes, listing)
+        spec=s3:/$tool
+    fi
     rm -rf "$repo" "$WORK/pgbackrest-lock"
-    pgbackrest_conf "$conf" "$repo" "$codec" "$level"
+    pgbackrest_conf "$conf" "$spec" "$codec" "$level"
     local d=$RUNDIR/$1/$tool/$REP
     pgbackrest_archiving "$conf" "$d"
     measure "$1" "$tool" setpriv --reuid=postgres --regid=postgres --init-groups -- \
         pgbackrest --config="$conf" --stanza=bench backup --type=full || true
     set_archive_command /bin/true
     local base wal
-    base=$(find "$repo/backup/bench" -mindepth 1 -maxdepth 1 -type d -name '*F' -exec du -sb {} + 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
-    wal=$(size_of "$repo/archive")
-    (cd "$repo" && find . -type f -printf '%s %p\n' | sort -k2) >"$d/files.txt" 2>&1 || true
+    if [[ $spec == s3:* ]]; then
+        base=$(s3_bytes "$tool/backup/bench" '*/backup/bench/*F/*')
+        wal=$(s3_bytes "$tool/archive")
+        (cd "$repo" && find . -type f -name '*._S3rver_object' -printf '%s %p\n' | sort -k2) >"$d/files.txt" 2>&1 || true
+    else
+        base=$(find "$repo/backup/bench" -mindepth 1 -maxdepth 1 -type d -name '*F' -exec du -sb {} + 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+        wal=$(size_of "$repo/archive")
+        (cd "$repo" && find . -type f -printf '%s %p\n' | sort -k2) >"$d/files.txt" 2>&1 || true
+    fi
     as_pg pgbackrest --config="$conf" --stanza=bench info >"$d/info.txt" 2>&1 || true
     sizes "$1" "$tool" "$base" "$wal"
     rm -rf "$repo"
@@ -322,9 +362,10 @@ for ds in $DATASETS; do
             case $tool in
                 tar) run_tar "$ds" ;;
                 pg_basebackup) run_pg_basebackup "$ds" ;;
-                pgvault) run_pgvault "$ds" ;;
+                pgvault|pgvault-enc|pgvault-s3|pgvault-s3-enc) run_pgvault "$ds" "$tool" ;;
                 pgbackrest-zst) run_pgbackrest "$ds" zst ;;
                 pgbackrest-lz4) run_pgbackrest "$ds" lz4 ;;
+                pgbackrest-s3) run_pgbackrest "$ds" s3 ;;
                 none) ;;
                 *) die "unknown tool $tool" ;;
             esac
@@ -372,6 +413,12 @@ report() {
     echo "          every tool reads from the page cache (files frozen, checkpointed, read once before the runs);"
     echo "          $REPS run(s) of every tool per dataset, round robin: medians (wall: median and min-max), RSS: the largest of the runs"
     echo "targets:  PgVault >= ${TARGET_SPEED}x pgBackRest's MB/s and repository <= ${TARGET_SIZE}x pgBackRest's (zst); peak RSS <= $TARGET_RSS_MB MB; RPO p99 <= ${TARGET_RPO_S} s"
+    if [[ " $TOOLS " == *-s3[\ -]* || " $TOOLS " == *-enc\ * ]]; then
+        echo "          S3: pgvault-s3 >= ${TARGET_S3_SPEED}x pgbackrest-s3's MB/s; encryption (pgvault-s3-enc, pgvault-enc) costs <= $TARGET_ENC_COST % of the MB/s"
+        echo "S3:       one s3rver 3.7.1 (tests/tools/s3-server.js, node $(node --version 2>/dev/null)) on 127.0.0.1 over HTTPS (self-signed"
+        echo "          certificate: pgBackRest repo1-storage-verify-tls=n, PgVault trusts it through SSL_CERT_FILE), path-style,"
+        echo "          objects on the same /tmp filesystem; PgVault part size 8 MiB x 4 concurrent (defaults), pgBackRest process-max=$WORKERS"
+    fi
     local ds
     for ds in $DATASETS; do
         echo
@@ -387,7 +434,7 @@ report() {
                 for (i = 1; i <= n; i++) {
                     t = tool[i]
                     r = ""
-                    if (t != "pgvault" && mbs["pgvault"] > 0 && mbs[t] > 0)
+                    if (t !~ /^pgvault/ && mbs["pgvault"] > 0 && mbs[t] > 0)
                         r = ratio(mbs["pgvault"], mbs[t]) " / " (base[t] > 0 ? ratio(base["pgvault"], base[t]) : "-") " / " ratio(tree["pgvault"], tree[t])
                     b = base[t] > 0 ? base[t] : "-"; wb = wal[t] > 0 ? wal[t] : "-"; f = st[t] == "ok" ? "" : "  " st[t]
                     mm = sprintf("(%.1f-%.1f)", wmin[t], wmax[t])
@@ -395,12 +442,15 @@ report() {
                         b, wb, tree[t], maxrss[t], cpu[t], pgc[t], other[t], load[t], r, f
                 }
             }' "$RUNDIR/summary.tsv"
-        if compgen -G "$RUNDIR/$ds/pgvault/*/hwm.txt" >/dev/null; then
-            cat "$RUNDIR/$ds"/pgvault/*/hwm.txt | awk '$1 > a { a = $1 } $2 > b { b = $2 } END {
-                printf "pgvault peak RSS by process (VmHWM, largest of the runs): pgvault %.0f MB, its pg_basebackup child %.0f MB\n", a / 1024, b / 1024 }'
-            cat "$RUNDIR/$ds"/pgvault/*/cpu-split.txt 2>/dev/null | awk '{ a = a " " $1; b = b " " $2; n++ } END {
-                if (n) printf "pgvault CPU by process (per run): pgvault%s s; pg_basebackup%s s\n", a, b }'
-        fi
+        local v
+        for v in pgvault pgvault-enc pgvault-s3 pgvault-s3-enc; do
+            compgen -G "$RUNDIR/$ds/$v/*/hwm.txt" >/dev/null || continue
+            cat "$RUNDIR/$ds/$v"/*/hwm.txt | awk -v v="$v" '$1 > a { a = $1 } $2 > b { b = $2 } END {
+                printf "%s peak RSS by process (VmHWM, largest of the runs): pgvault %.0f MB, its pg_basebackup child %.0f MB\n", v, a / 1024, b / 1024 }'
+            cat "$RUNDIR/$ds/$v"/*/cpu-split.txt 2>/dev/null | awk -v v="$v" '{ a = a " " $1; b = b " " $2; n++ } END {
+                if (n) printf "%s CPU by process (per run): pgvault%s s; pg_basebackup%s s\n", v, a, b }'
+        done
+        s3_report "$ds" "$RUNDIR/summary.tsv" 8
     done
     echo
     echo "columns: wall s = median wall seconds of the whole command (min-max over the runs); MB/s = database bytes (above) /"
@@ -435,6 +485,9 @@ verdicts() {
     local ds ok=1 hwm
     echo
     for ds in $DATASETS; do
+        s3_verdicts "$ds" "$RUNDIR/summary.tsv" "$TARGET_S3_SPEED" "$TARGET_ENC_COST" "backup" || ok=0
+        # The local comparison (pgvault against pgbackrest-zst) when either is among the tools.
+        awk -v ds="$ds" '$1 == ds && ($2 == "pgvault" || $2 == "pgbackrest-zst") { f = 1 } END { exit !f }' "$RUNDIR/summary.tsv" || continue
         hwm=$(cat "$RUNDIR/$ds"/pgvault/*/hwm.txt 2>/dev/null | awk '$1 > a { a = $1 } $2 > b { b = $2 } END { print a + 0, b + 0 }')
         awk -v ds="$ds" -v ts="$TARGET_SPEED" -v tz="$TARGET_SIZE" -v tr="$TARGET_RSS_MB" -v hwm="$hwm" '
             $1 == ds { st[$2] = $3; wall[$2] = $5; tree[$2] = $13 / 1024; base[$2] = $14 }

@@ -17,6 +17,12 @@
 #   pgbackrest-zst  pgbackrest restore --pg1-path=DIR; sync         (backup --type=full, compress-type=zst
 #                   compress-level=LEVEL, process-max=2, the settings of bench/backup's pgbackrest-zst)
 #   pgbackrest-lz4  the same with compress-type=lz4 (level 1)
+# and, with S3=1 (or named in TOOLS), the S3 tools, against one local S3 server (tests/tools/s3-server.js: s3rver on
+# loopback, HTTPS with a self-signed certificate, started by bench/lib.sh start_s3, a fresh data directory per run):
+#   pgvault-enc     pgvault restore of a backup into a local repository, encrypted (Encryption: KeyId + a random key)
+#   pgvault-s3      pgvault restore --config FILE of a backup in an s3 location on that server (prefix pgvault-s3)
+#   pgvault-s3-enc  the same, encrypted
+#   pgbackrest-s3   pgbackrest-zst with repo1-type=s3 on that server (path style, verify-tls=n: self-signed certificate)
 # MB/s = database bytes (the data directory without pg_wal) / wall seconds of restore + sync; peak RSS; CPU seconds.
 # Replay (on the REPLAY_DATASET's cluster, right after its throughput runs): `pgvault serve` streams WAL (its first base
 # backup of a new chain) while pgBackRest archives it (archive-push; a full backup after pgvault's); pgbench -c
@@ -27,8 +33,11 @@
 #
 # Knobs (environment): SCALE=100 MIXED_SCALE=60 RANDOM_MB=1500 LEVEL=3 REPS=3 (quick: 1)
 #   DATASETS="pgbench mixed" TOOLS="tar pgvault pgbackrest-zst pgbackrest-lz4" (none: no tool)
+#   S3=1: TOOLS="pgvault pgvault-enc pgvault-s3 pgvault-s3-enc pgbackrest-zst pgbackrest-s3" and REPLAY=0 unless set
 #   REPLAY=1 (0 skips it) REPLAY_SECONDS=300 (quick: 20) REPLAY_CLIENTS=4 REPLAY_DATASET=pgbench REPLAY_REPS=1
 #   REPLAY_TOOLS="pgvault pgbackrest pgbackrest-async" REPLAY_TIMEOUT=3600
+#   REPLAY_S3=$S3 (1: pgvault serve streams into an s3 location and pgBackRest archives into an s3 repository, both on
+#   the S3 server; the restored servers fetch their WAL from there: S3=1 REPLAY=1 runs it)
 #   REV=HEAD (commit to build, exported with git archive; REV= builds the working tree) SKIP_BUILD=1 (reuse OUT/pgvault)
 #   PG_BIN=/usr/lib/postgresql/15/bin CHECKSUMS=0 QUIET_WAIT=10 KEEP=0 (1 keeps /tmp files) OUT=bench/restore/out
 # Exit status: 0 every target met, 2 the benchmark ran but a target was missed (or a restore failed or restored the wrong
@@ -43,7 +52,7 @@ for a in "$@"; do
     case $a in
         --quick) QUICK=1 ;;
         --report) REPORT_ONLY=1 ;;
-        -h|--help) sed -n '2,36p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,44p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown argument $a" >&2; exit 1 ;;
     esac
 done
@@ -57,6 +66,11 @@ MIXED_SCALE=${MIXED_SCALE:-60}
 RANDOM_MB=${RANDOM_MB:-1500}
 LEVEL=${LEVEL:-3}
 REPS=${REPS:-3}
+S3=${S3:-0}
+if [[ $S3 == 1 ]]; then
+    TOOLS=${TOOLS:-"pgvault pgvault-enc pgvault-s3 pgvault-s3-enc pgbackrest-zst pgbackrest-s3"}
+    REPLAY=${REPLAY:-0}
+fi
 DATASETS=${DATASETS:-"pgbench mixed"}
 TOOLS=${TOOLS:-"tar pgvault pgbackrest-zst pgbackrest-lz4"}
 REPLAY=${REPLAY:-1}
@@ -65,6 +79,7 @@ REPLAY_CLIENTS=${REPLAY_CLIENTS:-4}
 REPLAY_DATASET=${REPLAY_DATASET:-pgbench}
 REPLAY_REPS=${REPLAY_REPS:-1}
 REPLAY_TOOLS=${REPLAY_TOOLS:-"pgvault pgbackrest pgbackrest-async"}
+REPLAY_S3=${REPLAY_S3:-$S3}                 # 1: the replay part against the S3 server (pgvault's s3 location, pgBackRest's s3 repo)
 REPLAY_TIMEOUT=${REPLAY_TIMEOUT:-3600}
 REV=${REV-HEAD}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -76,6 +91,8 @@ WORKERS=2                                   # pgBackRest process-max, PgVault's 
 CLUSTER_ID=7d1e4a2b-3c5f-4e6a-8b9c-0d1e2f3a4b5c
 SLOT=pgvault_7d1e4a2b3c5f                   # PgVault's default slot name for that id
 TARGET_SPEED=1.3                            # PgVault restore MB/s >= 1.3 x pgBackRest's (zst)
+TARGET_S3_SPEED=1.5                         # pgvault-s3 restore MB/s >= 1.5 x pgbackrest-s3's
+TARGET_ENC_COST=15                          # pgvault-s3-enc (and pgvault-enc) MB/s >= (100 - 15) % of the plain one's
 PGVAULT=$OUT/pgvault/pgvault
 RUNDIR=$OUT/run
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -107,6 +124,7 @@ cleanup() {
     stop_pid "$SAMPLER_PID"
     stop_pid "$BENCH_PID"
     stop_pid "$SERVE_PID"
+    stop_s3
     if [[ -n $RESTORED && -f $RESTORED/postmaster.pid ]]; then
         as_pg "$PG_BIN/pg_ctl" -D "$RESTORED" -m immediate -w -t 60 stop >/dev/null 2>&1
     fi
@@ -132,9 +150,11 @@ mkdir -p "$RUNDIR"
 cat >"$RUNDIR/settings.sh" <<SETTINGS
 QUICK=$QUICK DATASETS="$DATASETS" TOOLS="$TOOLS" LEVEL=$LEVEL CHECKSUMS=$CHECKSUMS REPS=$REPS
 REPLAY=$REPLAY REPLAY_SECONDS=$REPLAY_SECONDS REPLAY_CLIENTS=$REPLAY_CLIENTS REPLAY_DATASET=$REPLAY_DATASET REPLAY_REPS=$REPLAY_REPS
-REPLAY_TOOLS="$REPLAY_TOOLS" SCALE=$SCALE MIXED_SCALE=$MIXED_SCALE RANDOM_MB=$RANDOM_MB
+REPLAY_TOOLS="$REPLAY_TOOLS" REPLAY_S3=$REPLAY_S3 SCALE=$SCALE MIXED_SCALE=$MIXED_SCALE RANDOM_MB=$RANDOM_MB
+S3=$S3
 SETTINGS
 start_cluster pgvault-bench-restore
+[[ " $TOOLS " == *-s3[\ -]* || ( $REPLAY == 1 && $REPLAY_S3 == 1 ) ]] && start_s3
 fi
 
 drop_slot() { pgq "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null || true; }
@@ -151,47 +171,64 @@ fresh_dir() { # DIR
 
 # ------------------------------------------------------------------------------------------------- the backups
 # One backup of the dataset with each tool, not measured. PgVault: `pgvault backup` into WORK/pgvault-DATASET (its id
-# in PGVAULT_ID); pgBackRest: a full backup into WORK/pgbackrest-CODEC-repo with WORK/pgbackrest-CODEC.conf.
-PGVAULT_ID=""
+# in PGVAULT_IDS[pgvault]); its variants into WORK/TOOL-DATASET, configured by WORK/TOOL-DATASET.json (lib.sh
+# pgvault_conf; S3: prefix TOOL of the bucket); pgBackRest: a full backup into WORK/pgbackrest-CODEC-repo (pgbackrest-s3:
+# path /pgbackrest-s3 of the bucket) with WORK/pgbackrest-CODEC.conf.
+declare -A PGVAULT_IDS=()
 declare -A REPO_BYTES=()
 prepare_backups() { # DATASET
     local ds=$1 d=$RUNDIR/$1/backups tool
     mkdir -p "$d"
     for tool in $TOOLS; do
         case $tool in
-            pgvault)
-                local dd=$WORK/pgvault-$ds
+            pgvault|pgvault-enc|pgvault-s3|pgvault-s3-enc)
+                local dd=$WORK/$tool-$ds args id
                 rm -rf "$dd"
-                log "$ds: pgvault backup (not measured)"
-                "$PGVAULT" backup --cluster "$CLUSTER_ID" \
-                    "--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID" \
-                    "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres" \
-                    "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS" \
-                    "--PgVault:Engine:PostgresBinDirectory=$PG_BIN" >"$d/pgvault.txt" 2>&1 \
-                    || { tail -20 "$d/pgvault.txt" >&2; die "pgvault backup failed (log: $d/pgvault.txt)"; }
+                if [[ $tool == pgvault ]]; then
+                    args=("--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID"
+                        "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres"
+                        "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS"
+                        "--PgVault:Engine:PostgresBinDirectory=$PG_BIN")
+                else
+                    mkdir -p "$dd"
+                    pgvault_conf "$dd.json" "$dd" "$tool"
+                    args=(--config "$dd.json")
+                    [[ $tool == pgvault-s3* ]] && s3_rm "$tool"
+                fi
+                log "$ds: $tool backup (not measured)"
+                # shellcheck disable=SC2046
+                $(pgvault_cmd) backup --cluster "$CLUSTER_ID" "${args[@]}" >"$d/$tool.txt" 2>&1 \
+                    || { tail -20 "$d/$tool.txt" >&2; die "$tool backup failed (log: $d/$tool.txt)"; }
                 drop_slot
-                PGVAULT_ID=$(sed -n 's/^base backup .* of \([^ ]*\) complete.*/\1/p' "$d/pgvault.txt" | tail -1)
-                [[ -n $PGVAULT_ID ]] || die "no backup id in pgvault backup's output ($d/pgvault.txt)"
-                REPO_BYTES[pgvault]=$(size_of "$dd/repository")
+                id=$(sed -n 's/^base backup .* of \([^ ]*\) complete.*/\1/p' "$d/$tool.txt" | tail -1)
+                [[ -n $id ]] || die "no backup id in $tool backup's output ($d/$tool.txt)"
+                PGVAULT_IDS[$tool]=$id
+                if [[ $tool == pgvault-s3* ]]; then REPO_BYTES[$tool]=$(s3_bytes "$tool"); else REPO_BYTES[$tool]=$(size_of "$dd/repository"); fi
                 ;;
-            pgbackrest-zst|pgbackrest-lz4)
+            pgbackrest-zst|pgbackrest-lz4|pgbackrest-s3)
                 local codec=${tool#pgbackrest-} level=$LEVEL
                 [[ $codec == lz4 ]] && level=1
-                local conf=$WORK/pgbackrest-$codec.conf repo=$WORK/pgbackrest-$codec-repo
+                local conf=$WORK/pgbackrest-$codec.conf repo=$WORK/pgbackrest-$codec-repo spec
+                spec=$repo
+                if [[ $codec == s3 ]]; then
+                    codec=zst
+                    repo=$S3_DIR/$S3_BUCKET/$tool   # where the server keeps the objects
+                    spec=s3:/$tool
+                fi
                 rm -rf "$repo" "$WORK/pgbackrest-lock"
-                pgbackrest_conf "$conf" "$repo" "$codec" "$level"
+                pgbackrest_conf "$conf" "$spec" "$codec" "$level"
                 pgbackrest_archiving "$conf" "$d/$tool"
                 log "$ds: pgbackrest backup --type=full, $codec level $level (not measured)"
                 as_pg pgbackrest --config="$conf" --stanza=bench backup --type=full >"$d/$tool/backup.txt" 2>&1 \
                     || { tail -20 "$d/$tool/backup.txt" >&2; die "pgbackrest backup failed (log: $d/$tool/backup.txt)"; }
                 set_archive_command /bin/true
-                REPO_BYTES[$tool]=$(size_of "$repo")
+                if [[ $spec == s3:* ]]; then REPO_BYTES[$tool]=$(s3_bytes "$tool"); else REPO_BYTES[$tool]=$(size_of "$repo"); fi
                 ;;
         esac
     done
     # Every repository read once: each tool restores from the page cache, as the data directory is read from it by tar.
     local t
-    for t in "$WORK"/pgvault-"$ds" "$WORK"/pgbackrest-*-repo; do
+    for t in "$WORK"/pgvault*-"$ds" "$WORK"/pgbackrest-*-repo ${S3_DIR:+"$S3_DIR"}; do
         [[ -d $t ]] && find "$t" -type f -exec cat {} + >/dev/null
     done
     for tool in "${!REPO_BYTES[@]}"; do echo "$ds $tool ${REPO_BYTES[$tool]}" >>"$RUNDIR/repos.tsv"; done
@@ -215,10 +252,14 @@ run_restore() { # DATASET TOOL
                 "tar -cf - --exclude=./pg_wal -C '$PGDATA' . | tar -xf - -C '$target' && sync" || true
             ;;
         pgvault)
-            measure "$ds" pgvault bash -c "'$PGVAULT' restore --backup-id '$PGVAULT_ID' --to '$target' \
+            measure "$ds" pgvault bash -c "'$PGVAULT' restore --backup-id '${PGVAULT_IDS[pgvault]}' --to '$target' \
                 '--PgVault:DataDirectory=$WORK/pgvault-$ds' && sync" || true
             ;;
-        pgbackrest-zst|pgbackrest-lz4)
+        pgvault-enc|pgvault-s3|pgvault-s3-enc)
+            measure "$ds" "$tool" bash -c "$(pgvault_cmd) restore --backup-id '${PGVAULT_IDS[$tool]}' --to '$target' \
+                --config '$WORK/$tool-$ds.json' && sync" || true
+            ;;
+        pgbackrest-zst|pgbackrest-lz4|pgbackrest-s3)
             local codec=${tool#pgbackrest-}
             measure "$ds" "$tool" setpriv --reuid=postgres --regid=postgres --init-groups -- bash -c \
                 "pgbackrest --config='$WORK/pgbackrest-$codec.conf' --stanza=bench --pg1-path='$target' restore && sync" || true
@@ -240,18 +281,33 @@ run_replay() {
     rm -rf "$dd" "$repo" "$WORK/pgbackrest-lock" "$WORK/pgbackrest-spool"
     mkdir -p "$WORK/pgbackrest-spool"
     chown postgres: "$WORK/pgbackrest-spool"
-    pgbackrest_conf "$conf" "$repo" zst "$LEVEL"
+    # REPLAY_S3=1: pgBackRest's repository at /replay-pgbackrest of the bucket, pgvault's location the prefix pgvault-s3
+    # (lib.sh pgvault_conf; its file readable by postgres: the restored server's wal-fetch reads it).
+    local spec=$repo args
+    if [[ $REPLAY_S3 == 1 ]]; then
+        repo=$S3_DIR/$S3_BUCKET/replay-pgbackrest
+        spec=s3:/replay-pgbackrest
+        rm -rf "$repo"
+        s3_rm pgvault-s3
+        mkdir -p "$dd"
+        pgvault_conf "$dd.json" "$dd" pgvault-s3
+        chmod 644 "$dd.json"
+        args=(--config "$dd.json")
+    else
+        args=("--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID"
+            "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres"
+            "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS"
+            "--PgVault:Engine:PostgresBinDirectory=$PG_BIN")
+    fi
+    pgbackrest_conf "$conf" "$spec" zst "$LEVEL"
     # The same repository, read with asynchronous archive-get (prefetching process-max=2 processes into the spool).
-    pgbackrest_conf "$aconf" "$repo" zst "$LEVEL" archive-async=y "spool-path=$WORK/pgbackrest-spool"
+    pgbackrest_conf "$aconf" "$spec" zst "$LEVEL" archive-async=y "spool-path=$WORK/pgbackrest-spool"
     pgbackrest_archiving "$conf" "$dir/pgbackrest"
 
     port=$(free_port) || die "no free port"
     log "replay: pgvault serve on 127.0.0.1:$port, waiting for its first base backup"
-    "$PGVAULT" serve --urls "http://127.0.0.1:$port" \
-        "--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID" \
-        "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres" \
-        "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS" \
-        "--PgVault:Engine:PostgresBinDirectory=$PG_BIN" "--PgVault:RateLimit:PermitsPerSecond=0" >"$dir/serve.log" 2>&1 &
+    # shellcheck disable=SC2046
+    $(pgvault_cmd) serve --urls "http://127.0.0.1:$port" "${args[@]}" "--PgVault:RateLimit:PermitsPerSecond=0" >"$dir/serve.log" 2>&1 &
     SERVE_PID=$!
     local db=$dd/catalog.db deadline=$((SECONDS + 1200)) n=0
     while :; do
@@ -300,8 +356,13 @@ run_replay() {
     set_archive_command /bin/true
     local wal_bytes pgv_wal pgbr_wal
     wal_bytes=$(pgq "SELECT '$lsn1'::pg_lsn - '$lsn0'::pg_lsn")
-    pgv_wal=$(find "$dd/repository" -type d -path '*/chains/*/wal' -exec du -sb {} + 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
-    pgbr_wal=$(size_of "$repo/archive")
+    if [[ $REPLAY_S3 == 1 ]]; then
+        pgv_wal=$(pgvault_repo_bytes "$dd" pgvault-s3 | cut -d' ' -f2)
+        pgbr_wal=$(s3_bytes replay-pgbackrest/archive)
+    else
+        pgv_wal=$(pgvault_repo_bytes "$dd" pgvault | cut -d' ' -f2)
+        pgbr_wal=$(size_of "$repo/archive")
+    fi
     grep -E '^(tps|number of transactions actually processed|latency average)' "$dir/pgbench.txt" >"$dir/pgbench-summary.txt" || true
     echo "REPLAY_WAL_BYTES=$wal_bytes REPLAY_EXPECT=$expect REPLAY_PGV_WAL=$pgv_wal REPLAY_PGBR_WAL=$pgbr_wal REPLAY_FROM=$lsn0 REPLAY_TO=$lsn1 REPLAY_ID=$id" >"$dir/meta.sh"
     log "replay: $(awk -v b="$wal_bytes" 'BEGIN { printf "%.0f", b / 1e6 }') MB of WAL written ($lsn0 to $lsn1), in both archives; history rows/sum(abalance) = $expect"
@@ -312,7 +373,9 @@ run_replay() {
             replay_one "$tool" "$r" "$id" "$dd" "$conf" "$aconf" "$expect"
         done
     done
-    rm -rf "$dd" "$repo"
+    rm -rf "$dd" "$dd.json" "$repo"
+    [[ $REPLAY_S3 == 1 ]] && s3_rm pgvault-s3
+    return 0
 }
 
 replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPECTED
@@ -322,8 +385,10 @@ replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPEC
     fresh_dir "$target"
     case $tool in
         pgvault)
-            MEASURE_CHECKPOINT=0 measure replay "$tool" bash -c "'$PGVAULT' restore --backup-id '$id' --to '$target' \
-                '--PgVault:DataDirectory=$dd' && sync" || status=restore-failed
+            local where="'--PgVault:DataDirectory=$dd'"
+            [[ $REPLAY_S3 == 1 ]] && where="--config '$dd.json'"
+            MEASURE_CHECKPOINT=0 measure replay "$tool" bash -c "$(pgvault_cmd) restore --backup-id '$id' --to '$target' \
+                $where && sync" || status=restore-failed
             ;;
         pgbackrest|pgbackrest-async)
             local c=$conf
@@ -345,7 +410,8 @@ replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPEC
         m0=$(machine_ticks); t1=$(now_us)
         # archive_mode off: the restored server must not push WAL into the archives it recovers from.
         as_pg touch "$plog"   # the server's log (postgres cannot write under OUT; copied there afterwards)
-        as_pg "$PG_BIN/pg_ctl" -D "$target" -l "$plog" -W -o \
+        # SSL_CERT_FILE (the S3 server's certificate, when it runs) for pgvault wal-fetch, PostgreSQL's restore_command.
+        as_pg env ${S3_CERT:+"SSL_CERT_FILE=$S3_CERT"} "$PG_BIN/pg_ctl" -D "$target" -l "$plog" -W -o \
             "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$WORK -c archive_mode=off" start >/dev/null \
             || status=start-failed
         local deadline=$((SECONDS + REPLAY_TIMEOUT))
@@ -413,7 +479,8 @@ for ds in $DATASETS; do
             [[ $tool == none ]] || run_restore "$ds" "$tool"
         done
     done
-    rm -rf "$WORK/pgvault-$ds" "$WORK"/pgbackrest-*-repo
+    rm -rf "$WORK"/pgvault*-"$ds" "$WORK"/pgvault*-"$ds".json "$WORK"/pgbackrest-*-repo
+    if [[ -n $S3_DIR ]]; then for t in pgvault-s3 pgvault-s3-enc pgbackrest-s3; do s3_rm "$t"; done; fi
     [[ $REPLAY == 1 && $ds == "$REPLAY_DATASET" ]] && run_replay
 done
 echo "$(($(date +%s) - STARTED))" >"$RUNDIR/total-seconds.txt"
@@ -456,6 +523,12 @@ report() {
     echo "          repositories and data directory in the page cache; data checksums $([[ $CHECKSUMS == 1 ]] && echo on || echo off);"
     echo "          $REPS run(s) of every tool per dataset, round robin: medians (wall: median and min-max), RSS: the largest of the runs"
     echo "target:   PgVault restore MB/s >= ${TARGET_SPEED}x pgBackRest's (zst)"
+    if [[ " $TOOLS " == *-s3[\ -]* || " $TOOLS " == *-enc\ * ]]; then
+        echo "          S3: pgvault-s3 >= ${TARGET_S3_SPEED}x pgbackrest-s3's MB/s; encryption (pgvault-s3-enc, pgvault-enc) costs <= $TARGET_ENC_COST % of the MB/s"
+        echo "S3:       one s3rver 3.7.1 (tests/tools/s3-server.js, node $(node --version 2>/dev/null)) on 127.0.0.1 over HTTPS (self-signed"
+        echo "          certificate: pgBackRest repo1-storage-verify-tls=n, PgVault trusts it through SSL_CERT_FILE), path-style,"
+        echo "          objects on the same /tmp filesystem (in the page cache); pgBackRest process-max=$WORKERS"
+    fi
     local ds
     for ds in $DATASETS; do
         echo
@@ -470,13 +543,14 @@ report() {
                     "restored B", "files", "RSS tree", "RSS max1", "CPU s", "other", "load", "PgVault speed ratio"
                 for (i = 1; i <= n; i++) {
                     t = tool[i]
-                    r = (t != "pgvault" && mbs["pgvault"] > 0 && mbs[t] > 0) ? sprintf("%.2f", mbs["pgvault"] / mbs[t]) : ""
+                    r = (t !~ /^pgvault/ && mbs["pgvault"] > 0 && mbs[t] > 0) ? sprintf("%.2f", mbs["pgvault"] / mbs[t]) : ""
                     f = st[t] == "ok" ? "" : "  " st[t]
                     printf "%-15s %7.1f %13s %8.1f %13s %13.0f %6d %5.0f MB %5.0f MB %6.1f %5d%% %5.2f  %s%s\n", t, wall[t],
                         sprintf("(%.1f-%.1f)", wmin[t], wmax[t]), mbs[t], (t in repo) ? repo[t] : "-", rb[t], files[t], tree[t], maxrss[t],
                         cpu[t], other[t], load[t], r, f
                 }
             }' "$RUNDIR/repos.tsv" "$RUNDIR/summary.tsv"
+        s3_report "$ds" "$RUNDIR/summary.tsv" 8
     done
     echo
     echo "columns: wall s = median wall seconds of restore + sync (min-max over the runs); MB/s = database bytes (above) /"
@@ -491,7 +565,7 @@ report() {
         # shellcheck disable=SC1091
         source "$RUNDIR/replay/meta.sh"
         echo
-        echo "-- replay: time to a promoted server after $REPLAY_SECONDS s of pgbench -c $REPLAY_CLIENTS -j 2 on dataset $REPLAY_DATASET --"
+        echo "-- replay: time to a promoted server after $REPLAY_SECONDS s of pgbench -c $REPLAY_CLIENTS -j 2 on dataset $REPLAY_DATASET$([[ ${REPLAY_S3:-0} == 1 ]] && echo ', both archives on the S3 server') --"
         echo "pgbench: $(grep -E '^tps' "$RUNDIR/replay/pgbench-summary.txt" | head -1 | sed 's/ (without initial connection time)//'); load before: $(awk -F'load average: ' '{ print $2 }' "$RUNDIR/replay/uptime-pgbench.txt")"
         awk -v w="$REPLAY_WAL_BYTES" -v a="$REPLAY_PGV_WAL" -v b="$REPLAY_PGBR_WAL" -v f="$REPLAY_FROM" -v t="$REPLAY_TO" 'BEGIN {
             printf "WAL written: %.0f MB (%s to %s); stored compressed: pgvault %.0f MB (chain wal/), pgBackRest %.0f MB (archive/, zst)\n", w / 1e6, f, t, a / 1e6, b / 1e6 }'
@@ -531,6 +605,9 @@ verdicts() {
     local ds ok=1
     echo
     for ds in $DATASETS; do
+        s3_verdicts "$ds" "$RUNDIR/summary.tsv" "$TARGET_S3_SPEED" "$TARGET_ENC_COST" "restore" || ok=0
+        # The local comparison (pgvault against pgbackrest-zst) when either is among the tools.
+        awk -v ds="$ds" '$1 == ds && ($2 == "pgvault" || $2 == "pgbackrest-zst") { f = 1 } END { exit !f }' "$RUNDIR/summary.tsv" || continue
         awk -v ds="$ds" -v ts="$TARGET_SPEED" '
             $1 == ds { st[$2] = $3; wall[$2] = $5 }
             END {

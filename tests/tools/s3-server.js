@@ -8,7 +8,8 @@
 //   * listings come in key order (s3rver lists in directory order);
 //   * completing an upload that is gone answers 404 NoSuchUpload;
 //   * the multipart ETag is S3's: md5(concatenated part md5s) + "-" + number of parts (s3rver gives the whole md5).
-// Usage: node s3-server.js --directory DIR --port N [--bucket NAME]...   Prints "listening <port>" once ready.
+// Usage: node s3-server.js --directory DIR --port N [--bucket NAME]... [--key KEY.pem --cert CERT.pem]
+// Prints "listening <port>" once ready. With --key and --cert it serves HTTPS (bench/: pgBackRest speaks S3 only over TLS).
 'use strict';
 
 const crypto = require('crypto');
@@ -30,8 +31,10 @@ const option = name => {
 const directory = option('--directory');
 const port = Number(option('--port') || 0);
 const buckets = args.flatMap((a, i) => (a === '--bucket' ? [args[i + 1]] : []));
-if (!directory) {
-  console.error('usage: s3-server.js --directory DIR [--port N] [--bucket NAME]...');
+const keyFile = option('--key');
+const certFile = option('--cert');
+if (!directory || !keyFile !== !certFile) {
+  console.error('usage: s3-server.js --directory DIR [--port N] [--bucket NAME]... [--key KEY.pem --cert CERT.pem]');
   process.exit(2);
 }
 
@@ -259,6 +262,7 @@ async function extensions(ctx, next) {
     allowMismatchedSignatures: true,
     vhostBuckets: false,
     configureBuckets: buckets.map(name => ({ name })),
+    ...(keyFile ? { key: fs.readFileSync(keyFile), cert: fs.readFileSync(certFile) } : {}),
   });
   server.middleware.unshift(extensions);
   const { port: actual } = await server.run();
