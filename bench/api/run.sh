@@ -208,18 +208,20 @@ SQL
     cat <<SQL
 CREATE TEMP TABLE bench_cluster (i INTEGER PRIMARY KEY, id TEXT NOT NULL);
 INSERT INTO bench_cluster SELECT CAST(substr(display_name, 7) AS INTEGER), id FROM clusters WHERE display_name LIKE 'bench-%';
-UPDATE backups SET is_active = 0 WHERE is_active = 1;
+UPDATE catalog_state SET backups_change_seq = backups_change_seq + 1 WHERE id = 1;
+UPDATE backups SET is_active = 0, change_seq = (SELECT backups_change_seq FROM catalog_state WHERE id = 1) WHERE is_active = 1;
 WITH RECURSIVE n(b) AS (SELECT $lo UNION ALL SELECT b + 1 FROM n WHERE b < $hi - 1),
      g AS (SELECT b, (b * 337) % $CLUSTERS AS ci, $T0_US + b * 150000000 + (b * 7919) % 1000000 AS cus,
                   16777216 + ((b * 2654435761) % 4294967296) * (b % 47 + 1) AS sz FROM n)
 INSERT INTO backups (id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes,
-                     location, system_identifier, timeline, start_lsn, end_lsn, listing_key)
+                     location, system_identifier, timeline, start_lsn, end_lsn, listing_key, change_seq)
 SELECT c.id || '-' || printf('%08x', (g.b * 2654435761) % 4294967296) || '-15', c.id, g.cus,
        CASE g.b % 50 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'DEGRADED' ELSE 'AVAILABLE' END, '15',
        CASE WHEN g.b >= $hi - $CLUSTERS THEN 1 ELSE 0 END,
        CASE WHEN g.b % 50 = 0 THEN NULL ELSE g.cus + 60000000 + (g.b % 3600) * 1000000 END, g.sz, 'local',
        CAST(7000000000000000000 + g.ci * 1000003 AS TEXT), 1, 16777216 * (g.b + 1), 16777216 * (g.b + 1) + g.sz,
-       printf('%016x', 9223372036854775807 - g.cus) || ':' || c.id || '-' || printf('%08x', (g.b * 2654435761) % 4294967296) || '-15'
+       printf('%016x', 9223372036854775807 - g.cus) || ':' || c.id || '-' || printf('%08x', (g.b * 2654435761) % 4294967296) || '-15',
+       (SELECT backups_change_seq FROM catalog_state WHERE id = 1)
 FROM g JOIN bench_cluster c ON c.i = g.ci;
 UPDATE catalog_state SET backups_generation = backups_generation + 1 WHERE id = 1;
 COMMIT;
@@ -244,15 +246,17 @@ SQL
     cat <<SQL
 CREATE TEMP TABLE bench_cluster (i bigint PRIMARY KEY, id text COLLATE "C" NOT NULL);
 INSERT INTO bench_cluster SELECT substr(display_name, 7)::bigint, id FROM clusters WHERE display_name LIKE 'bench-%';
-UPDATE backups SET is_active = false WHERE is_active;
+UPDATE catalog_state SET backups_change_seq = backups_change_seq + 1 WHERE id = 1;
+UPDATE backups SET is_active = false, change_seq = (SELECT backups_change_seq FROM catalog_state WHERE id = 1) WHERE is_active;
 INSERT INTO backups (id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes,
-                     location, system_identifier, timeline, start_lsn, end_lsn, listing_key)
+                     location, system_identifier, timeline, start_lsn, end_lsn, listing_key, change_seq)
 SELECT c.id || '-' || lpad(to_hex((g.b * 2654435761) % 4294967296), 8, '0') || '-15', c.id, g.cus,
        CASE g.b % 50 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'DEGRADED' ELSE 'AVAILABLE' END, '15',
        g.b >= $hi - $CLUSTERS,
        CASE WHEN g.b % 50 = 0 THEN NULL ELSE g.cus + 60000000 + (g.b % 3600) * 1000000 END, g.sz, 'local',
        (7000000000000000000 + g.ci * 1000003)::text, 1, 16777216 * (g.b + 1), 16777216 * (g.b + 1) + g.sz,
-       lpad(to_hex(9223372036854775807 - g.cus), 16, '0') || ':' || c.id || '-' || lpad(to_hex((g.b * 2654435761) % 4294967296), 8, '0') || '-15'
+       lpad(to_hex(9223372036854775807 - g.cus), 16, '0') || ':' || c.id || '-' || lpad(to_hex((g.b * 2654435761) % 4294967296), 8, '0') || '-15',
+       (SELECT backups_change_seq FROM catalog_state WHERE id = 1)
 FROM (SELECT b, (b * 337) % $CLUSTERS AS ci, $T0_US + b * 150000000 + (b * 7919) % 1000000 AS cus,
              16777216 + ((b * 2654435761) % 4294967296) * (b % 47 + 1) AS sz
       FROM generate_series($lo::bigint, $hi - 1) b) g
