@@ -200,11 +200,12 @@ public sealed class BackupReadModel : IDisposable
             return null;
         }
 
-        if (Interlocked.Read(ref _syncedLocalWrites) == _feed.LocalBackupWrites
-            && _time.GetTimestamp() - Interlocked.Read(ref _lastLookTimestamp) < _maxStalenessTicks)
-        {
+        // What this request must see: this process's writes committed before it arrived, and other processes' writes
+        // committed before (now - MaxStaleness).
+        var needWrites = _feed.LocalBackupWrites;
+        var arrived = _time.GetTimestamp();
+        if (Interlocked.Read(ref _syncedLocalWrites) >= needWrites && arrived - Interlocked.Read(ref _lastLookTimestamp) < _maxStalenessTicks)
             return state;
-        }
 
         await _sync.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -212,10 +213,12 @@ public sealed class BackupReadModel : IDisposable
             state = _state;
             if (state is null || Volatile.Read(ref _loading) != 0)
                 return null;
+            // A synchronisation that ran while this request waited may already cover it (writers and readers coalesce:
+            // under a stream of engine writes, one feed read serves every request that queued behind it).
+            if (Interlocked.Read(ref _syncedLocalWrites) >= needWrites && arrived - Interlocked.Read(ref _lastLookTimestamp) < _maxStalenessTicks)
+                return state;
             var writes = _feed.LocalBackupWrites;
             var lookedAt = _time.GetTimestamp();
-            if (Interlocked.Read(ref _syncedLocalWrites) == writes && lookedAt - Interlocked.Read(ref _lastLookTimestamp) < _maxStalenessTicks)
-                return state;
 
             var changes = await _feed.ReadBackupChangesAsync(state.Position, MaxInlineChanges, ct).ConfigureAwait(false);
             if (changes is null)
