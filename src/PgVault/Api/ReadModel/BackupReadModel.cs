@@ -95,6 +95,8 @@ public sealed class BackupReadModel : IDisposable
     /// <summary>Loads the backups now (tests; serve loads in the background).</summary>
     public async Task LoadNowAsync(CancellationToken ct)
     {
+        if (_feed is null || _overLimit)
+            return;
         while (Interlocked.CompareExchange(ref _loading, 1, 0) != 0)
             await Task.Delay(10, ct).ConfigureAwait(false);
         await LoadAsync().ConfigureAwait(false);
