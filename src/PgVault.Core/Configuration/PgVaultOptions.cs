@@ -264,7 +264,7 @@ public sealed class ApiOptions
 /// The API's in-memory read model of the backups: every backup's JSON item, already serialized, in listing order and per
 /// cluster, so a page is written from memory (no catalog query, no serialization). It follows the catalog's change feed:
 /// writes of this process are visible to the next request; writes of other processes sharing the catalog within
-/// <see cref="MaxStaleness"/>. About 0.6 KB of memory per backup (bench/README.md measures it).
+/// <see cref="MaxStaleness"/>. About 0.66 KB of memory per backup (bench/README.md measures it).
 /// </summary>
 public sealed class ReadModelOptions
 {
@@ -278,9 +278,9 @@ public sealed class ReadModelOptions
     /// looks before every request.</summary>
     public TimeSpan MaxStaleness { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>The most backups the read model holds (the bound of its memory, about 0.6 KB each). With more, the read
+    /// <summary>The most backups the read model holds (the bound of its memory, about 0.66 KB each). With more, the read
     /// model turns itself off (with a warning in the log) and the listings are served from the catalog. Default
-    /// 1,000,000 (about 600 MB).</summary>
+    /// 1,000,000 (about 0.7 GB; 0.9 GB at the peak of a reload).</summary>
     public int MaxBackups { get; set; } = 1_000_000;
 }
 
