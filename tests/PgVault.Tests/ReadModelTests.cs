@@ -19,7 +19,8 @@ public sealed class ReadModelPostgres : IAsyncDisposable
 
     public async Task<string> CreateDatabaseAsync(string hint)
     {
-        TestEnvironment.RequireOrSkip(PostgresCluster.FindBinDirectory() is not null, "no PostgreSQL server binaries: install postgresql-15");
+        TestEnvironment.RequireOrSkip(PostgresCluster.FindBinDirectory() is not null,
+            "no PostgreSQL server binaries: install postgresql-15");
         await _lock.WaitAsync(TestContext.Current.CancellationToken);
         try
         {
@@ -81,10 +82,12 @@ public sealed class ReadModelTests(ReadModelPostgres postgres) : IClassFixture<R
         var ids = backups.Select(b => b.Id).Where((_, i) => i % 17 == 0).Append("orphan-15").Append("no-such-backup").ToList();
         var urls = new List<string>
         {
-            "/clusters/backups", "/clusters/backups?limit=1000", "/clusters/backups?offset=7&limit=13", "/clusters/backups?offset=290&limit=5",
-            "/clusters/backups?offset=299&limit=1", "/clusters/backups?offset=5000", "/clusters/backups?limit=0",
+            "/clusters/backups", "/clusters/backups?limit=1000", "/clusters/backups?offset=7&limit=13",
+            "/clusters/backups?offset=290&limit=5", "/clusters/backups?offset=299&limit=1", "/clusters/backups?offset=5000",
+            "/clusters/backups?limit=0",
             $"/clusters/{C1}/backups", $"/clusters/{C1}/backups?offset=3&limit=50", $"/clusters/{C2.ToUpperInvariant()}/backups?limit=2",
-            $"/clusters/{C3}/backups", $"/clusters/{C3}/backups?offset=1000", $"/clusters/{Unconfigured}/backups", "/clusters/not-a-uuid/backups",
+            $"/clusters/{C3}/backups", $"/clusters/{C3}/backups?offset=1000", $"/clusters/{Unconfigured}/backups",
+            "/clusters/not-a-uuid/backups",
         };
         urls.AddRange(ids.Select(id => $"/clusters/backups/{id}"));
         foreach (var token in new[] { AdminToken, OneToken, TwoToken })
@@ -100,8 +103,10 @@ public sealed class ReadModelTests(ReadModelPostgres postgres) : IClassFixture<R
                     var what = $"{token[..18]} GET {prefix}{url}";
                     Assert.True(expected.StatusCode == actual.StatusCode, $"{what}: {actual.StatusCode}, expected {expected.StatusCode}");
                     Assert.Equal(expected.Content.Headers.ContentType?.ToString(), actual.Content.Headers.ContentType?.ToString());
-                    var expectedBody = (await expected.Content.ReadAsStringAsync(Ct)).Replace(plain.BaseAddress.Authority, "HOST", StringComparison.Ordinal);
-                    var actualBody = (await actual.Content.ReadAsStringAsync(Ct)).Replace(fast.BaseAddress.Authority, "HOST", StringComparison.Ordinal);
+                    var expectedBody = (await expected.Content.ReadAsStringAsync(Ct))
+                        .Replace(plain.BaseAddress.Authority, "HOST", StringComparison.Ordinal);
+                    var actualBody = (await actual.Content.ReadAsStringAsync(Ct))
+                        .Replace(fast.BaseAddress.Authority, "HOST", StringComparison.Ordinal);
                     Assert.True(expectedBody == actualBody, $"{what}:\n{actualBody}\nexpected\n{expectedBody}");
                 }
             }
@@ -161,7 +166,8 @@ public sealed class ReadModelTests(ReadModelPostgres postgres) : IClassFixture<R
             await other.SaveBackupsAsync([Backup("from-elsewhere-15", C2, T0.AddDays(2), BackupState.Busy)], Ct);
             await WaitUntilAsync(async () => await FirstIdAsync(client, "/clusters/backups?limit=1") == "from-elsewhere-15");
             await other.SaveBackupsAsync([Backup("from-elsewhere-15", C2, T0.AddDays(2), BackupState.Failed)], Ct);
-            await WaitUntilAsync(async () => (await GetStringAsync(client, "/clusters/backups/from-elsewhere-15")).Contains("\"FAILED\"", StringComparison.Ordinal));
+            await WaitUntilAsync(async () =>
+                (await GetStringAsync(client, "/clusters/backups/from-elsewhere-15")).Contains("\"FAILED\"", StringComparison.Ordinal));
             Assert.True(await other.DeleteBackupAsync("from-elsewhere-15", Ct));
             await WaitUntilAsync(async () =>
             {
@@ -182,7 +188,8 @@ public sealed class ReadModelTests(ReadModelPostgres postgres) : IClassFixture<R
     public async Task Within_the_staleness_bound_the_model_does_not_look_at_other_processes_writes(string provider)
     {
         using var dir = new TempDirectory("readmodel-stale");
-        var settings = await SettingsAsync(provider, dir, nameof(Within_the_staleness_bound_the_model_does_not_look_at_other_processes_writes));
+        var settings = await SettingsAsync(provider, dir,
+            nameof(Within_the_staleness_bound_the_model_does_not_look_at_other_processes_writes));
         settings["PgVault:Api:ReadModel:MaxStaleness"] = "01:00:00";
         await using var server = await ApiServer.StartAsync("readmodel-stale", settings, dataDirectory: dir);
         await server.Catalog.SaveBackupsAsync(Seed(), Ct);

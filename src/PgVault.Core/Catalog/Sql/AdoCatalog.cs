@@ -102,9 +102,9 @@ public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
                     "change_seq = @change_seq WHERE id = @id");
                 update.Transaction = tx;
                 await using var insert = Command(conn,
-                    $"INSERT INTO backups ({BackupColumns}, listing_key, change_seq) VALUES (@id, @cluster_id, @created_us, @state, @version, " +
-                    "@is_active, @earliest_recovery_target_us, @size_bytes, @location, @system_identifier, @timeline, @start_lsn, @end_lsn, " +
-                    "@listing_key, @change_seq)");
+                    $"INSERT INTO backups ({BackupColumns}, listing_key, change_seq) VALUES (@id, @cluster_id, @created_us, @state, " +
+                    "@version, @is_active, @earliest_recovery_target_us, @size_bytes, @location, @system_identifier, @timeline, " +
+                    "@start_lsn, @end_lsn, @listing_key, @change_seq)");
                 insert.Transaction = tx;
                 Set(update, "change_seq", seq);
                 Set(insert, "change_seq", seq);
@@ -430,7 +430,8 @@ public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
         await using var cmd = Command(conn, "SELECT backups_change_seq, deletions_pruned_seq FROM catalog_state WHERE id = 1");
         await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         if (!await reader.ReadAsync(ct).ConfigureAwait(false))
-            throw new PgVaultException(ErrorCode.CatalogUnavailable, "the catalog has no catalog_state row", "run 'pgvault catalog migrate'");
+            throw new PgVaultException(ErrorCode.CatalogUnavailable, "the catalog has no catalog_state row",
+                "run 'pgvault catalog migrate'");
         return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
