@@ -208,18 +208,20 @@ SQL
     cat <<SQL
 CREATE TEMP TABLE bench_cluster (i INTEGER PRIMARY KEY, id TEXT NOT NULL);
 INSERT INTO bench_cluster SELECT CAST(substr(display_name, 7) AS INTEGER), id FROM clusters WHERE display_name LIKE 'bench-%';
-UPDATE backups SET is_active = 0 WHERE is_active = 1;
+UPDATE catalog_state SET backups_change_seq = backups_change_seq + 1 WHERE id = 1;
+UPDATE backups SET is_active = 0, change_seq = (SELECT backups_change_seq FROM catalog_state WHERE id = 1) WHERE is_active = 1;
 WITH RECURSIVE n(b) AS (SELECT $lo UNION ALL SELECT b + 1 FROM n WHERE b < $hi - 1),
      g AS (SELECT b, (b * 337) % $CLUSTERS AS ci, $T0_US + b * 150000000 + (b * 7919) % 1000000 AS cus,
                   16777216 + ((b * 2654435761) % 4294967296) * (b % 47 + 1) AS sz FROM n)
 INSERT INTO backups (id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes,
-                     location, system_identifier, timeline, start_lsn, end_lsn, listing_key)
+                     location, system_identifier, timeline, start_lsn, end_lsn, listing_key, change_seq)
 SELECT c.id || '-' || printf('%08x', (g.b * 2654435761) % 4294967296) || '-15', c.id, g.cus,
        CASE g.b % 50 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'DEGRADED' ELSE 'AVAILABLE' END, '15',
        CASE WHEN g.b >= $hi - $CLUSTERS THEN 1 ELSE 0 END,
        CASE WHEN g.b % 50 = 0 THEN NULL ELSE g.cus + 60000000 + (g.b % 3600) * 1000000 END, g.sz, 'local',
        CAST(7000000000000000000 + g.ci * 1000003 AS TEXT), 1, 16777216 * (g.b + 1), 16777216 * (g.b + 1) + g.sz,
-       printf('%016x', 9223372036854775807 - g.cus) || ':' || c.id || '-' || printf('%08x', (g.b * 2654435761) % 4294967296) || '-15'
+       printf('%016x', 9223372036854775807 - g.cus) || ':' || c.id || '-' || printf('%08x', (g.b * 2654435761) % 4294967296) || '-15',
+       (SELECT backups_change_seq FROM catalog_state WHERE id = 1)
 FROM g JOIN bench_cluster c ON c.i = g.ci;
 UPDATE catalog_state SET backups_generation = backups_generation + 1 WHERE id = 1;
 COMMIT;
@@ -244,15 +246,17 @@ SQL
     cat <<SQL
 CREATE TEMP TABLE bench_cluster (i bigint PRIMARY KEY, id text COLLATE "C" NOT NULL);
 INSERT INTO bench_cluster SELECT substr(display_name, 7)::bigint, id FROM clusters WHERE display_name LIKE 'bench-%';
-UPDATE backups SET is_active = false WHERE is_active;
+UPDATE catalog_state SET backups_change_seq = backups_change_seq + 1 WHERE id = 1;
+UPDATE backups SET is_active = false, change_seq = (SELECT backups_change_seq FROM catalog_state WHERE id = 1) WHERE is_active;
 INSERT INTO backups (id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes,
-                     location, system_identifier, timeline, start_lsn, end_lsn, listing_key)
+                     location, system_identifier, timeline, start_lsn, end_lsn, listing_key, change_seq)
 SELECT c.id || '-' || lpad(to_hex((g.b * 2654435761) % 4294967296), 8, '0') || '-15', c.id, g.cus,
        CASE g.b % 50 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'DEGRADED' ELSE 'AVAILABLE' END, '15',
        g.b >= $hi - $CLUSTERS,
        CASE WHEN g.b % 50 = 0 THEN NULL ELSE g.cus + 60000000 + (g.b % 3600) * 1000000 END, g.sz, 'local',
        (7000000000000000000 + g.ci * 1000003)::text, 1, 16777216 * (g.b + 1), 16777216 * (g.b + 1) + g.sz,
-       lpad(to_hex(9223372036854775807 - g.cus), 16, '0') || ':' || c.id || '-' || lpad(to_hex((g.b * 2654435761) % 4294967296), 8, '0') || '-15'
+       lpad(to_hex(9223372036854775807 - g.cus), 16, '0') || ':' || c.id || '-' || lpad(to_hex((g.b * 2654435761) % 4294967296), 8, '0') || '-15',
+       (SELECT backups_change_seq FROM catalog_state WHERE id = 1)
 FROM (SELECT b, (b * 337) % $CLUSTERS AS ci, $T0_US + b * 150000000 + (b * 7919) % 1000000 AS cus,
              16777216 + ((b * 2654435761) % 4294967296) * (b % 47 + 1) AS sz
       FROM generate_series($lo::bigint, $hi - 1) b) g
@@ -496,6 +500,36 @@ cold() {
     log "  $1 backups: first request at offset $2 after the catalog changed (boundary cache rebuilt): $t ms"
 }
 
+# The backups pgvault's read model holds (its /metrics gauge; empty when metrics are off).
+model_backups() {
+    curl -s "$BASE/metrics" | awk '/^pgvault_api_read_model_backups[{ ]/ { print $NF; exit }'
+}
+
+# TOTAL: waits (at most 600 s) until pgvault's read model holds TOTAL backups; appends "TOTAL seconds" to model.tsv.
+wait_model() {
+    local t0 n
+    t0=$(date +%s.%N)
+    for _ in $(seq 1 6000); do
+        n=$(model_backups)
+        if [[ $n == "$1" ]]; then
+            awk -v a="$t0" -v b="$(date +%s.%N)" -v n="$1" 'BEGIN { printf "%d %.1f\n", n, b - a }' >>"$RUN/model.tsv"
+            log "  read model holds $1 backups (waited $(tail -1 "$RUN/model.tsv" | cut -d' ' -f2) s)"
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "pgvault's read model did not reach $1 backups in 600 s (it holds ${n:-?}; see $RUN/serve.log)"
+}
+
+# TOTAL: appends "TOTAL VmRSS_kB VmHWM_kB" of pgvault serve to rss.tsv.
+rss() {
+    local r h
+    r=$(awk '/^VmRSS/ { print $2 }' "/proc/$SERVER_PID/status")
+    h=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+    echo "$1 $r $h" >>"$RUN/rss.tsv"
+    log "  pgvault serve with $1 backups: RSS $((r / 1024)) MB (peak $((h / 1024)) MB)"
+}
+
 run_catalog() {
     CAT=$1
     RUN=$OUT/run/$CAT
@@ -505,6 +539,8 @@ run_catalog() {
     : >"$RUN/measure.tsv"
     : >"$RUN/deep.tsv"
     : >"$RUN/cold.tsv"
+    : >"$RUN/model.tsv"
+    : >"$RUN/rss.tsv"
     log "== $CAT catalog"
     if [[ $CAT == postgres ]]; then start_pg; else SQLITE_DB=$RUN/data/catalog.db; fi
     write_config
@@ -521,6 +557,8 @@ run_catalog() {
 
     start_server
     log "pgvault serve (pid $SERVER_PID) at $BASE"
+    # The read model loads in the background after the start (requests are served from the catalog until then).
+    wait_model "$BACKUPS"
 
     # Body sizes, and a sanity check of each endpoint. The list page is taken mid-set (it has prev and next links).
     local first_cluster first_backup list_bytes cluster_bytes backup_bytes
@@ -567,15 +605,20 @@ run_catalog() {
     deep "$BACKUPS" 0
     deep "$BACKUPS" "$((BACKUPS / 2))"
     deep "$BACKUPS" "$((BACKUPS - PAGE))"
+    rss "$BACKUPS"
     if (( DEEP_BACKUPS > BACKUPS )); then
         t0=$SECONDS
         fill "$BACKUPS" "$DEEP_BACKUPS" 0
         n=$(catalog_query "SELECT count(*) FROM backups")
         [[ $n == "$DEEP_BACKUPS" ]] || die "$CAT catalog holds $n backups, expected $DEEP_BACKUPS"
         log "grew the catalog to $DEEP_BACKUPS backups in $((SECONDS - t0)) s"
+        # The first request after the growth (900,000 changes: more than the read model applies in place) starts its
+        # reload in the background and is served from the catalog (which rebuilds its page-boundary cache).
         cold "$DEEP_BACKUPS" "$((DEEP_BACKUPS - PAGE))"
+        wait_model "$DEEP_BACKUPS"
         deep "$DEEP_BACKUPS" 0
         deep "$DEEP_BACKUPS" "$((DEEP_BACKUPS - PAGE))"
+        rss "$DEEP_BACKUPS"
     fi
     local size
     if [[ $CAT == sqlite ]]; then
@@ -653,8 +696,13 @@ report_catalog() { # CAT
     echo "user+sys / EXPLAIN (ANALYZE, TIMING OFF) EXECUTE of the prepared statements); medians of $REPS"
     awk 'BEGIN { printf "%10s %9s %9s %9s\n", "backups", "offset", "http ms", "sql ms" }
          { printf "%10d %9d %9.1f %9.2f\n", $1, $2, $3, $4 }' "$run/deep.tsv"
-    echo "first request with offset >= $STRIDE after the catalog changed (pgvault rebuilds its page-boundary cache):"
+    echo "first request with offset >= $STRIDE after the catalog changed (at $BACKUPS: served by the read model; after the"
+    echo "growth: served by the catalog, which rebuilds its page-boundary cache, while the read model reloads):"
     awk '{ printf "%10d %9d %9.1f ms\n", $1, $2, $3 }' "$run/cold.tsv"
+    echo "read model: (re)loaded in the background, seconds from the server's start (first row) or the first request after"
+    echo "the growth (second row) until it held every backup; RSS of pgvault serve after the measurements (VmRSS, VmHWM peak):"
+    awk '{ printf "%10d backups loaded after %6.1f s\n", $1, $2 }' "$run/model.tsv"
+    awk '{ printf "%10d backups: RSS %5d MB, peak %5d MB\n", $1, $2 / 1024, $3 / 1024 }' "$run/rss.tsv"
     echo "verdict ($1): $(cat "$run/verdict.txt")"
 }
 

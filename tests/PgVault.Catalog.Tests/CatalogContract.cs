@@ -15,6 +15,9 @@ public abstract class CatalogContract
     /// <summary>A new, empty, not yet migrated catalog of its own.</summary>
     protected abstract Task<ICatalog> CreateCatalogAsync(string name);
 
+    /// <summary>A second catalog on the same database, as another pgvault process would open it.</summary>
+    protected abstract ICatalog OpenAgain(ICatalog catalog);
+
     /// <summary>Runs raw SQL against the catalog's database.</summary>
     protected abstract Task ExecuteSqlAsync(ICatalog catalog, string sql);
 
@@ -310,5 +313,70 @@ public abstract class CatalogContract
         }
 
         await AssertPagesAsync();
+    }
+
+    [Fact]
+    public async Task The_change_feed_reports_every_write_after_a_position_in_order()
+    {
+        var catalog = await MigratedAsync(nameof(The_change_feed_reports_every_write_after_a_position_in_order));
+        var feed = Assert.IsAssignableFrom<IBackupChangeFeed>(catalog);
+        var seen = new List<BackupRecord>();
+        var p0 = await feed.ReadAllBackupsAsync(seen.Add, Ct);
+        Assert.Empty(seen);
+        var none = await feed.ReadBackupChangesAsync(p0, 100, Ct);
+        Assert.NotNull(none);
+        Assert.Equal(p0, none.Position);
+        Assert.Empty(none.Changes);
+
+        var writes = feed.LocalBackupWrites;
+        await catalog.SaveBackupsAsync([Backup("a", "c1", T0), Backup("b", "c1", T0.AddSeconds(1)), Backup("c", "c2", T0)], Ct);
+        Assert.Equal(writes + 1, feed.LocalBackupWrites);
+        var first = await feed.ReadBackupChangesAsync(p0, 100, Ct);
+        Assert.NotNull(first);
+        Assert.True(first.Position > p0);
+        Assert.Equal(["a", "b", "c"], first.Changes.Select(c => c.Id).Order(StringComparer.Ordinal));
+        Assert.All(first.Changes, c => Assert.NotNull(c.Backup));
+
+        await catalog.SaveBackupsAsync([Backup("b", "c1", T0.AddSeconds(1), size: 99)], Ct);
+        Assert.True(await catalog.DeleteBackupAsync("a", Ct));
+        Assert.False(await catalog.DeleteBackupAsync("nonexistent", Ct));
+        var second = await feed.ReadBackupChangesAsync(first.Position, 100, Ct);
+        Assert.NotNull(second);
+        Assert.Equal(["b", "a"], second.Changes.Select(c => c.Id));
+        Assert.Equal(99, second.Changes[0].Backup!.SizeBytes);
+        Assert.Null(second.Changes[1].Backup);
+        Assert.True(second.Changes[0].Sequence < second.Changes[1].Sequence);
+
+        // Too many changes, or a position the catalog never had: read everything again.
+        Assert.Null(await feed.ReadBackupChangesAsync(p0, 2, Ct));
+        Assert.Null(await feed.ReadBackupChangesAsync(second.Position + 1000, 100, Ct));
+
+        // Reading everything gives listing order and a position that continues without a gap.
+        seen.Clear();
+        var p1 = await feed.ReadAllBackupsAsync(seen.Add, Ct);
+        Assert.Equal(["b", "c"], seen.Select(b => b.Id));
+        Assert.Equal(second.Position, p1);
+    }
+
+    [Fact]
+    public async Task Another_instance_sees_the_writes_of_this_one_through_the_change_feed()
+    {
+        var catalog = await MigratedAsync(nameof(Another_instance_sees_the_writes_of_this_one_through_the_change_feed));
+        var other = OpenAgain(catalog);
+        var reader = Assert.IsAssignableFrom<IBackupChangeFeed>(catalog);
+        var position = await reader.ReadAllBackupsAsync(_ => { }, Ct);
+        var localWrites = reader.LocalBackupWrites;
+
+        await other.SaveBackupsAsync([Backup("x", "c1", T0)], Ct);
+        await other.SaveBackupsAsync([Backup("x", "c1", T0) with { State = BackupState.Failed }], Ct);
+        await other.SaveBackupsAsync([Backup("y", "c1", T0)], Ct);
+        Assert.True(await other.DeleteBackupAsync("y", Ct));
+
+        Assert.Equal(localWrites, reader.LocalBackupWrites); // not this instance's writes
+        var changes = await reader.ReadBackupChangesAsync(position, 100, Ct);
+        Assert.NotNull(changes);
+        var last = changes.Changes.GroupBy(c => c.Id).ToDictionary(g => g.Key, g => g.Last().Backup);
+        Assert.Equal(BackupState.Failed, last["x"]!.State);
+        Assert.Null(last["y"]);
     }
 }

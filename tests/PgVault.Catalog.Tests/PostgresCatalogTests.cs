@@ -62,6 +62,13 @@ public sealed class PostgresCatalogTests(PostgresServer server) : CatalogContrac
         return catalog;
     }
 
+    protected override ICatalog OpenAgain(ICatalog catalog)
+    {
+        var again = new PostgresCatalog(_connectionStrings[catalog]);
+        _catalogs.Add(again);
+        return again;
+    }
+
     protected override async Task ExecuteSqlAsync(ICatalog catalog, string sql)
     {
         await using var conn = new NpgsqlConnection(_connectionStrings[catalog]);

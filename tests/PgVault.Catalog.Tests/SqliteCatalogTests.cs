@@ -17,6 +17,8 @@ public sealed class SqliteCatalogTests : CatalogContract, IDisposable
         return Task.FromResult<ICatalog>(catalog);
     }
 
+    protected override ICatalog OpenAgain(ICatalog catalog) => new SqliteCatalog($"Data Source={_paths[catalog]}");
+
     protected override async Task ExecuteSqlAsync(ICatalog catalog, string sql)
     {
         await using var conn = new SqliteConnection($"Data Source={_paths[catalog]}");

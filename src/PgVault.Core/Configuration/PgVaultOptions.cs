@@ -255,6 +255,33 @@ public sealed class ApiOptions
     /// <summary>Serves <c>GET /bench/ceiling?bytes=N</c> (a fixed body behind the same auth and limits) for
     /// <c>bench/api</c>. Default false.</summary>
     public bool EnableBenchmarkEndpoint { get; set; }
+
+    /// <summary>The in-memory read model the backup listings are served from.</summary>
+    public ReadModelOptions ReadModel { get; set; } = new();
+}
+
+/// <summary>
+/// The API's in-memory read model of the backups: every backup's JSON item, already serialized, in listing order and per
+/// cluster, so a page is written from memory (no catalog query, no serialization). It follows the catalog's change feed:
+/// writes of this process are visible to the next request; writes of other processes sharing the catalog within
+/// <see cref="MaxStaleness"/>. About 0.66 KB of memory per backup (bench/README.md measures it).
+/// </summary>
+public sealed class ReadModelOptions
+{
+    /// <summary>Serve the backup listings from the read model. Default true; false serves every request from the
+    /// catalog.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>How old this process's view of other processes' writes (pgvault instances sharing a PostgreSQL catalog,
+    /// <c>pgvault catalog rebuild</c>, <c>pgvault expire</c>) may be: at most this long after its last look at the
+    /// catalog's change feed, a request looks again (one single-row query when nothing changed). Default 1 s; zero
+    /// looks before every request.</summary>
+    public TimeSpan MaxStaleness { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The most backups the read model holds (the bound of its memory, about 0.66 KB each). With more, the read
+    /// model turns itself off (with a warning in the log) and the listings are served from the catalog. Default
+    /// 1,000,000 (about 0.7 GB; 0.9 GB at the peak of a reload).</summary>
+    public int MaxBackups { get; set; } = 1_000_000;
 }
 
 public sealed class LoggingOptions

@@ -117,6 +117,10 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Engine:CompressionLevel must be from 1 to 22");
         if (!string.IsNullOrWhiteSpace(o.Engine.ExpirySchedule) && o.Engine.ExpirySchedule.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length != 5)
             errors.Add($"{p}:Engine:ExpirySchedule '{o.Engine.ExpirySchedule}' must be a 5-field cron expression such as '30 * * * *', or empty (off)");
+        if (o.Api.ReadModel.MaxStaleness < TimeSpan.Zero || o.Api.ReadModel.MaxStaleness > TimeSpan.FromHours(1))
+            errors.Add($"{p}:Api:ReadModel:MaxStaleness is {o.Api.ReadModel.MaxStaleness}; expected 00:00:00 to 01:00:00");
+        if (o.Api.ReadModel.MaxBackups < 0)
+            errors.Add($"{p}:Api:ReadModel:MaxBackups must be 0 or more");
         if (o.RateLimit.PermitsPerSecond < 0)
             errors.Add($"{p}:RateLimit:PermitsPerSecond must be 0 (off) or more");
         if (o.RateLimit.PermitsPerSecond > 0 && o.RateLimit.Burst < 1)

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using PgVault.Api.ReadModel;
 using PgVault.Catalog;
 using PgVault.Engine;
 using PgVault.Engine.Telemetry;
@@ -6,7 +7,7 @@ using PgVault.Engine.Telemetry;
 namespace PgVault.Hosting;
 
 /// <summary>
-/// The per-cluster observable gauges of <c>serve</c>: read from the workers' current state at each scrape (no values
+/// The observable gauges of <c>serve</c> (per cluster, and the API's read model): read from the current state at each scrape (no values
 /// are pushed around, nothing is queried). A cluster whose worker has not chosen its chain yet has no series. README.md
 /// documents every series. The meter comes from the host's <see cref="IMeterFactory"/>, which disposes it.
 /// </summary>
@@ -16,8 +17,9 @@ public sealed class EngineGauges
     private readonly BackupEngine _engine;
     private readonly TimeProvider _time;
 
-    public EngineGauges(IMeterFactory meters, BackupEngine engine, TimeProvider time)
+    public EngineGauges(IMeterFactory meters, BackupEngine engine, TimeProvider time, BackupReadModel readModel)
     {
+        ArgumentNullException.ThrowIfNull(readModel);
         ArgumentNullException.ThrowIfNull(meters);
         _engine = engine;
         _time = time;
@@ -40,6 +42,10 @@ public sealed class EngineGauges
             "Latest restorable time (Unix seconds) of the active backup: now minus the WAL lag in seconds");
         _meter.CreateObservableGauge("pgvault.repository.size", () => Each(w => w.Chain.Current?.SizeBytes), "By",
             "Bytes the active backup (base backups and WAL, compressed) takes in the repository");
+        _meter.CreateObservableGauge("pgvault.api.read_model.backups", () => readModel.Count, null,
+            "Backups held by the API's read model (0 while it loads or when it is off)");
+        _meter.CreateObservableGauge("pgvault.api.read_model.size", () => readModel.ItemBytes, "By",
+            "Bytes of the JSON items the API's read model holds");
     }
 
     private IEnumerable<Measurement<double>> Each(Func<ClusterWorker, double?> read)

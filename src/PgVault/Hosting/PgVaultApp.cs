@@ -1,8 +1,10 @@
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
 using PgVault.Api.Auth;
+using PgVault.Api.Contracts;
 using PgVault.Api.Endpoints;
 using PgVault.Api.Errors;
+using PgVault.Api.ReadModel;
 using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Errors;
@@ -82,6 +84,9 @@ public static class PgVaultApp
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(CatalogFactory.Create(options));
         services.AddSingleton<CatalogQueries>();
+        services.AddSingleton(sp => new BackupReadModel(sp.GetRequiredService<ICatalog>(), ContractMapper.ToJsonItem,
+            options.Api.ReadModel, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BackupReadModel>>()));
+        services.AddSingleton<BackupListings>();
         services.AddSingleton<LocationStores>();
         services.AddSingleton<BackupEngine>();
         services.AddHostedService<BackupEngineService>();
@@ -181,6 +186,9 @@ public static class PgVaultApp
         var credentials = app.Services.GetRequiredService<CredentialStore>();
         if (credentials.IsEmpty)
             credentials.AddToken(AdminToken.Ensure(options, console));
+
+        // The backup listings are served from the catalog until the read model has loaded (in the background).
+        app.Services.GetRequiredService<BackupReadModel>().StartLoading();
     }
 
     private static void ConfigureRateLimiter(RateLimiterOptions o, RateLimitOptions limits)

@@ -12,13 +12,21 @@ namespace PgVault.Catalog.Sql;
 /// provider supplies connections and migrations only. Times are stored as microseconds since the Unix epoch (UTC),
 /// LSNs as 64-bit integers.
 /// </summary>
-public abstract class AdoCatalog : ICatalog
+public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
 {
     private const string BackupColumns =
         "id, cluster_id, created_us, state, version, is_active, earliest_recovery_target_us, size_bytes, location, " +
         "system_identifier, timeline, start_lsn, end_lsn";
 
     private const string ClusterColumns = "id, display_name, created_us, state, postgres_version, backup_location";
+
+    /// <summary>How long a deleted backup's id stays in <c>backup_deletions</c> for the change feed's readers.</summary>
+    public static readonly TimeSpan DeletionRetention = TimeSpan.FromDays(1);
+
+    private long _localBackupWrites;
+
+    /// <inheritdoc />
+    public long LocalBackupWrites => Interlocked.Read(ref _localBackupWrites);
 
     public abstract string Provider { get; }
 
@@ -84,17 +92,22 @@ public abstract class AdoCatalog : ICatalog
             var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
             {
+                var seq = await NextChangeSeqAsync(conn, tx, ct).ConfigureAwait(false);
                 // An existing backup keeps its cluster, creation time and listing key (the order never changes); only a new
                 // backup changes the listing, and bumps the generation that tells every instance its page boundaries are stale.
                 await using var update = Command(conn,
                     "UPDATE backups SET state = @state, version = @version, is_active = @is_active, " +
                     "earliest_recovery_target_us = @earliest_recovery_target_us, size_bytes = @size_bytes, location = @location, " +
-                    "system_identifier = @system_identifier, timeline = @timeline, start_lsn = @start_lsn, end_lsn = @end_lsn WHERE id = @id");
+                    "system_identifier = @system_identifier, timeline = @timeline, start_lsn = @start_lsn, end_lsn = @end_lsn, " +
+                    "change_seq = @change_seq WHERE id = @id");
                 update.Transaction = tx;
                 await using var insert = Command(conn,
-                    $"INSERT INTO backups ({BackupColumns}, listing_key) VALUES (@id, @cluster_id, @created_us, @state, @version, @is_active, " +
-                    "@earliest_recovery_target_us, @size_bytes, @location, @system_identifier, @timeline, @start_lsn, @end_lsn, @listing_key)");
+                    $"INSERT INTO backups ({BackupColumns}, listing_key, change_seq) VALUES (@id, @cluster_id, @created_us, @state, " +
+                    "@version, @is_active, @earliest_recovery_target_us, @size_bytes, @location, @system_identifier, @timeline, " +
+                    "@start_lsn, @end_lsn, @listing_key, @change_seq)");
                 insert.Transaction = tx;
+                Set(update, "change_seq", seq);
+                Set(insert, "change_seq", seq);
                 var inserted = false;
                 foreach (var b in backups)
                 {
@@ -113,6 +126,7 @@ public abstract class AdoCatalog : ICatalog
                     await BumpGenerationAsync(conn, tx, ct).ConfigureAwait(false);
 
                 await tx.CommitAsync(ct).ConfigureAwait(false);
+                Interlocked.Increment(ref _localBackupWrites);
             }
         }
     }
@@ -150,6 +164,19 @@ public abstract class AdoCatalog : ICatalog
         }
 
         p.Value = value ?? DBNull.Value;
+    }
+
+    /// <summary>
+    /// Takes the next change-feed sequence number. The first statement of every transaction that writes backups: the
+    /// catalog_state row it updates stays locked until the transaction ends, so writers take numbers in commit order and
+    /// always lock catalog_state before any backup row (no lock-order deadlock between them).
+    /// </summary>
+    private static async Task<long> NextChangeSeqAsync(DbConnection conn, DbTransaction tx, CancellationToken ct)
+    {
+        await using var next = Command(conn,
+            "UPDATE catalog_state SET backups_change_seq = backups_change_seq + 1 WHERE id = 1 RETURNING backups_change_seq");
+        next.Transaction = tx;
+        return Convert.ToInt64(await next.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }
 
     private static async Task BumpGenerationAsync(DbConnection conn, DbTransaction tx, CancellationToken ct)
@@ -277,6 +304,7 @@ public abstract class AdoCatalog : ICatalog
             var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (tx.ConfigureAwait(false))
             {
+                var seq = await NextChangeSeqAsync(conn, tx, ct).ConfigureAwait(false);
                 await using (var bases = Command(conn, "DELETE FROM base_backups WHERE backup_id = @id"))
                 {
                     bases.Transaction = tx;
@@ -289,11 +317,122 @@ public abstract class AdoCatalog : ICatalog
                 Add(cmd, "id", backupId);
                 var deleted = await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
                 if (deleted)
+                {
                     await BumpGenerationAsync(conn, tx, ct).ConfigureAwait(false);
+                    await RecordDeletionAsync(conn, tx, seq, backupId, ct).ConfigureAwait(false);
+                }
+
                 await tx.CommitAsync(ct).ConfigureAwait(false);
+                Interlocked.Increment(ref _localBackupWrites);
                 return deleted;
             }
         }
+    }
+
+    /// <summary>
+    /// Leaves the deleted backup's id in the change feed, and prunes the deletions older than
+    /// <see cref="DeletionRetention"/> (recording the newest pruned number: readers behind it reload everything).
+    /// </summary>
+    private static async Task RecordDeletionAsync(DbConnection conn, DbTransaction tx, long seq, string backupId, CancellationToken ct)
+    {
+        var now = DateTimeOffset.UtcNow;
+        await using (var record = Command(conn, "INSERT INTO backup_deletions (change_seq, id, deleted_us) VALUES (@seq, @id, @now)"))
+        {
+            record.Transaction = tx;
+            Add(record, "seq", seq);
+            Add(record, "id", backupId);
+            Add(record, "now", ToMicros(now));
+            await record.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        var cutoff = ToMicros(now - DeletionRetention);
+        await using (var mark = Command(conn,
+                         "UPDATE catalog_state SET deletions_pruned_seq = coalesce((SELECT max(change_seq) FROM backup_deletions " +
+                         "WHERE deleted_us < @cutoff), deletions_pruned_seq) WHERE id = 1"))
+        {
+            mark.Transaction = tx;
+            Add(mark, "cutoff", cutoff);
+            await mark.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await using var prune = Command(conn, "DELETE FROM backup_deletions WHERE deleted_us < @cutoff");
+        prune.Transaction = tx;
+        Add(prune, "cutoff", cutoff);
+        await prune.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<long> ReadAllBackupsAsync(Action<BackupRecord> sink, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            var (position, _) = await ReadFeedStateAsync(conn, ct).ConfigureAwait(false);
+            await using var cmd = Command(conn, $"SELECT {BackupColumns} FROM backups ORDER BY listing_key");
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                sink(ReadBackup(reader));
+            return position;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<BackupChanges?> ReadBackupChangesAsync(long since, int maxChanges, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxChanges);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            // The position first: every change up to it is committed, so reading the rows and deletions after `since`
+            // afterwards (each statement seeing at least as much) misses none; newer ones seen too are re-read next time.
+            var (position, pruned) = await ReadFeedStateAsync(conn, ct).ConfigureAwait(false);
+            if (position == since)
+                return new BackupChanges(position, []);
+            if (position < since || pruned > since)
+                return null;
+
+            var changes = new List<BackupChange>();
+            await using (var rows = Command(conn,
+                             $"SELECT {BackupColumns}, change_seq FROM backups WHERE change_seq > @since ORDER BY change_seq LIMIT @max"))
+            {
+                Add(rows, "since", since);
+                Add(rows, "max", maxChanges + 1);
+                await using var reader = await rows.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var b = ReadBackup(reader);
+                    changes.Add(new BackupChange(reader.GetInt64(13), b.Id, b));
+                }
+            }
+
+            if (changes.Count > maxChanges)
+                return null;
+            await using (var deletions = Command(conn,
+                             "SELECT change_seq, id FROM backup_deletions WHERE change_seq > @since ORDER BY change_seq LIMIT @max"))
+            {
+                Add(deletions, "since", since);
+                Add(deletions, "max", maxChanges + 1);
+                await using var reader = await deletions.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                    changes.Add(new BackupChange(reader.GetInt64(0), reader.GetString(1), null));
+            }
+
+            if (changes.Count > maxChanges)
+                return null;
+            changes.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
+            return new BackupChanges(position, changes);
+        }
+    }
+
+    private static async Task<(long Position, long Pruned)> ReadFeedStateAsync(DbConnection conn, CancellationToken ct)
+    {
+        await using var cmd = Command(conn, "SELECT backups_change_seq, deletions_pruned_seq FROM catalog_state WHERE id = 1");
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await reader.ReadAsync(ct).ConfigureAwait(false))
+            throw new PgVaultException(ErrorCode.CatalogUnavailable, "the catalog has no catalog_state row",
+                "run 'pgvault catalog migrate'");
+        return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
     public async Task<BackupRecord?> GetActiveBackupAsync(string clusterId, CancellationToken ct)

@@ -20,6 +20,10 @@ public static class ContractMapper
                 b.EarliestRecoveryTargetTime is { } t ? Timestamp(t) : null, SizeInMegabytes(b.SizeBytes), b.Location));
     }
 
+    /// <summary>The backup's <c>BackupResponse</c> as the API writes it (UTF-8 JSON): a list item or a whole response.</summary>
+    public static byte[] ToJsonItem(BackupRecord b) =>
+        System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(ToResponse(b), ApiJsonContext.Api.BackupResponse);
+
     public static ClusterResponse ToResponse(ClusterRecord c)
     {
         ArgumentNullException.ThrowIfNull(c);

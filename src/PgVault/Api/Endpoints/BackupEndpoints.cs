@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
-using PgVault.Catalog;
+using PgVault.Api.ReadModel;
 
 namespace PgVault.Api.Endpoints;
 
@@ -17,26 +17,18 @@ public static class BackupEndpoints
         return group;
     }
 
-    private static async Task<JsonHttpResult<ClusterBackupList>> ListBackupsAsync(HttpContext context, CatalogQueries queries, CancellationToken ct)
+    private static Task<Results<Utf8JsonResult, JsonHttpResult<ClusterBackupList>>> ListBackupsAsync(HttpContext context,
+        BackupListings listings, CancellationToken ct) =>
+        listings.ListBackupsAsync(context.ApiPrincipal().Scope, PageQuery.Parse(context.Request.Query), context.Request, ct);
+
+    private static Task<Results<Utf8JsonResult, JsonHttpResult<BackupResponse>>> GetBackupAsync(string backupId, HttpContext context,
+        BackupListings listings, CancellationToken ct) =>
+        listings.GetBackupAsync(context.ApiPrincipal().Scope, backupId, ct);
+
+    private static Task<Results<Utf8JsonResult, JsonHttpResult<ClusterBackupList>>> ListClusterBackupsAsync(string clusterId,
+        HttpContext context, BackupListings listings, CancellationToken ct)
     {
         var page = PageQuery.Parse(context.Request.Query);
-        var result = await queries.ListBackupsAsync(context.ApiPrincipal().Scope, page, ct);
-        return TypedResults.Json(ContractMapper.ToList("backups", result, context.Request), ApiJsonContext.Api.ClusterBackupList);
-    }
-
-    private static async Task<JsonHttpResult<BackupResponse>> GetBackupAsync(string backupId, HttpContext context, CatalogQueries queries,
-        CancellationToken ct)
-    {
-        var backup = await queries.GetBackupAsync(context.ApiPrincipal().Scope, backupId, ct);
-        return TypedResults.Json(ContractMapper.ToResponse(backup), ApiJsonContext.Api.BackupResponse);
-    }
-
-    private static async Task<JsonHttpResult<ClusterBackupList>> ListClusterBackupsAsync(string clusterId, HttpContext context,
-        CatalogQueries queries, CancellationToken ct)
-    {
-        var page = PageQuery.Parse(context.Request.Query);
-        var id = ClusterIds.Normalize(clusterId);
-        var result = await queries.ListClusterBackupsAsync(context.ApiPrincipal().Scope, id, page, ct);
-        return TypedResults.Json(ContractMapper.ToList(id, result, context.Request), ApiJsonContext.Api.ClusterBackupList);
+        return listings.ListClusterBackupsAsync(context.ApiPrincipal().Scope, ClusterIds.Normalize(clusterId), page, context.Request, ct);
     }
 }
