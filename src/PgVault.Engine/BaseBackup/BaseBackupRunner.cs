@@ -24,11 +24,14 @@ namespace PgVault.Engine.BaseBackup;
 public readonly record struct BaseBackupProgress(long BytesDone, long BytesTotalEstimate, double BytesPerSecond, TimeSpan? Remaining);
 
 /// <summary>
-/// Takes a base backup of a cluster into its active chain by driving <c>pg_basebackup</c>, which streams a tar of the
-/// data directory to PgVault (WAL is left to the streamer: <c>-X none</c>). The server verifies data-page checksums while
-/// it sends them (when the cluster has them) and adds its <c>backup_manifest</c> to the tar. The tar is cut into parts,
-/// compressed and checksummed as it flows, so memory stays bounded whatever the database size. Objects are written in
-/// the order parts → manifest → <c>backup.json</c> → <c>backup.complete</c>: without the last, a base backup does not exist.
+/// Takes a base backup of a cluster into its active chain: by running <c>BASE_BACKUP</c> on its own replication
+/// connection (<see cref="BaseBackupMethod.Native"/>, see <see cref="BaseBackupProtocol"/>) or by driving
+/// <c>pg_basebackup -D - -Ft</c>, which streams the tar to PgVault (<see cref="BaseBackupMethod.PgBasebackup"/>). WAL is
+/// left to the streamer. The server verifies data-page checksums while it sends them (when the cluster has them) and
+/// its <c>backup_manifest</c> becomes the tar's last member. The tar is cut into parts, compressed and checksummed as it
+/// flows, so memory stays bounded whatever the database size; or, with <see cref="BaseBackupCompression.Server"/>, the
+/// server's zstd stream is stored as one part and checked through a decompressed copy. Objects are written in the order
+/// parts → manifest → <c>backup.json</c> → <c>backup.complete</c>: without the last, a base backup does not exist.
 /// </summary>
 public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
 {
