@@ -13,7 +13,10 @@
 # Per dataset, each tool backs up the same files (frozen and checkpointed first, read once to warm the page cache):
 #   tar             tar -cf - (the data directory without pg_wal) | wc -c: the raw read ceiling
 #   pg_basebackup   pg_basebackup -Ft --compress=server-zstd:level=LEVEL,workers=2 --checkpoint=fast (-X stream)
-#   pgvault         pgvault backup (zstd level LEVEL, CompressionWorkers=2, its own WAL streaming)
+#   pgvault         pgvault backup (zstd level LEVEL, CompressionWorkers=2, its own WAL streaming; defaults: BASE_BACKUP on
+#                   its own replication connection, compressed by PgVault)
+#   pgvault-server  the same with Engine:BaseBackupCompression=Server (the PostgreSQL server compresses, zstd LEVEL, 2 workers)
+#   pgvault-pgbb    the same with Engine:BaseBackupMethod=PgBasebackup (a pg_basebackup child relays the tar)
 #   pgbackrest-zst  pgbackrest backup --type=full, posix repo, compress-type=zst compress-level=LEVEL process-max=2 start-fast=y
 #   pgbackrest-lz4  the same with compress-type=lz4 (compress-level=1, pgBackRest's default for lz4)
 # and, with S3=1 (or named in TOOLS), the S3 tools, against one local S3 server (tests/tools/s3-server.js: s3rver on
@@ -28,9 +31,10 @@
 # durable end of WAL in the repository); p50/p99 of the distance in bytes and in seconds.
 #
 # Knobs (environment): SCALE=100 MIXED_SCALE=60 RANDOM_MB=1500 LEVEL=3 RPO_SECONDS=60 RPO_CLIENTS=4
-#   DATASETS="pgbench mixed" TOOLS="tar pg_basebackup pgvault pgbackrest-zst pgbackrest-lz4" (none: no tool) RPO=1 (0 skips it)
+#   DATASETS="pgbench mixed" TOOLS="tar pg_basebackup pgvault pgvault-server pgvault-pgbb pgbackrest-zst pgbackrest-lz4"
+#   (none: no tool) RPO=1 (0 skips it)
 #   S3=1: TOOLS="pgvault pgvault-enc pgvault-s3 pgvault-s3-enc pgbackrest-zst pgbackrest-s3" and RPO=0 unless set
-#   RPO_FLUSH_INTERVAL= (PgVault's Engine:WalFlushInterval in the RPO run, e.g. 00:00:00.2; default: PgVault's, 1 s)
+#   RPO_FLUSH_INTERVAL= (PgVault's Engine:WalFlushInterval in the RPO run, e.g. 00:00:00.2; default: PgVault's default)
 #   REV=HEAD (commit to build, exported with git archive; REV= builds the working tree) SKIP_BUILD=1 (reuse OUT/pgvault)
 #   REPS=3 (runs of every tool per dataset, round robin; the report gives medians, --quick: 1)
 #   PG_BIN=/usr/lib/postgresql/15/bin CHECKSUMS=0 (1: initdb --data-checksums) QUIET_WAIT=10 KEEP=0 (1 keeps /tmp files)
@@ -67,9 +71,9 @@ if [[ $S3 == 1 ]]; then
     RPO=${RPO:-0}
 fi
 RPO=${RPO:-1}
-RPO_FLUSH_INTERVAL=${RPO_FLUSH_INTERVAL:-}  # e.g. 00:00:00.2: PgVault's Engine:WalFlushInterval for the RPO run (default: its 1 s)
+RPO_FLUSH_INTERVAL=${RPO_FLUSH_INTERVAL:-}  # e.g. 00:00:00.2: PgVault's Engine:WalFlushInterval for the RPO run (default: its own)
 DATASETS=${DATASETS:-"pgbench mixed"}
-TOOLS=${TOOLS:-"tar pg_basebackup pgvault pgbackrest-zst pgbackrest-lz4"}
+TOOLS=${TOOLS:-"tar pg_basebackup pgvault pgvault-server pgvault-pgbb pgbackrest-zst pgbackrest-lz4"}
 REV=${REV-HEAD}
 SKIP_BUILD=${SKIP_BUILD:-0}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -169,31 +173,34 @@ run_pg_basebackup() {
     rm -rf "$dest"
 }
 
-run_pgvault() { # DATASET [TOOL]   (TOOL: pgvault, pgvault-enc, pgvault-s3, pgvault-s3-enc; see lib.sh pgvault_conf)
-    local tool=${2:-pgvault} dd=$WORK/pgvault-$1 args
+run_pgvault() { # DATASET TOOL [EXTRA PGVAULT ARGUMENTS...]
+    # TOOL: pgvault, pgvault-server, pgvault-pgbb (command-line settings), pgvault-enc, pgvault-s3, pgvault-s3-enc (a
+    # configuration file: see lib.sh pgvault_conf)
+    local ds=$1 tool=$2 dd=$WORK/pgvault-$1 args
+    shift 2
     rm -rf "$dd"
-    if [[ $tool == pgvault ]]; then
+    if [[ $tool == pgvault || $tool == pgvault-server || $tool == pgvault-pgbb ]]; then
         args=("--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID"
             "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres"
             "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS"
-            "--PgVault:Engine:PostgresBinDirectory=$PG_BIN")
+            "--PgVault:Engine:PostgresBinDirectory=$PG_BIN" "$@")
     else
         mkdir -p "$dd"
         pgvault_conf "$dd.json" "$dd" "$tool"
-        args=(--config "$dd.json")
+        args=(--config "$dd.json" "$@")
         [[ $tool == pgvault-s3* ]] && s3_rm "$tool"
     fi
     # shellcheck disable=SC2046
-    measure "$1" "$tool" $(pgvault_cmd) backup --cluster "$CLUSTER_ID" "${args[@]}" || true
+    measure "$ds" "$tool" $(pgvault_cmd) backup --cluster "$CLUSTER_ID" "${args[@]}" || true
     # The base backup is the chain's base/ folder; its WAL is the chain's wal/ folder (S3: their objects).
-    local d=$RUNDIR/$1/$tool/$REP
+    local d=$RUNDIR/$ds/$tool/$REP
     if [[ $tool == pgvault-s3* ]]; then
         (cd "$S3_DIR/$S3_BUCKET/$tool" 2>/dev/null && find . -type f -name '*._S3rver_object' -printf '%s %p\n' | sort -k2) >"$d/files.txt" 2>&1 || true
     else
         (cd "$dd/repository" 2>/dev/null && find . -type f -printf '%s %p\n' | sort -k2) >"$d/files.txt" 2>&1 || true
     fi
     # shellcheck disable=SC2046
-    sizes "$1" "$tool" $(pgvault_repo_bytes "$dd" "$tool")
+    sizes "$ds" "$tool" $(pgvault_repo_bytes "$dd" "$tool")
     # pgvault's own peak and its pg_basebackup child's, from their VmHWM, and the CPU seconds of each (last sample).
     awk -v hz="$CLK_TCK" 'FNR == NR { name[$2] = $3; next } { if ($2 > tk[$1]) tk[$1] = $2 }
         END { for (p in tk) c[name[p]] += tk[p]; printf "%.1f %.1f\n", c["pgvault"] / hz, c["pg_basebackup"] / hz }' \
@@ -344,6 +351,8 @@ rpo_report() {
          END { printf "samples %d over %.1f s\nwal %.2f MB/s\n", n, (t1 - t0) / 1e6, (p1 - p0) / 1e6 / ((t1 - t0) / 1e6) }' "$f"
     pcts() { sort -g | awk '{ a[NR] = $1 } END { k = int(0.5 * NR + 0.999999); m = int(0.99 * NR + 0.999999); if (k < 1) k = 1; if (m < 1) m = 1
                                                print a[k], a[m], a[NR] }'; }
+    # How often the repository's end moved during the window (each move: a .partial piece or a whole segment).
+    awk '$5 { if (n++ && $4 != r) { a++; if ($4 % 16777216 == 0) w++ } r = $4 } END { printf "advances %d %d\n", a, w }' "$f"
     echo "bytes $(cut -d' ' -f1 "$RUNDIR/rpo/lag.tsv" | pcts)"
     # Unresolved samples (never reached within the 10 s after the window) sort last, as "more than 10 s".
     echo "seconds $(cut -d' ' -f2 "$RUNDIR/rpo/lag.tsv" | sed 's/unresolved/1e9/' | pcts) $(grep -c unresolved "$RUNDIR/rpo/lag.tsv" || true)"
@@ -363,6 +372,8 @@ for ds in $DATASETS; do
                 tar) run_tar "$ds" ;;
                 pg_basebackup) run_pg_basebackup "$ds" ;;
                 pgvault|pgvault-enc|pgvault-s3|pgvault-s3-enc) run_pgvault "$ds" "$tool" ;;
+                pgvault-server) run_pgvault "$ds" pgvault-server --PgVault:Engine:BaseBackupCompression=Server ;;
+                pgvault-pgbb) run_pgvault "$ds" pgvault-pgbb --PgVault:Engine:BaseBackupMethod=PgBasebackup ;;
                 pgbackrest-zst) run_pgbackrest "$ds" zst ;;
                 pgbackrest-lz4) run_pgbackrest "$ds" lz4 ;;
                 pgbackrest-s3) run_pgbackrest "$ds" s3 ;;
@@ -443,7 +454,7 @@ report() {
                 }
             }' "$RUNDIR/summary.tsv"
         local v
-        for v in pgvault pgvault-enc pgvault-s3 pgvault-s3-enc; do
+        for v in pgvault pgvault-server pgvault-pgbb pgvault-enc pgvault-s3 pgvault-s3-enc; do
             compgen -G "$RUNDIR/$ds/$v/*/hwm.txt" >/dev/null || continue
             cat "$RUNDIR/$ds/$v"/*/hwm.txt | awk -v v="$v" '$1 > a { a = $1 } $2 > b { b = $2 } END {
                 printf "%s peak RSS by process (VmHWM, largest of the runs): pgvault %.0f MB, its pg_basebackup child %.0f MB\n", v, a / 1024, b / 1024 }'
@@ -467,12 +478,13 @@ report() {
         # shellcheck disable=SC1091
         [[ -f $RUNDIR/rpo/meta.sh ]] && source "$RUNDIR/rpo/meta.sh"
         rep=$(rpo_report)
-        echo "-- RPO: pgvault serve, pgbench -c $RPO_CLIENTS -j 2 on the mixed dataset's pgbench tables (scale $MIXED_SCALE), WalFlushInterval ${RPO_FLUSH_INTERVAL:-1 s (default)} --"
+        echo "-- RPO: pgvault serve, pgbench -c $RPO_CLIENTS -j 2 on the mixed dataset's pgbench tables (scale $MIXED_SCALE), WalFlushInterval ${RPO_FLUSH_INTERVAL:-default} --"
         echo "load before: $RPO_LOAD; machine busy during the window: $RPO_BUSY % of one core (all processes)"
         echo "pgbench: $(grep -E '^tps' "$RUNDIR/rpo/pgbench-summary.txt" | head -1 | sed 's/ (without initial connection time)//')"
         echo "$rep" | awk '
             /^samples/ { print "samples: " $2 " (every 100 ms over " $4 " s)" }
             /^wal/ { print "WAL written by the primary: " $2 " MB/s" }
+            /^advances/ { print "repository end advanced " $2 " times in the window (" $3 " to a segment boundary, the others by .partial pieces; seen at 100 ms sampling)" }
             /^bytes/ { printf "RPO in bytes   (primary flush LSN - repository end):  p50 %12d   p99 %12d   max %12d\n", $2, $3, $4 }
             /^seconds/ { printf "RPO in seconds (until the repository reached it):   p50 %12.3f   p99 %12.3f   max %12.3f   (unresolved: %d)\n", $2, $3, $4, $5 }'
         echo "(seconds: from reading the primary's LSN to the first repository read at or past it; 100 ms sampling, so rounded up"
@@ -484,22 +496,28 @@ report() {
 verdicts() {
     local ds ok=1 hwm
     echo
+    # The default configuration (pgvault) decides the exit status; the variants are reported beside it.
+    local pv
     for ds in $DATASETS; do
         s3_verdicts "$ds" "$RUNDIR/summary.tsv" "$TARGET_S3_SPEED" "$TARGET_ENC_COST" "backup" || ok=0
-        # The local comparison (pgvault against pgbackrest-zst) when either is among the tools.
+        # The local comparison (pgvault and its variants against pgbackrest-zst) when either is among the tools.
         awk -v ds="$ds" '$1 == ds && ($2 == "pgvault" || $2 == "pgbackrest-zst") { f = 1 } END { exit !f }' "$RUNDIR/summary.tsv" || continue
-        hwm=$(cat "$RUNDIR/$ds"/pgvault/*/hwm.txt 2>/dev/null | awk '$1 > a { a = $1 } $2 > b { b = $2 } END { print a + 0, b + 0 }')
-        awk -v ds="$ds" -v ts="$TARGET_SPEED" -v tz="$TARGET_SIZE" -v tr="$TARGET_RSS_MB" -v hwm="$hwm" '
-            $1 == ds { st[$2] = $3; wall[$2] = $5; tree[$2] = $13 / 1024; base[$2] = $14 }
-            END {
-                if (st["pgvault"] != "ok" || st["pgbackrest-zst"] != "ok") { print "verdict (" ds "): FAIL (pgvault or pgbackrest-zst did not complete every run)"; exit 1 }
-                s = wall["pgbackrest-zst"] / wall["pgvault"]; z = base["pgvault"] / base["pgbackrest-zst"]
-                split(hwm, h, " "); sum = (h[1] + h[2]) / 1024; rss = tree["pgvault"] > sum ? tree["pgvault"] : sum
-                v1 = s >= ts ? "PASS" : "FAIL"; v2 = z <= tz ? "PASS" : "FAIL"; v3 = rss <= tr ? "PASS" : "FAIL"
-                printf "verdict (%s): speed %.2fx pgBackRest zst (target >= %.2f) %s; repository %.3fx (target <= %.2f) %s; peak RSS %.0f MB (pgvault + pg_basebackup VmHWM %.0f MB, tree sample %.0f MB; target <= %d) %s\n",
-                    ds, s, ts, v1, z, tz, v2, rss, sum, tree["pgvault"], tr, v3
-                exit (v1 == "PASS" && v2 == "PASS" && v3 == "PASS") ? 0 : 1
-            }' "$RUNDIR/summary.tsv" || ok=0
+        for pv in pgvault pgvault-server pgvault-pgbb; do
+            [[ $pv == pgvault ]] || grep -q "^$ds $pv " "$RUNDIR/summary.tsv" || continue
+            hwm=$(cat "$RUNDIR/$ds/$pv"/*/hwm.txt 2>/dev/null | awk '$1 > a { a = $1 } $2 > b { b = $2 } END { print a + 0, b + 0 }')
+            awk -v ds="$ds" -v pv="$pv" -v ts="$TARGET_SPEED" -v tz="$TARGET_SIZE" -v tr="$TARGET_RSS_MB" -v hwm="$hwm" '
+                $1 == ds { st[$2] = $3; wall[$2] = $5; tree[$2] = $13 / 1024; base[$2] = $14 }
+                END {
+                    name = pv == "pgvault" ? ds : ds ", " pv
+                    if (st[pv] != "ok" || st["pgbackrest-zst"] != "ok") { print "verdict (" name "): FAIL (" pv " or pgbackrest-zst did not complete every run)"; exit 1 }
+                    s = wall["pgbackrest-zst"] / wall[pv]; z = base[pv] / base["pgbackrest-zst"]
+                    split(hwm, h, " "); sum = (h[1] + h[2]) / 1024; rss = tree[pv] > sum ? tree[pv] : sum
+                    v1 = s >= ts ? "PASS" : "FAIL"; v2 = z <= tz ? "PASS" : "FAIL"; v3 = rss <= tr ? "PASS" : "FAIL"
+                    printf "verdict (%s): speed %.2fx pgBackRest zst (target >= %.2f) %s; repository %.3fx (target <= %.2f) %s; peak RSS %.0f MB (pgvault + pg_basebackup VmHWM %.0f MB, tree sample %.0f MB; target <= %d) %s\n",
+                        name, s, ts, v1, z, tz, v2, rss, sum, tree[pv], tr, v3
+                    exit (v1 == "PASS" && v2 == "PASS" && v3 == "PASS") ? 0 : 1
+                }' "$RUNDIR/summary.tsv" || { [[ $pv != pgvault ]] || ok=0; }
+        done
     done
     if [[ $RPO == 1 && -f $RUNDIR/rpo/samples.tsv ]]; then
         rpo_report | awk -v t="$TARGET_RPO_S" '/^seconds/ { v = ($3 <= t) ? "PASS" : "FAIL"; printf "verdict (RPO): p99 %.3f s (target <= %s s) %s\n", $3, t, v; exit v == "PASS" ? 0 : 1 }' || ok=0

@@ -224,14 +224,33 @@ public sealed class EngineOptions
     /// <c>/usr/lib/postgresql/15/bin</c>, else the PATH.</summary>
     public string? PostgresBinDirectory { get; set; }
 
-    /// <summary>How often the segment being written is made durable in the repository. Default 500 ms, so the WAL
-    /// in the repository is at most about a second behind the server (bench/backup measures it).</summary>
-    public TimeSpan WalFlushInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+    /// <summary>How often the segment being written is made durable in the repository (as a <c>.partial</c> piece
+    /// holding what arrived since the last one; a whole segment is stored as soon as it is complete). Flushes start
+    /// this often however long each takes. Default 250 ms, so that under load the WAL in the repository stays well
+    /// under a second behind the server (bench/backup measures it) at up to four pieces a second.</summary>
+    public TimeSpan WalFlushInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Streaming interrupted or lagging longer than this marks the backup DEGRADED. Default 60 s.</summary>
     public TimeSpan WalLagThreshold { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Uncompressed bytes per stored part of a base backup. Default 1 GiB.</summary>
+    /// <summary>
+    /// How base backups are taken. <see cref="BaseBackupMethod.Native"/> (the default): PgVault runs <c>BASE_BACKUP</c>
+    /// itself on a replication connection; <see cref="BaseBackupMethod.PgBasebackup"/>: PgVault drives
+    /// <c>pg_basebackup -D - -Ft</c> as a child process and reads its tar from a pipe (bench/backup measures both).
+    /// </summary>
+    public BaseBackupMethod BaseBackupMethod { get; set; } = BaseBackupMethod.Native;
+
+    /// <summary>
+    /// Where base backups are compressed. <see cref="BaseBackupCompression.Client"/> (the default): in PgVault, with
+    /// <see cref="CompressionWorkers"/> threads. <see cref="BaseBackupCompression.Server"/>: PostgreSQL compresses the tar
+    /// with zstd (<see cref="CompressionLevel"/>, <see cref="CompressionWorkers"/> threads) in its walsender, which moves
+    /// the compression CPU onto the database server; PgVault stores the server's zstd stream as it is (one part per
+    /// backup, whatever <see cref="BaseBackupPartSizeBytes"/>) and only decompresses it to check it. Needs the native
+    /// method and PostgreSQL 15 or later built with zstd.
+    /// </summary>
+    public BaseBackupCompression BaseBackupCompression { get; set; } = BaseBackupCompression.Client;
+
+    /// <summary>Uncompressed bytes per stored part of a base backup (parts compressed by PgVault). Default 1 GiB.</summary>
     public long BaseBackupPartSizeBytes { get; set; } = 1L << 30;
 
     /// <summary>How long an in-place restore waits for the restored cluster to replay its WAL and promote. Default 1 hour.</summary>
@@ -248,6 +267,26 @@ public sealed class EngineOptions
     /// <see cref="ClusterOptions.RetentionDays"/>). Default <c>30 * * * *</c> (hourly at half past). Empty turns
     /// scheduled expiry off (<c>pgvault expire</c> still works).</summary>
     public string ExpirySchedule { get; set; } = "30 * * * *";
+}
+
+/// <summary>How a base backup is taken: see <see cref="EngineOptions.BaseBackupMethod"/>.</summary>
+public enum BaseBackupMethod
+{
+    /// <summary>PgVault runs BASE_BACKUP on its own replication connection.</summary>
+    Native,
+
+    /// <summary>PgVault drives pg_basebackup as a child process.</summary>
+    PgBasebackup,
+}
+
+/// <summary>Where a base backup is compressed: see <see cref="EngineOptions.BaseBackupCompression"/>.</summary>
+public enum BaseBackupCompression
+{
+    /// <summary>In PgVault.</summary>
+    Client,
+
+    /// <summary>In the PostgreSQL server (BASE_BACKUP's COMPRESSION 'zstd').</summary>
+    Server,
 }
 
 public sealed class ApiOptions

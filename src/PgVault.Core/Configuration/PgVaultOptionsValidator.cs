@@ -111,6 +111,8 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Engine:WalFlushInterval must be more than 0 and at most 00:01:00");
         if (o.Engine.BaseBackupPartSizeBytes < 1 << 20)
             errors.Add($"{p}:Engine:BaseBackupPartSizeBytes must be at least 1048576");
+        if (o.Engine.BaseBackupCompression == BaseBackupCompression.Server && o.Engine.BaseBackupMethod != BaseBackupMethod.Native)
+            errors.Add($"{p}:Engine:BaseBackupCompression=Server needs {p}:Engine:BaseBackupMethod=Native");
         if (o.Engine.CompressionWorkers is < 0 or > 64)
             errors.Add($"{p}:Engine:CompressionWorkers must be from 0 to 64");
         if (o.Engine.CompressionLevel is < 1 or > 22)

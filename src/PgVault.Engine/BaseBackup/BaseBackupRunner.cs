@@ -24,11 +24,14 @@ namespace PgVault.Engine.BaseBackup;
 public readonly record struct BaseBackupProgress(long BytesDone, long BytesTotalEstimate, double BytesPerSecond, TimeSpan? Remaining);
 
 /// <summary>
-/// Takes a base backup of a cluster into its active chain by driving <c>pg_basebackup</c>, which streams a tar of the
-/// data directory to PgVault (WAL is left to the streamer: <c>-X none</c>). The server verifies data-page checksums while
-/// it sends them (when the cluster has them) and adds its <c>backup_manifest</c> to the tar. The tar is cut into parts,
-/// compressed and checksummed as it flows, so memory stays bounded whatever the database size. Objects are written in
-/// the order parts → manifest → <c>backup.json</c> → <c>backup.complete</c>: without the last, a base backup does not exist.
+/// Takes a base backup of a cluster into its active chain: by running <c>BASE_BACKUP</c> on its own replication
+/// connection (<see cref="BaseBackupMethod.Native"/>, see <see cref="BaseBackupProtocol"/>) or by driving
+/// <c>pg_basebackup -D - -Ft</c>, which streams the tar to PgVault (<see cref="BaseBackupMethod.PgBasebackup"/>). WAL is
+/// left to the streamer. The server verifies data-page checksums while it sends them (when the cluster has them) and
+/// its <c>backup_manifest</c> becomes the tar's last member. The tar is cut into parts, compressed and checksummed as it
+/// flows, so memory stays bounded whatever the database size; or, with <see cref="BaseBackupCompression.Server"/>, the
+/// server's zstd stream is stored as one part and checked through a decompressed copy. Objects are written in the order
+/// parts → manifest → <c>backup.json</c> → <c>backup.complete</c>: without the last, a base backup does not exist.
 /// </summary>
 public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
 {
@@ -55,45 +58,51 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         logger.LogInformation("cluster {Cluster}: base backup {Label} of {Backup} started", chain.Cluster.Id, label, current.Id);
 
         Process? process = null;
+        BaseBackupProtocol? native = null;
         try
         {
             var estimate = await EstimateSizeAsync(ct).ConfigureAwait(false);
-            var bin = PostgresTools.FindBinDirectory(engine.PostgresBinDirectory);
-            var (connInfo, password) = PostgresTools.ToLibpq(chain.Cluster.ConnectionString);
-            var psi = new ProcessStartInfo(PostgresTools.Program(bin, "pg_basebackup"))
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var arg in new[]
-                     {
-                         "-d", connInfo, "-D", "-", "-F", "t", "-X", "none", "--checkpoint=fast", "-l", $"pgvault {label}",
-                         "--manifest-checksums=SHA256", "--no-sync",
-                     })
-            {
-                psi.ArgumentList.Add(arg);
-            }
-
-            if (password is not null)
-                psi.Environment["PGPASSWORD"] = password;
-            process = Process.Start(psi) ?? throw new PgVaultException(ErrorCode.BaseBackupFailed, "unable to start pg_basebackup");
-            var stderr = process.StandardError.ReadToEndAsync(ct);
             var tap = new TarTap(new HashSet<string>(["backup_label", "backup_manifest"], StringComparer.Ordinal));
-            var parts = await PumpPartsAsync(process.StandardOutput.BaseStream, chainId, label, tap, estimate, progress, ct).ConfigureAwait(false);
-            await process.WaitForExitAsync(ct).ConfigureAwait(false);
-            var errors = await stderr.ConfigureAwait(false);
-            if (process.ExitCode != 0)
+            var observer = new Observer(logger, chain.Cluster.Id, label, tap, estimate, progress);
+            List<BaseBackupPart> parts;
+            byte[]? serverManifest = null;
+            if (engine.BaseBackupMethod == BaseBackupMethod.PgBasebackup)
             {
-                throw new PgVaultException(ErrorCode.BaseBackupFailed,
-                    $"pg_basebackup of cluster '{chain.Cluster.Id}' failed (exit {process.ExitCode}): {errors.Trim()}",
-                    errors.Contains("checksum", StringComparison.OrdinalIgnoreCase)
-                        ? "the server found data pages whose checksums do not match: the cluster has corrupt data" : null);
+                process = StartPgBasebackup(label);
+                var stderr = process.StandardError.ReadToEndAsync(ct);
+                parts = await PumpPartsAsync(process.StandardOutput.BaseStream, chainId, label, observer, ct).ConfigureAwait(false);
+                await process.WaitForExitAsync(ct).ConfigureAwait(false);
+                var errors = await stderr.ConfigureAwait(false);
+                if (process.ExitCode != 0)
+                {
+                    throw new PgVaultException(ErrorCode.BaseBackupFailed,
+                        $"pg_basebackup of cluster '{chain.Cluster.Id}' failed (exit {process.ExitCode}): {errors.Trim()}",
+                        errors.Contains("checksum", StringComparison.OrdinalIgnoreCase)
+                            ? "the server found data pages whose checksums do not match: the cluster has corrupt data" : null);
+                }
+            }
+            else
+            {
+                var serverCompression = engine.BaseBackupCompression == BaseBackupCompression.Server
+                    ? string.Create(CultureInfo.InvariantCulture, $"level={engine.CompressionLevel}") +
+                      (engine.CompressionWorkers > 0 ? string.Create(CultureInfo.InvariantCulture, $",workers={engine.CompressionWorkers}") : "")
+                    : null;
+                native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, $"pgvault {label}", serverCompression, ct)
+                    .ConfigureAwait(false);
+                parts = serverCompression is null
+                    ? await PumpPartsAsync(new RetailedTarStream(native.Archive, async c => BaseBackupProtocol.TarTail(
+                        await native.FinishAsync(c).ConfigureAwait(false), time.GetUtcNow())), chainId, label, observer, ct).ConfigureAwait(false)
+                    : await PumpServerCompressedAsync(native, chainId, label, observer, ct).ConfigureAwait(false);
+                if (serverCompression is not null)
+                    serverManifest = await native.FinishAsync(ct).ConfigureAwait(false);
             }
 
+            observer.Done();
             var members = tap.Members;
-            if (!members.TryGetValue("backup_label", out var labelBytes) || !members.TryGetValue("backup_manifest", out var manifestBytes))
-                throw new PgVaultException(ErrorCode.BaseBackupFailed, "pg_basebackup's tar has no backup_label or backup_manifest");
+            // With the server's compression the manifest stays outside the tar (its end cannot be cut out of the zstd stream).
+            if (!members.TryGetValue("backup_label", out var labelBytes) ||
+                !(members.TryGetValue("backup_manifest", out var manifestBytes) || (manifestBytes = serverManifest) is not null))
+                throw new PgVaultException(ErrorCode.BaseBackupFailed, "the base backup's tar has no backup_label or backup_manifest");
             var (startLsn, timeline) = TarTap.ParseBackupLabel(Encoding.UTF8.GetString(labelBytes));
             var endLsn = ManifestEndLsn(manifestBytes);
             var completedAt = time.GetUtcNow();
@@ -153,6 +162,9 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         {
             if (process is { HasExited: false })
                 process.Kill(entireProcessTree: true);
+            if (native is not null)
+                await native.DisposeAsync().ConfigureAwait(false);
+            native = null;
             record = record with { State = BaseBackupState.Failed, Error = ex.Message };
             try
             {
@@ -173,44 +185,45 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         finally
         {
             process?.Dispose();
+            if (native is not null)
+                await native.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    private async Task<List<BaseBackupPart>> PumpPartsAsync(Stream source, string chainId, string label, TarTap tap, long estimate,
-        IProgress<BaseBackupProgress>? progress, CancellationToken ct)
+    private Process StartPgBasebackup(string label)
+    {
+        var bin = PostgresTools.FindBinDirectory(engine.PostgresBinDirectory);
+        var (connInfo, password) = PostgresTools.ToLibpq(chain.Cluster.ConnectionString);
+        var psi = new ProcessStartInfo(PostgresTools.Program(bin, "pg_basebackup"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[]
+                 {
+                     "-d", connInfo, "-D", "-", "-F", "t", "-X", "none", "--checkpoint=fast", "-l", $"pgvault {label}",
+                     "--manifest-checksums=SHA256", "--no-sync",
+                 })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        if (password is not null)
+            psi.Environment["PGPASSWORD"] = password;
+        return Process.Start(psi) ?? throw new PgVaultException(ErrorCode.BaseBackupFailed, "unable to start pg_basebackup");
+    }
+
+    /// <summary>Cuts the tar into parts of <see cref="EngineOptions.BaseBackupPartSizeBytes"/>, each compressed here.</summary>
+    private async Task<List<BaseBackupPart>> PumpPartsAsync(Stream source, string chainId, string label, Observer observer,
+        CancellationToken ct)
     {
         var parts = new List<BaseBackupPart>();
         var codec = new ZstdCodec(engine.CompressionLevel, engine.CompressionWorkers);
-        var clock = Stopwatch.StartNew();
-        var lastReport = TimeSpan.Zero;
-        var lastLog = TimeSpan.Zero;
-        long done = 0;
-
-        void Observe(ReadOnlySpan<byte> data)
-        {
-            tap.Observe(data);
-            done += data.Length;
-            if (progress is not null && clock.Elapsed - lastReport >= TimeSpan.FromSeconds(1))
-            {
-                lastReport = clock.Elapsed;
-                progress.Report(Progress(done, estimate, clock.Elapsed));
-            }
-
-            if (clock.Elapsed - lastLog >= ProgressInterval)
-            {
-                lastLog = clock.Elapsed;
-                var p = Progress(done, estimate, clock.Elapsed);
-                logger.LogInformation(
-                    "cluster {Cluster}: base backup {Label}: {Done:0} MB of ~{Total:0} MB, {Rate:0.0} MB/s, {Left} left",
-                    chain.Cluster.Id, label, done / 1e6, estimate / 1e6, p.BytesPerSecond / 1e6,
-                    p.Remaining is { } r ? $"{r.TotalSeconds:0} s" : "unknown");
-            }
-        }
-
         for (var index = 0; ; index++)
         {
             var key = RepositoryLayout.BaseBackupPart(chain.Cluster.Id, chainId, label, index);
-            var part = new PartStream(source, engine.BaseBackupPartSizeBytes, Observe);
+            var part = new PartStream(source, engine.BaseBackupPartSizeBytes, observer.Observe);
             var info = await chain.Store.WriteCompressedAsync(key, part, codec, ct).ConfigureAwait(false);
             if (info.UncompressedBytes == 0 && index > 0)
             {
@@ -223,8 +236,69 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                 break;
         }
 
-        progress?.Report(Progress(done, Math.Max(done, estimate), clock.Elapsed) with { Remaining = TimeSpan.Zero });
         return parts;
+    }
+
+    /// <summary>
+    /// Stores the server's zstd stream of the tar as it is (one part, whatever its size), checking it on the way: a
+    /// decompression beside the write gives the SHA-256 and size of the tar bytes it holds and feeds the tar tap. The
+    /// server's tar is complete (with its end-of-archive blocks) but has no <c>backup_manifest</c> member: the manifest
+    /// is stored beside it only.
+    /// </summary>
+    private async Task<List<BaseBackupPart>> PumpServerCompressedAsync(BaseBackupProtocol native, string chainId, string label,
+        Observer observer, CancellationToken ct)
+    {
+        var parts = new List<BaseBackupPart>();
+        var key = RepositoryLayout.BaseBackupPart(chain.Cluster.Id, chainId, label, 0);
+        var checker = new DecompressingTee(native.Archive, new ZstdCodec(), observer.Observe);
+        await using (checker.ConfigureAwait(false))
+        {
+            var stored = await chain.Store.WriteAsync(key, checker, ct).ConfigureAwait(false);
+            var (sha, bytes) = await checker.CompleteAsync().ConfigureAwait(false);
+            if (stored.SizeBytes != checker.CompressedBytes)
+            {
+                throw new PgVaultException(ErrorCode.ObjectCorrupt,
+                    $"object '{key}' was stored with {stored.SizeBytes} bytes, but {checker.CompressedBytes} were written");
+            }
+
+            parts.Add(new BaseBackupPart(key, bytes, stored.SizeBytes, sha));
+        }
+
+        return parts;
+    }
+
+    /// <summary>Sees every tar byte once, in order: the tar tap, the progress reports and log lines.</summary>
+    private sealed class Observer(ILogger logger, string cluster, string label, TarTap tap, long estimate, IProgress<BaseBackupProgress>? progress)
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private TimeSpan _lastReport = TimeSpan.Zero;
+        private TimeSpan _lastLog = TimeSpan.Zero;
+        private long _done;
+
+        public void Observe(ReadOnlySpan<byte> data)
+        {
+            tap.Observe(data);
+            _done += data.Length;
+            var elapsed = _clock.Elapsed;
+            if (progress is not null && elapsed - _lastReport >= TimeSpan.FromSeconds(1))
+            {
+                _lastReport = elapsed;
+                progress.Report(Progress(_done, estimate, elapsed));
+            }
+
+            if (elapsed - _lastLog >= ProgressInterval)
+            {
+                _lastLog = elapsed;
+                var p = Progress(_done, estimate, elapsed);
+                logger.LogInformation(
+                    "cluster {Cluster}: base backup {Label}: {Done:0} MB of ~{Total:0} MB, {Rate:0.0} MB/s, {Left} left",
+                    cluster, label, _done / 1e6, estimate / 1e6, p.BytesPerSecond / 1e6,
+                    p.Remaining is { } r ? $"{r.TotalSeconds:0} s" : "unknown");
+            }
+        }
+
+        public void Done() =>
+            progress?.Report(Progress(_done, Math.Max(_done, estimate), _clock.Elapsed) with { Remaining = TimeSpan.Zero });
     }
 
     /// <summary>At most <c>limit</c> bytes of the source, each passed to an observer on the way (the tar tap, progress).</summary>

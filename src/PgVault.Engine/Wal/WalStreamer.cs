@@ -331,9 +331,13 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
 
         private async Task FlushUntilDoneAsync(CancellationToken ct)
         {
+            // Flushes start every WalFlushInterval (not an interval after the previous one ended), so WAL waits at most
+            // about one interval plus one flush to be durable, however long the flushes take.
+            var lastFlush = _time.GetUtcNow();
             while (true)
             {
-                var wait = Task.Delay(_engine.WalFlushInterval, _time, ct);
+                var due = lastFlush + _engine.WalFlushInterval - _time.GetUtcNow();
+                var wait = due > TimeSpan.Zero ? Task.Delay(due, _time, ct) : Task.CompletedTask;
                 while (!wait.IsCompleted && !_done)
                 {
                     var ready = _completed.Reader.WaitToReadAsync(ct).AsTask();
@@ -343,6 +347,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                         break;
                 }
 
+                lastFlush = _time.GetUtcNow();
                 await DrainCompletedAsync(ct).ConfigureAwait(false);
                 await FlushPartialAsync(ct).ConfigureAwait(false);
                 await _chain.OnStoringAsync(ct).ConfigureAwait(false);

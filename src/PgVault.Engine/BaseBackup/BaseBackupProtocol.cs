@@ -1,0 +1,323 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using PgVault.Errors;
+using PgVault.Postgres;
+
+namespace PgVault.Engine.BaseBackup;
+
+/// <summary>
+/// One <c>BASE_BACKUP</c> on a replication connection (PostgreSQL 15's protocol: one COPY OUT carrying every archive
+/// and then the manifest, each CopyData tagged with a type byte). Read in order: <see cref="StartAsync"/> (the start
+/// position), <see cref="Archive"/> to its end (the base tablespace's tar, compressed by the server when asked), then
+/// <see cref="FinishAsync"/> (the manifest and the end position).
+/// </summary>
+/// <remarks>
+/// The server sends the manifest apart from the tar: <see cref="TarTail"/> builds what <c>pg_basebackup -D - -Ft</c>
+/// puts in place of the tar's end-of-archive blocks (a <c>backup_manifest</c> member and the end again), so the stored
+/// tar is the same either way.
+/// </remarks>
+internal sealed class BaseBackupProtocol : IAsyncDisposable
+{
+    private readonly ReplicationWire _wire;
+    private ReadOnlyMemory<byte> _pending;    // unread data of the current archive's CopyData message
+    private bool _archiveEnded;
+    private byte _next;                       // the CopyData type that ended the archive: 'm', 'n' or 0 (CopyDone)
+
+    private BaseBackupProtocol(ReplicationWire wire) => _wire = wire;
+
+    /// <summary>Where the backup's WAL starts (its checkpoint's redo point) and on which timeline.</summary>
+    public Lsn StartLsn { get; private set; }
+
+    /// <summary>The timeline of <see cref="StartLsn"/>.</summary>
+    public uint Timeline { get; private set; }
+
+    /// <summary>Where the backup's WAL ends (known after <see cref="FinishAsync"/>).</summary>
+    public Lsn EndLsn { get; private set; }
+
+    /// <summary>The name the server gave the archive (<c>base.tar</c>, or <c>base.tar.zst</c> when it compresses).</summary>
+    public string ArchiveName { get; private set; } = "";
+
+    /// <summary>The archive's bytes, as the server sends them.</summary>
+    public Stream Archive => new ArchiveStream(this);
+
+    /// <summary>
+    /// Connects and starts a base backup labelled <paramref name="label"/>: fast checkpoint, page checksums verified (when
+    /// the cluster has them), a manifest with SHA-256 checksums, WAL left out; <paramref name="serverCompression"/>
+    /// (e.g. <c>level=3,workers=2</c>) has the server compress the archive with zstd. Returns once the server has sent
+    /// the start position and the archive begins.
+    /// </summary>
+    public static async Task<BaseBackupProtocol> StartAsync(string connectionString, string label, string? serverCompression,
+        CancellationToken ct)
+    {
+        var wire = await ReplicationWire.ConnectAsync(connectionString, "pgvault-basebackup", ct).ConfigureAwait(false);
+        var backup = new BaseBackupProtocol(wire);
+        try
+        {
+            var options = new List<string>
+            {
+                $"LABEL {Quote(label)}", "CHECKPOINT 'fast'", "MANIFEST 'yes'", "MANIFEST_CHECKSUMS 'SHA256'", "TABLESPACE_MAP",
+            };
+            if (serverCompression is not null)
+            {
+                options.Add("COMPRESSION 'zstd'");
+                options.Add($"COMPRESSION_DETAIL {Quote(serverCompression)}");
+            }
+
+            await wire.QueryAsync($"BASE_BACKUP ({string.Join(", ", options)})", ct).ConfigureAwait(false);
+            await backup.ReadStartAsync(ct).ConfigureAwait(false);
+            return backup;
+        }
+        catch
+        {
+            await backup.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static string Quote(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    private async Task ReadStartAsync(CancellationToken ct)
+    {
+        var resultSet = 0;
+        while (true)
+        {
+            var (type, body) = await _wire.ReadMessageAsync(ct).ConfigureAwait(false);
+            switch (type)
+            {
+                case (byte)'D':
+                    var row = Row(body.Span);
+                    if (resultSet == 0)
+                    {
+                        StartLsn = Lsn.Parse(row[0]!);
+                        Timeline = uint.Parse(row[1]!, CultureInfo.InvariantCulture);
+                    }
+                    else if (row[0] is not null)
+                    {
+                        throw new PgVaultException(ErrorCode.BaseBackupFailed,
+                            $"the cluster has a tablespace outside its data directory ('{row[1]}'), which PgVault cannot back up yet");
+                    }
+
+                    break;
+                case (byte)'C':
+                    resultSet++;
+                    break;
+                case (byte)'H':
+                    var (copyType, copyBody) = await NextCopyDataAsync(ct).ConfigureAwait(false);
+                    if (copyType != 'n')
+                        throw Unexpected($"CopyData '{(char)copyType}' before the first archive");
+                    ArchiveName = CString(copyBody.Span);
+                    return;
+                case (byte)'E':
+                    throw ReplicationWire.ServerError(body.Span);
+                default:
+                    break; // RowDescription, NoticeResponse
+            }
+        }
+    }
+
+    /// <summary>The next CopyData of the COPY OUT: its type byte and the rest; type 0 for CopyDone.</summary>
+    private async Task<(byte Type, ReadOnlyMemory<byte> Body)> NextCopyDataAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            var (type, body) = await _wire.ReadMessageAsync(ct).ConfigureAwait(false);
+            switch (type)
+            {
+                case (byte)'d':
+                    if (body.Length == 0)
+                        throw Unexpected("an empty CopyData message");
+                    return (body.Span[0], body[1..]);
+                case (byte)'c':
+                    return (0, ReadOnlyMemory<byte>.Empty);
+                case (byte)'E':
+                    throw ReplicationWire.ServerError(body.Span);
+                case (byte)'N':
+                    break;
+                default:
+                    throw Unexpected($"message '{(char)type}' during the COPY OUT");
+            }
+        }
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> from the archive's messages (less only at its end).</summary>
+    private async ValueTask<int> ReadArchiveAsync(Memory<byte> buffer, CancellationToken ct)
+    {
+        var total = 0;
+        while (total < buffer.Length)
+        {
+            var n = await ReadArchiveOnceAsync(buffer[total..], ct).ConfigureAwait(false);
+            if (n == 0)
+                break;
+            total += n;
+        }
+
+        return total;
+    }
+
+    private async ValueTask<int> ReadArchiveOnceAsync(Memory<byte> buffer, CancellationToken ct)
+    {
+        while (_pending.IsEmpty)
+        {
+            if (_archiveEnded)
+                return 0;
+            var (type, body) = await NextCopyDataAsync(ct).ConfigureAwait(false);
+            switch (type)
+            {
+                case (byte)'d':
+                    _pending = body;
+                    break;
+                case (byte)'p':
+                    break; // progress
+                default:
+                    _archiveEnded = true;
+                    _next = type;
+                    if (type == 'n')
+                        throw new PgVaultException(ErrorCode.BaseBackupFailed, "the server sent a second archive (a tablespace), which PgVault cannot back up yet");
+                    return 0;
+            }
+        }
+
+        var n = Math.Min(buffer.Length, _pending.Length);
+        _pending[..n].CopyTo(buffer);
+        _pending = _pending[n..];
+        return n;
+    }
+
+    /// <summary>After the archive: reads the manifest and the end position; returns the manifest.</summary>
+    public async Task<byte[]> FinishAsync(CancellationToken ct)
+    {
+        if (!_archiveEnded)
+            throw new InvalidOperationException("the archive has not been read to its end");
+        if (_next != 'm')
+            throw Unexpected("no backup manifest after the archive");
+        using var manifest = new MemoryStream();
+        while (true)
+        {
+            var (type, body) = await NextCopyDataAsync(ct).ConfigureAwait(false);
+            if (type == 0)
+                break;
+            if (type == 'd')
+                manifest.Write(body.Span);
+        }
+
+        var ended = false;
+        while (true)
+        {
+            var (type, body) = await _wire.ReadMessageAsync(ct).ConfigureAwait(false);
+            switch (type)
+            {
+                case (byte)'D':
+                    var row = Row(body.Span);
+                    EndLsn = Lsn.Parse(row[0]!);
+                    ended = true;
+                    break;
+                case (byte)'E':
+                    throw ReplicationWire.ServerError(body.Span);
+                case (byte)'Z':
+                    if (!ended)
+                        throw Unexpected("no end position");
+                    return manifest.ToArray();
+                default:
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// What <c>pg_basebackup -D - -Ft</c> puts in place of the server tar's end-of-archive blocks: a
+    /// <c>backup_manifest</c> member with <paramref name="manifest"/> and the end-of-archive blocks.
+    /// </summary>
+    public static byte[] TarTail(byte[] manifest, DateTimeOffset mtime)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var padded = (manifest.Length + 511) / 512 * 512;
+        var tail = new byte[512 + padded + 1024];
+        void Text(int offset, int length, string value) =>
+            Encoding.ASCII.GetBytes(value).AsSpan(0, Math.Min(length, value.Length)).CopyTo(tail.AsSpan(offset));
+        void Octal(int offset, int length, long value) => Text(offset, length, Convert.ToString(value, 8).PadLeft(length - 1, '0'));
+        Text(0, 100, "backup_manifest");
+        Octal(100, 8, Convert.ToInt32("600", 8));
+        Octal(108, 8, 0);
+        Octal(116, 8, 0);
+        Octal(124, 12, manifest.Length);
+        Octal(136, 12, mtime.ToUnixTimeSeconds());
+        tail[156] = (byte)'0';
+        Text(257, 6, "ustar");
+        Text(263, 2, "00");
+        tail.AsSpan(148, 8).Fill((byte)' ');
+        var sum = 0;
+        foreach (var b in tail.AsSpan(0, 512))
+            sum += b;
+        Text(148, 8, Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ");
+        manifest.CopyTo(tail, 512);
+        return tail;
+    }
+
+    private static string?[] Row(ReadOnlySpan<byte> body)
+    {
+        var count = BinaryPrimitives.ReadInt16BigEndian(body);
+        var values = new string?[count];
+        var at = 2;
+        for (var i = 0; i < count; i++)
+        {
+            var length = BinaryPrimitives.ReadInt32BigEndian(body[at..]);
+            at += 4;
+            if (length >= 0)
+            {
+                values[i] = Encoding.UTF8.GetString(body.Slice(at, length));
+                at += length;
+            }
+        }
+
+        return values;
+    }
+
+    private static string CString(ReadOnlySpan<byte> body)
+    {
+        var end = body.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(end < 0 ? body : body[..end]);
+    }
+
+    private static PgVaultException Unexpected(string what) =>
+        new(ErrorCode.BaseBackupFailed, $"unexpected reply to BASE_BACKUP: {what}");
+
+    public ValueTask DisposeAsync() => _wire.DisposeAsync();
+
+    /// <summary>The archive's bytes as a read-only stream (ends where the server's next part begins).</summary>
+    private sealed class ArchiveStream(BaseBackupProtocol protocol) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            protocol.ReadArchiveAsync(buffer, cancellationToken);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) =>
+            throw new NotSupportedException("the base backup's archive is read asynchronously");
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
