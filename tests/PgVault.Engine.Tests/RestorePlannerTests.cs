@@ -107,6 +107,16 @@ public sealed class RestorePlannerTests
         Assert.Throws<PgVaultException>(() => RestorePlanner.Plan(Chain(Base("x", "0/2000028", "0/2000100", 5, complete: false)),
             new RestoreTarget.Latest(), T0));
 
+    [Theory]
+    [InlineData("0:757", 757UL)]
+    [InlineData("2:5", (2UL << 32) + 5)]
+    [InlineData("4294967295:4294967295", ulong.MaxValue)]
+    [InlineData("757", null)]
+    [InlineData("a:b", null)]
+    [InlineData(null, null)]
+    public void The_next_xid_of_pg_control_checkpoint_is_read_with_its_epoch(string? text, ulong? expected) =>
+        Assert.Equal(expected, BaseBackup.BaseBackupRunner.ParseNextXid(text));
+
     private static RestoreTarget Parse(string target) => target.Split(':', 2) switch
     {
         ["latest"] => new RestoreTarget.Latest(),

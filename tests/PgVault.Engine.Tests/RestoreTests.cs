@@ -194,6 +194,14 @@ public sealed class RestoreTests
         });
         using var _ = data;
 
+        // The base backup recorded the next xid of its start checkpoint: the xid target can start from it.
+        var store = new Engine.Storage.LocalObjectStore(Path.Combine(data.Path, "repository"));
+        var (cluster, _) = Engine.Restore.WalFetcher.ParseBackupId(backupId);
+        var chain = (await Engine.Chains.RepositoryScanner.ScanAsync(store, cluster, Ct)).Single(c => c.Metadata?.BackupId == backupId);
+        var nextXid = chain.BaseBackups.Single(b => b.Complete).Metadata!.NextXid;
+        Assert.NotNull(nextXid);
+        Assert.InRange(nextXid.Value, 3UL, (ulong)xidOfFive);
+
         Assert.Equal(3, await RestoreAndCountAsync(pg, settings, backupId, "--target-lsn", afterThree.ToString()));
         Assert.Equal(5, await RestoreAndCountAsync(pg, settings, backupId, "--target-xid", xidOfFive.ToString(CultureInfo.InvariantCulture)));
         Assert.Equal(4, await RestoreAndCountAsync(pg, settings, backupId, "--target-xid", xidOfFive.ToString(CultureInfo.InvariantCulture), "--exclusive"));

@@ -98,6 +98,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             }
 
             observer.Done();
+            var nextXid = await ReadNextXidAsync(ct).ConfigureAwait(false);
             var members = tap.Members;
             // With the server's compression the manifest stays outside the tar (its end cannot be cut out of the zstd stream).
             if (!members.TryGetValue("backup_label", out var labelBytes) ||
@@ -129,6 +130,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                 Parts = parts,
                 Manifest = manifest,
                 Compression = "zstd",
+                NextXid = nextXid,
             };
             using (var json = new MemoryStream(MetadataJson.Serialize(metadata, MetadataJson.Default.BaseBackupMetadata)))
                 await chain.Store.WriteAsync(RepositoryLayout.BaseBackupMetadata(chain.Cluster.Id, chainId, label), json, ct).ConfigureAwait(false);
@@ -385,6 +387,40 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         var stored = await Wal.WalObjects.WriteCompressedAsync(chain.Store, key, data, engine.CompressionLevel, ct).ConfigureAwait(false);
         return new BaseBackupPart(key, data.Length, stored, Convert.ToHexStringLower(SHA256.HashData(data)));
     }
+
+    /// <summary>
+    /// The next xid (epoch in the high half) of the cluster's latest checkpoint, read once the base backup's data is
+    /// through, so that checkpoint is the backup's start checkpoint or a later one (see
+    /// <see cref="BaseBackupMetadata.NextXid"/>). Null when it cannot be read: restores to an xid then start from the
+    /// chain's oldest base backup.
+    /// </summary>
+    private async Task<ulong?> ReadNextXidAsync(CancellationToken ct)
+    {
+        try
+        {
+            var conn = new NpgsqlConnection(chain.Cluster.ConnectionString);
+            await using (conn.ConfigureAwait(false))
+            {
+                await conn.OpenAsync(ct).ConfigureAwait(false);
+                await using var cmd = new NpgsqlCommand("SELECT next_xid FROM pg_control_checkpoint()", conn);
+                return ParseNextXid(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string);
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            logger.LogWarning("cluster {Cluster}: could not read the next transaction id ({Error}); restores of this base backup to an xid start from an older one",
+                chain.Cluster.Id, ex.Message);
+            return null;
+        }
+    }
+
+    /// <summary><c>pg_control_checkpoint().next_xid</c> ("epoch:xid") as one 64-bit number; null if it is not that.</summary>
+    internal static ulong? ParseNextXid(string? text) =>
+        text?.Split(':') is [var epoch, var xid]
+        && uint.TryParse(epoch, NumberStyles.None, CultureInfo.InvariantCulture, out var e)
+        && uint.TryParse(xid, NumberStyles.None, CultureInfo.InvariantCulture, out var x)
+            ? ((ulong)e << 32) | x
+            : null;
 
     private async Task<long> EstimateSizeAsync(CancellationToken ct)
     {
