@@ -8,7 +8,6 @@ using Amazon.S3;
 using Amazon.S3.Model;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using PgVault.Engine.Storage;
 
 using PgVault.Errors;
 

@@ -10,8 +10,8 @@ namespace PgVault.Testing;
 /// all-or-nothing writes (content becomes visible only once its stream was read to the end), ordinal listings.
 /// </summary>
 /// <remarks>
-/// Keys follow the rules of <c>PgVault.Engine.Storage.ObjectKeys</c>, repeated here because this harness references only
-/// <c>PgVault.Core</c>; the contract suite checks both reject the same keys.
+/// Keys follow the rules of <c>PgVault.Storage.ObjectKeys</c>, written out again here as an independent second
+/// implementation; the contract suite checks both reject the same keys.
 /// </remarks>
 public sealed class InMemoryObjectStore : IObjectStore
 {

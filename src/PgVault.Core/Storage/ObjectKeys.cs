@@ -1,7 +1,6 @@
 using PgVault.Errors;
-using PgVault.Storage;
 
-namespace PgVault.Engine.Storage;
+namespace PgVault.Storage;
 
 /// <summary>
 /// The rules every <see cref="IObjectStore"/> applies to keys and list prefixes, so that a key valid on one backend is
@@ -11,8 +10,9 @@ namespace PgVault.Engine.Storage;
 /// A key is 1 to <see cref="MaxKeyLength"/> characters of <c>[A-Za-z0-9-_.=/]</c>, made of non-empty '/'-separated
 /// segments of at most <see cref="MaxSegmentLength"/> characters. It never starts or ends with '/', never contains "..",
 /// and no segment starts with '.': on a filesystem such names are hidden, and the local store keeps its temporary files
-/// under them. <c>tests/PgVault.Testing/InMemoryObjectStore.cs</c> repeats these rules (that project cannot reference the
-/// engine); the contract suite checks that both agree.
+/// under them. <c>tests/PgVault.Testing/InMemoryObjectStore.cs</c> writes these rules out again as an independent second
+/// implementation; the contract suite checks that both agree. Here in Core so that every store (the engine's, S3's)
+/// shares them without referencing the engine.
 /// </remarks>
 public static class ObjectKeys
 {
