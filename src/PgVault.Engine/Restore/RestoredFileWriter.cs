@@ -76,7 +76,7 @@ internal sealed class RestoredFileWriter(ILogger logger, bool directIo)
                     // Some filesystems accept O_DIRECT but not the write (alignment rules of their own): once more
                     // through the page cache, and no direct I/O for the rest of the restore.
                     _direct = direct = false;
-                    SetDirect(handle, on: false, path);
+                    _ = SetDirect(handle, on: false, path);
                     logger.LogInformation("restore: direct I/O write to '{Path}' failed ({Message}); writing through the page cache", path, e.Message);
                     await RandomAccess.WriteAsync(handle, buffer[..whole], position, ct).ConfigureAwait(false);
                 }
@@ -86,8 +86,9 @@ internal sealed class RestoredFileWriter(ILogger logger, bool directIo)
 
             if (whole < filled)
             {
-                // The file's unaligned tail: through the page cache.
-                direct = !SetDirect(handle, on: false, path) && direct;
+                // The file's unaligned tail (only ever with direct I/O on): through the page cache.
+                _ = SetDirect(handle, on: false, path);
+                direct = false;
                 await RandomAccess.WriteAsync(handle, buffer[whole..filled], position, ct).ConfigureAwait(false);
                 position += filled - whole;
             }

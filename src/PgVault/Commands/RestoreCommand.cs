@@ -119,12 +119,18 @@ public static class RestoreCommand
         return command;
     }
 
-    /// <summary>A line (or, on a terminal, a bar redrawn in place) at most every few seconds.</summary>
-    private static void Show(ref DateTime last, string text)
+    /// <summary>Whether a progress line is due (at most every few seconds); checked before the line is formatted.</summary>
+    private static bool Due(ref DateTime last)
     {
         if (DateTime.UtcNow - last < TimeSpan.FromSeconds(Console.IsOutputRedirected ? 5 : 0.5))
-            return;
+            return false;
         last = DateTime.UtcNow;
+        return true;
+    }
+
+    /// <summary>A line, or on a terminal a bar redrawn in place.</summary>
+    private static void Show(string text)
+    {
         if (Console.IsOutputRedirected)
             Console.Out.WriteLine(text);
         else
@@ -143,8 +149,10 @@ public static class RestoreCommand
 
         public void Report(RecoveryProgress value)
         {
+            if (!Due(ref _last))
+                return;
             var fraction = value.End.Value == 0 ? 0 : (double)value.Replayed.Value / value.End.Value;
-            Show(ref _last, $"replay {Bar(fraction)} {value.Replayed} of {value.End}" +
+            Show($"replay {Bar(fraction)} {value.Replayed} of {value.End}" +
                             (value.LastTransaction is { } t ? $", at {t.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z" : ""));
         }
     }
@@ -153,8 +161,12 @@ public static class RestoreCommand
     {
         private DateTime _last = DateTime.MinValue;
 
-        public void Report(long value) =>
-            Show(ref _last, $"restore {Bar(total > 0 ? (double)value / total : 0)} {value / 1e6:0.0} / {total / 1e6:0.0} MB");
+        /// <remarks>Called for every read of the base backup: formats a line only when one is due.</remarks>
+        public void Report(long value)
+        {
+            if (Due(ref _last))
+                Show($"restore {Bar(total > 0 ? (double)value / total : 0)} {value / 1e6:0.0} / {total / 1e6:0.0} MB");
+        }
     }
 }
 
