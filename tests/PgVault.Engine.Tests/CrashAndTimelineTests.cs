@@ -130,6 +130,83 @@ public sealed class CrashAndTimelineTests
         Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
     }
 
+    /// <summary>
+    /// The streamer makes a finished segment's tail durable as a piece before it stores the segment whole (so compressing
+    /// 16 MiB never holds newer WAL back). Stopped in between, it leaves a segment held only as pieces: the repository must
+    /// count it as complete (verify, the durable end, restores) and the next session must store it whole.
+    /// </summary>
+    [Fact]
+    public async Task A_segment_left_as_pieces_only_counts_as_complete_and_is_stored_whole_after_the_restart()
+    {
+        await using var pg = await PostgresCluster.StartAsync("pieces", ct: Ct);
+        var clusterId = Guid.NewGuid().ToString();
+        using var data = new TempDirectory("pieces-data");
+        var settings = Settings(clusterId, pg, data);
+        var store = new LocalObjectStore(Path.Combine(data.Path, "repository"));
+
+        await using (var serve = new ServeProcess(settings))
+        {
+            await Wait.UntilAsync(async () => (await RepositoryScanner.ScanAsync(store, clusterId, Ct)).Any(c => c.Metadata is not null),
+                Bounded, "the chain to start");
+            await Pg.PgbenchAsync(pg, "-i", "-s", "5", "-q"); // a few segments of WAL
+            var target = await Pg.InsertLsnAsync(pg);
+            await WalReachesAsync(data, clusterId, target);
+            // Every finished segment ends up whole, its pieces deleted.
+            await Wait.UntilAsync(async () =>
+            {
+                var c = await ChainAsync(data, clusterId);
+                var head = WalSegment.Number(c.DurableEnd);
+                return c.Wal.Where(w => w.Partial).All(w => w.Segment == head);
+            }, Bounded, "the finished segments to be stored whole and their pieces deleted");
+            serve.Kill();
+        }
+
+        var before = await ChainAsync(data, clusterId);
+        var last = before.Wal.Where(w => !w.Partial).OrderBy(w => w.Segment).Last();
+        Assert.True(last.Segment < WalSegment.Number(before.DurableEnd), "the test needs a whole segment before the head");
+        var content = (await PgVault.Engine.Wal.StoredSegment.ReadAsync(store, clusterId, before.ChainId, last.Timeline, last.Segment, Ct))!.Value;
+        Assert.Equal(WalSegment.DefaultSizeBytes, content.Covered);
+
+        // Replace the whole object with two pieces of the same bytes: a session stopped between the last piece and the whole object.
+        var name = WalSegment.Name(last.Timeline, last.Segment);
+        const int half = (int)(WalSegment.DefaultSizeBytes / 2);
+        foreach (var (from, to) in new[] { (0, half), (half, (int)WalSegment.DefaultSizeBytes) })
+        {
+            var piece = content.Data.AsMemory(from, to - from);
+            var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(piece.Span));
+            await PgVault.Engine.Wal.WalObjects.WriteCompressedAsync(store,
+                RepositoryLayout.WalPartial(clusterId, before.ChainId, last.Timeline, name, from, to, sha), piece, 3, Ct);
+        }
+
+        await store.DeleteAsync([last.Key], Ct);
+        var piecesOnly = await ChainAsync(data, clusterId);
+        Assert.Equal(before.DurableEnd, piecesOnly.DurableEnd);
+        Assert.Contains(last.Segment, piecesOnly.CompleteSegments());
+        var report = await ChainVerifier.VerifyAsync(store, piecesOnly, null, Ct);
+        Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
+
+        // A restore reads it from its pieces.
+        using var restored = new TempDirectory("pieces-fetch");
+        var fetched = await PgVault.Engine.Restore.WalFetcher.FetchAsync(store, piecesOnly.Metadata!.BackupId, name, Path.Combine(restored.Path, name), Ct);
+        Assert.Equal(0, fetched.Code);
+        Assert.Equal(content.Data, await File.ReadAllBytesAsync(Path.Combine(restored.Path, name), Ct));
+
+        // The next session stores it whole again and deletes the pieces.
+        await using (var serve = new ServeProcess(settings))
+        {
+            await Wait.UntilAsync(async () =>
+            {
+                var c = await ChainAsync(data, clusterId);
+                return c.Wal.Any(w => !w.Partial && w.Segment == last.Segment) && !c.Wal.Any(w => w.Partial && w.Segment == last.Segment);
+            }, Bounded, $"segment {name} to be stored whole from its pieces");
+        }
+
+        var after = await ChainAsync(data, clusterId);
+        Assert.Equal(last.Key, after.Wal.Single(w => !w.Partial && w.Segment == last.Segment).Key); // same content, same SHA-256
+        report = await ChainVerifier.VerifyAsync(store, after, null, Ct);
+        Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
+    }
+
     [Fact]
     public async Task A_promoted_standby_continues_the_chain_on_its_new_timeline()
     {

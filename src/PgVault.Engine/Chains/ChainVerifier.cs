@@ -71,7 +71,7 @@ public static class ChainVerifier
 
         // Continuity: every segment from each complete base backup's start up to the chain's end.
         var end = chain.DurableEnd;
-        var whole = chain.Wal.Where(w => !w.Partial).Select(w => w.Segment).ToHashSet();
+        var whole = chain.CompleteSegments();
         var lastSegment = WalSegment.Number(end);
         foreach (var b in chain.BaseBackups.Where(b => b.Complete))
         {

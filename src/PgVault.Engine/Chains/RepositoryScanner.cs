@@ -44,28 +44,55 @@ public sealed record ScannedChain(
         }
     }
 
-    /// <summary>The end of the contiguous WAL from the chain's WAL start: whole segments, then the pieces of the last one.</summary>
+    /// <summary>
+    /// The end of the contiguous WAL from the chain's WAL start: segments held whole or as pieces that cover them (the
+    /// streamer makes a finished segment's tail durable as a piece before it stores the segment whole), then the pieces of
+    /// the next one.
+    /// </summary>
     public Lsn DurableEnd
     {
         get
         {
             if (Metadata is null)
                 return Lsn.Zero;
-            var whole = Wal.Where(w => !w.Partial).Select(w => w.Segment).ToHashSet();
             var segment = WalSegment.Number(WalStart);
-            while (whole.Contains(segment))
-                segment++;
-            // Pieces of the next segment (on any timeline), contiguous from its start.
-            long covered = 0;
-            foreach (var piece in Wal.Where(w => w.Partial && w.Segment == segment).OrderBy(w => w.Offset))
+            while (true)
             {
-                if (piece.Offset > covered)
-                    break;
-                covered = Math.Max(covered, piece.End);
+                var covered = Covered(segment);
+                if (covered < WalSegment.DefaultSizeBytes)
+                    return WalSegment.Start(segment) + covered;
+                segment++;
             }
-
-            return WalSegment.Start(segment) + covered;
         }
+    }
+
+    /// <summary>The segments the chain holds complete: as one object, or as pieces that cover them.</summary>
+    public IReadOnlySet<ulong> CompleteSegments()
+    {
+        var complete = Wal.Where(w => !w.Partial).Select(w => w.Segment).ToHashSet();
+        foreach (var segment in Wal.Where(w => w.Partial).Select(w => w.Segment).Distinct().ToList())
+        {
+            if (Covered(segment) == WalSegment.DefaultSizeBytes)
+                complete.Add(segment);
+        }
+
+        return complete;
+    }
+
+    /// <summary>How many bytes of a segment the chain holds contiguously from its start (on any timeline).</summary>
+    private long Covered(ulong segment)
+    {
+        if (Wal.Any(w => !w.Partial && w.Segment == segment))
+            return WalSegment.DefaultSizeBytes;
+        long covered = 0;
+        foreach (var piece in Wal.Where(w => w.Partial && w.Segment == segment).OrderBy(w => w.Offset))
+        {
+            if (piece.Offset > covered)
+                break;
+            covered = Math.Max(covered, piece.End);
+        }
+
+        return covered;
     }
 
     /// <summary>The highest timeline the chain's WAL reached.</summary>

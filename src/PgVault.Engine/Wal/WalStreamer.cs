@@ -117,7 +117,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
 
             using var session = new StreamSession(chain, ChainClusterChainId(), timeline, start, engine, time, logger, conn, Lag);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var flusher = session.RunFlusherAsync(stop.Token);
+            var flusher = session.RunAsync(stop.Token);
             try
             {
                 await chain.SetStreamingAsync(true, ct).ConfigureAwait(false);
@@ -219,19 +219,31 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         return b.ToString();
     }
 
-    /// <summary>The receive buffer and the flusher of one replication session.</summary>
+    /// <summary>
+    /// The receive buffer, the flusher and the archiver of one replication session. The flusher makes received WAL durable
+    /// every <see cref="EngineOptions.WalFlushInterval"/> as pieces (a finished segment's tail too), and only it moves the
+    /// durable end; the archiver then stores each finished segment as one object and deletes its pieces, off the path
+    /// that makes WAL durable: compressing 16 MiB must not hold back the newer WAL's flushes (the RPO).
+    /// </summary>
     private sealed class StreamSession : IDisposable
     {
         private readonly ClusterChain _chain;
         private readonly string _chainId;
         private readonly uint _timeline;
+        private readonly Lsn _start;
         private readonly EngineOptions _engine;
         private readonly TimeProvider _time;
         private readonly ILogger _logger;
         private readonly ReplicationConnection _conn;
         private readonly WalLagTracker _lag;
-        private readonly Channel<Segment> _completed = Channel.CreateBounded<Segment>(MaxQueuedSegments);
+
+        // Finished segments on their way to the archiver (bounded: the receiver waits when the archiver is behind).
+        private readonly Channel<Segment> _finished = Channel.CreateBounded<Segment>(MaxQueuedSegments);
+
+        // Finished segments not yet stored whole, oldest first; the flusher writes their tails (under _lock).
+        private readonly List<Segment> _sealed = [];
         private readonly Lock _lock = new();
+        private readonly CancellationTokenSource _doneOrCancelled = new();
         private Segment _segment;
         private volatile bool _done;
 
@@ -242,6 +254,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             _chain = chain;
             _chainId = chainId;
             _timeline = timeline;
+            _start = start;
             _engine = engine;
             _time = time;
             _logger = logger;
@@ -294,10 +307,15 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
 
                     if (segment.Written == WalSegment.DefaultSizeBytes)
                     {
-                        // Hand the full segment to the flusher (waits when it is MaxQueuedSegments behind: backpressure).
-                        await _completed.Writer.WriteAsync(segment, ct).ConfigureAwait(false);
+                        // Seal it (the flusher writes its tail) and hand it to the archiver (this waits when the archiver
+                        // is MaxQueuedSegments behind: backpressure).
                         lock (_lock)
+                        {
+                            _sealed.Add(segment);
                             _segment = new Segment(segment.Number + 1);
+                        }
+
+                        await _finished.Writer.WriteAsync(segment, ct).ConfigureAwait(false);
                     }
                 }
             }
@@ -310,22 +328,42 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         public void Complete()
         {
             _done = true;
-            _completed.Writer.TryComplete();
+            _finished.Writer.TryComplete();
+            _doneOrCancelled.Cancel();
         }
 
-        public async Task RunFlusherAsync(CancellationToken ct)
+        /// <summary>Runs the flusher and the archiver until <see cref="Complete"/> (then both finish their work) or a failure.</summary>
+        public async Task RunAsync(CancellationToken ct)
         {
+            using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var flusher = GuardAsync(FlushUntilDoneAsync);
+            var archiver = GuardAsync(ArchiveUntilDoneAsync);
+            var both = Task.WhenAll(flusher, archiver);
             try
             {
-                await FlushUntilDoneAsync(ct).ConfigureAwait(false);
+                await both.ConfigureAwait(false);
             }
-            catch (Exception ex)
+            catch (OperationCanceledException) when (both.Exception?.InnerExceptions.FirstOrDefault(e => e is not OperationCanceledException) is { } cause)
             {
-                // Nobody drains the queue any more: a receiver waiting for room in it (backpressure) must not wait forever
-                // on a connection the server keeps alive. It gets a ChannelClosedException; the session ends and this
-                // error is what the streamer reports.
-                _completed.Writer.TryComplete(ex);
-                throw;
+                // The loop that failed cancelled the other one: report its failure, not the other's cancellation.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause);
+            }
+
+            async Task GuardAsync(Func<CancellationToken, Task> work)
+            {
+                try
+                {
+                    await work(failed.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    // Nobody drains the queue any more: a receiver waiting for room in it (backpressure) must not wait
+                    // forever on a connection the server keeps alive. It gets a ChannelClosedException; the session ends
+                    // and this error is what the streamer reports. The other loop stops too.
+                    _finished.Writer.TryComplete(ex);
+                    await failed.CancelAsync().ConfigureAwait(false);
+                    throw;
+                }
             }
         }
 
@@ -333,97 +371,146 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         {
             // Flushes start every WalFlushInterval (not an interval after the previous one ended), so WAL waits at most
             // about one interval plus one flush to be durable, however long the flushes take.
+            using var wake = CancellationTokenSource.CreateLinkedTokenSource(ct, _doneOrCancelled.Token);
             var lastFlush = _time.GetUtcNow();
             while (true)
             {
                 var due = lastFlush + _engine.WalFlushInterval - _time.GetUtcNow();
-                var wait = due > TimeSpan.Zero ? Task.Delay(due, _time, ct) : Task.CompletedTask;
-                while (!wait.IsCompleted && !_done)
+                if (due > TimeSpan.Zero && !_done)
                 {
-                    var ready = _completed.Reader.WaitToReadAsync(ct).AsTask();
-                    if (await Task.WhenAny(wait, ready).ConfigureAwait(false) == ready && await ready.ConfigureAwait(false))
-                        await DrainCompletedAsync(ct).ConfigureAwait(false);
-                    else
-                        break;
-                }
-
-                lastFlush = _time.GetUtcNow();
-                await DrainCompletedAsync(ct).ConfigureAwait(false);
-                await FlushPartialAsync(ct).ConfigureAwait(false);
-                await _chain.OnStoringAsync(ct).ConfigureAwait(false);
-                if (_done)
-                {
-                    await DrainCompletedAsync(ct).ConfigureAwait(false);
-                    await FlushPartialAsync(ct).ConfigureAwait(false);
-                    return;
-                }
-            }
-        }
-
-        private async Task DrainCompletedAsync(CancellationToken ct)
-        {
-            while (_completed.Reader.TryRead(out var segment))
-            {
-                var name = WalSegment.Name(_timeline, segment.Number);
-                var sha = Convert.ToHexStringLower(SHA256.HashData(segment.Data));
-                var prefix = RepositoryLayout.WalTimelinePrefix(_chain.Cluster.Id, _chainId, _timeline) + name + "-";
-                long delta = 0;
-                var exists = false;
-                await foreach (var existing in _chain.Store.ListAsync(prefix, ct).ConfigureAwait(false))
-                {
-                    if (!existing.Key.Contains(sha, StringComparison.Ordinal))
+                    try
                     {
-                        throw new PgVaultException(ErrorCode.WalDuplicateMismatch,
-                            $"WAL segment {name} is already in the repository with other content ('{existing.Key}')",
-                            "the repository may hold WAL of another cluster with the same id; check the configuration");
+                        await Task.Delay(due, _time, wake.Token).ConfigureAwait(false);
                     }
-
-                    exists = true;
+                    catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                    {
+                        // Complete() was called: flush what is left now.
+                    }
                 }
 
-                if (!exists)
-                {
-                    var key = RepositoryLayout.WalSegment(_chain.Cluster.Id, _chainId, _timeline, name, sha);
-                    delta += await WalObjects.WriteCompressedAsync(_chain.Store, key, segment.Data, _engine.CompressionLevel, ct).ConfigureAwait(false);
-                }
-
-                // The pieces of the partial segment are no longer needed once the whole segment is stored.
-                var partialPrefix = RepositoryLayout.WalPartialPrefix(_chain.Cluster.Id, _chainId, _timeline, name);
-                var pieces = new List<string>();
-                await foreach (var piece in _chain.Store.ListAsync(partialPrefix, ct).ConfigureAwait(false))
-                {
-                    pieces.Add(piece.Key);
-                    delta -= piece.SizeBytes;
-                }
-
-                await _chain.Store.DeleteAsync(pieces, ct).ConfigureAwait(false);
-                segment.Flushed = segment.Written;
-                await MarkDurableAsync(WalSegment.Start(segment.Number + 1), delta, ct).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+                var done = _done;
+                lastFlush = _time.GetUtcNow();
+                await FlushAsync(ct).ConfigureAwait(false);
+                await _chain.OnStoringAsync(ct).ConfigureAwait(false);
+                if (done)
+                    return;
             }
         }
 
-        private async Task FlushPartialAsync(CancellationToken ct)
+        /// <summary>Makes everything received durable: the tails of finished segments, then the segment being received.</summary>
+        private async Task FlushAsync(CancellationToken ct)
         {
-            Segment segment;
-            int from, to;
-            byte[] copy;
-            lock (_lock)
+            while (true)
             {
-                segment = _segment;
-                from = segment.Flushed;
-                to = segment.Written;
-                if (to <= from)
-                    return;
-                copy = segment.Data.AsSpan(from, to - from).ToArray();
+                Segment? segment;
+                int from, to;
+                byte[] copy;
+                lock (_lock)
+                {
+                    segment = _sealed.FirstOrDefault(s => s.Flushed < s.Written);
+                    if (segment is null && _segment.Flushed < _segment.Written)
+                        segment = _segment;
+                    if (segment is null)
+                        return;
+                    from = segment.Flushed;
+                    to = segment.Written;
+                    copy = segment.Data.AsSpan(from, to - from).ToArray();
+                }
+
+                var name = WalSegment.Name(_timeline, segment.Number);
+                var sha = Convert.ToHexStringLower(SHA256.HashData(copy));
+                var key = RepositoryLayout.WalPartial(_chain.Cluster.Id, _chainId, _timeline, name, from, to, sha);
+                var stored = await WalObjects.WriteCompressedAsync(_chain.Store, key, copy, _engine.CompressionLevel, ct).ConfigureAwait(false);
+                lock (_lock)
+                    segment.Flushed = Math.Max(segment.Flushed, to);
+                if (to == WalSegment.DefaultSizeBytes)
+                    segment.TailDurable.TrySetResult();
+                await MarkDurableAsync(WalSegment.Start(segment.Number) + to, stored, ct).ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>
+        /// Stores finished segments whole, each once its tail is durable as a piece, and deletes their pieces. First
+        /// consolidates the segments just before the session's start that an earlier session left as pieces only (it
+        /// stopped between a segment's last piece and its whole object).
+        /// </summary>
+        private async Task ArchiveUntilDoneAsync(CancellationToken ct)
+        {
+            var first = WalSegment.Number(_start);
+            for (var n = first - Math.Min(first, (ulong)MaxQueuedSegments + 1); n < first; n++)
+                await ConsolidateAsync(n, ct).ConfigureAwait(false);
+
+            await foreach (var segment in _finished.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                await segment.TailDurable.Task.WaitAsync(ct).ConfigureAwait(false);
+                await StoreWholeAsync(segment.Number, segment.Data, ct).ConfigureAwait(false);
+                lock (_lock)
+                    _sealed.Remove(segment);
+                segment.Dispose();
+            }
+        }
+
+        private async Task ConsolidateAsync(ulong number, CancellationToken ct)
+        {
+            var name = WalSegment.Name(_timeline, number);
+            var pieces = RepositoryLayout.WalPartialPrefix(_chain.Cluster.Id, _chainId, _timeline, name);
+            var any = false;
+            await foreach (var _ in _chain.Store.ListAsync(pieces, ct).ConfigureAwait(false))
+            {
+                any = true;
+                break;
             }
 
-            var name = WalSegment.Name(_timeline, segment.Number);
-            var sha = Convert.ToHexStringLower(SHA256.HashData(copy));
-            var key = RepositoryLayout.WalPartial(_chain.Cluster.Id, _chainId, _timeline, name, from, to, sha);
-            var stored = await WalObjects.WriteCompressedAsync(_chain.Store, key, copy, _engine.CompressionLevel, ct).ConfigureAwait(false);
-            lock (_lock)
-                segment.Flushed = Math.Max(segment.Flushed, to);
-            await MarkDurableAsync(WalSegment.Start(segment.Number) + to, stored, ct).ConfigureAwait(false);
+            if (!any)
+                return;
+            var stored = await StoredSegment.ReadAsync(_chain.Store, _chain.Cluster.Id, _chainId, _timeline, number, ct).ConfigureAwait(false);
+            if (stored is { Covered: var covered } && covered == WalSegment.DefaultSizeBytes)
+            {
+                _logger.LogInformation("cluster {Cluster}: storing WAL segment {Segment} whole from its pieces (left by an earlier session)",
+                    _chain.Cluster.Id, name);
+                await StoreWholeAsync(number, stored.Value.Data, ct).ConfigureAwait(false);
+            }
+        }
+
+        private async Task StoreWholeAsync(ulong number, byte[] data, CancellationToken ct)
+        {
+            var name = WalSegment.Name(_timeline, number);
+            var sha = Convert.ToHexStringLower(SHA256.HashData(data.AsSpan(0, (int)WalSegment.DefaultSizeBytes)));
+            var prefix = RepositoryLayout.WalTimelinePrefix(_chain.Cluster.Id, _chainId, _timeline) + name + "-";
+            long delta = 0;
+            var exists = false;
+            await foreach (var existing in _chain.Store.ListAsync(prefix, ct).ConfigureAwait(false))
+            {
+                if (!existing.Key.Contains(sha, StringComparison.Ordinal))
+                {
+                    throw new PgVaultException(ErrorCode.WalDuplicateMismatch,
+                        $"WAL segment {name} is already in the repository with other content ('{existing.Key}')",
+                        "the repository may hold WAL of another cluster with the same id; check the configuration");
+                }
+
+                exists = true;
+            }
+
+            if (!exists)
+            {
+                var key = RepositoryLayout.WalSegment(_chain.Cluster.Id, _chainId, _timeline, name, sha);
+                delta += await WalObjects.WriteCompressedAsync(_chain.Store, key, data.AsMemory(0, (int)WalSegment.DefaultSizeBytes),
+                    _engine.CompressionLevel, ct).ConfigureAwait(false);
+            }
+
+            // The pieces are no longer needed once the whole segment is stored.
+            var partialPrefix = RepositoryLayout.WalPartialPrefix(_chain.Cluster.Id, _chainId, _timeline, name);
+            var pieces = new List<string>();
+            await foreach (var piece in _chain.Store.ListAsync(partialPrefix, ct).ConfigureAwait(false))
+            {
+                pieces.Add(piece.Key);
+                delta -= piece.SizeBytes;
+            }
+
+            await _chain.Store.DeleteAsync(pieces, ct).ConfigureAwait(false);
+            // The durable end is the flusher's; this only moves the stored size (the segment's end is durable already).
+            await _chain.OnWalDurableAsync(WalSegment.Start(number + 1), _timeline, delta, ct).ConfigureAwait(false);
         }
 
         private async Task MarkDurableAsync(Lsn end, long storedDelta, CancellationToken ct)
@@ -439,7 +526,14 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         public void Dispose()
         {
             lock (_lock)
+            {
                 _segment.Dispose();
+                foreach (var segment in _sealed)
+                    segment.Dispose();
+                _sealed.Clear();
+            }
+
+            _doneOrCancelled.Dispose();
         }
     }
 
@@ -452,6 +546,9 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         public int Written { get; set; }
 
         public int Flushed { get; set; }
+
+        /// <summary>Completed once the segment's last bytes are durable as a piece (then it may be stored whole).</summary>
+        public TaskCompletionSource TailDurable { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Dispose() => ArrayPool<byte>.Shared.Return(Data);
     }
