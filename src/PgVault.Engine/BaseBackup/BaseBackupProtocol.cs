@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
+using PgVault.Configuration;
 using PgVault.Errors;
 using PgVault.Postgres;
 
@@ -43,12 +44,12 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
 
     /// <summary>
     /// Connects and starts a base backup labelled <paramref name="label"/>: fast checkpoint, page checksums verified (when
-    /// the cluster has them), a manifest with SHA-256 checksums, WAL left out; <paramref name="serverCompression"/>
+    /// the cluster has them), a manifest with <paramref name="manifestChecksums"/> checksums of the files, WAL left out; <paramref name="serverCompression"/>
     /// (e.g. <c>level=3,workers=2</c>) has the server compress the archive with zstd. Returns once the server has sent
     /// the start position and the archive begins.
     /// </summary>
     public static async Task<BaseBackupProtocol> StartAsync(string connectionString, string label, string? serverCompression,
-        CancellationToken ct)
+        ManifestChecksum manifestChecksums, CancellationToken ct)
     {
         var wire = await ReplicationWire.ConnectAsync(connectionString, "pgvault-basebackup", ct).ConfigureAwait(false);
         var backup = new BaseBackupProtocol(wire);
@@ -56,7 +57,7 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
         {
             var options = new List<string>
             {
-                $"LABEL {Quote(label)}", "CHECKPOINT 'fast'", "MANIFEST 'yes'", "MANIFEST_CHECKSUMS 'SHA256'", "TABLESPACE_MAP",
+                $"LABEL {Quote(label)}", "CHECKPOINT 'fast'", "MANIFEST 'yes'", $"MANIFEST_CHECKSUMS {Quote(ManifestChecksumName(manifestChecksums))}", "TABLESPACE_MAP",
             };
             if (serverCompression is not null)
             {
@@ -223,6 +224,18 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>The name BASE_BACKUP's MANIFEST_CHECKSUMS and pg_basebackup's <c>--manifest-checksums</c> take.</summary>
+    public static string ManifestChecksumName(ManifestChecksum checksum) => checksum switch
+    {
+        ManifestChecksum.None => "NONE",
+        ManifestChecksum.CRC32C => "CRC32C",
+        ManifestChecksum.SHA224 => "SHA224",
+        ManifestChecksum.SHA256 => "SHA256",
+        ManifestChecksum.SHA384 => "SHA384",
+        ManifestChecksum.SHA512 => "SHA512",
+        _ => throw new ArgumentOutOfRangeException(nameof(checksum), checksum, "not a manifest checksum"),
+    };
 
     /// <summary>
     /// What <c>pg_basebackup -D - -Ft</c> puts in place of the server tar's end-of-archive blocks: a

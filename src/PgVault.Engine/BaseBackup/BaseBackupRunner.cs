@@ -87,7 +87,8 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                     ? string.Create(CultureInfo.InvariantCulture, $"level={engine.CompressionLevel}") +
                       (engine.CompressionWorkers > 0 ? string.Create(CultureInfo.InvariantCulture, $",workers={engine.CompressionWorkers}") : "")
                     : null;
-                native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, $"pgvault {label}", serverCompression, ct)
+                native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, $"pgvault {label}", serverCompression,
+                        engine.BaseBackupManifestChecksums, ct)
                     .ConfigureAwait(false);
                 parts = serverCompression is null
                     ? await PumpPartsAsync(new RetailedTarStream(native.Archive, async c => BaseBackupProtocol.TarTail(
@@ -205,7 +206,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         foreach (var arg in new[]
                  {
                      "-d", connInfo, "-D", "-", "-F", "t", "-X", "none", "--checkpoint=fast", "-l", $"pgvault {label}",
-                     "--manifest-checksums=SHA256", "--no-sync",
+                     $"--manifest-checksums={BaseBackupProtocol.ManifestChecksumName(engine.BaseBackupManifestChecksums)}", "--no-sync",
                  })
         {
             psi.ArgumentList.Add(arg);
