@@ -339,7 +339,7 @@ pgvault_conf() { # FILE DATA_DIRECTORY TOOL
     "DataDirectory": "$dd",
     "Locations": { "bench": { $location$encryption } },
     "Clusters": [ { "Id": "$CLUSTER_ID", "ConnectionString": "Host=127.0.0.1;Port=$PGPORT;Username=postgres", "BackupLocation": "bench" } ],
-    "Engine": { "CompressionLevel": $LEVEL, "CompressionWorkers": $WORKERS, "PostgresBinDirectory": "$PG_BIN" }
+    "Engine": { "CompressionLevel": ${PGVAULT_LEVEL:-$LEVEL}, "CompressionWorkers": $WORKERS, "PostgresBinDirectory": "$PG_BIN" }
   }
 }
 JSON

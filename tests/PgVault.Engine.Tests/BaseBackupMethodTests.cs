@@ -57,6 +57,18 @@ public sealed class BaseBackupMethodTests
         var dumpB = "";
         await RestoreTests.WithServerAsync(pg, target.Path, async port => dumpB = await RestoreTests.DumpAllAsync(pg, port));
         Assert.Equal(dumpA, dumpB);
+
+        // Restored as it was backed up, the copy passes pg_verifybackup: the manifest is in the data directory whether it
+        // came inside the tar (PgVault compressing) or beside it (the server compressing).
+        using var copy = new TempDirectory("method-copy");
+        (code, output) = await PgVaultProcess.RunAsync(["restore", "--backup-id", backupId, "--to", copy.Path], settings, TimeSpan.FromMinutes(5));
+        Assert.True(code == 0, output);
+        Assert.True(File.Exists(Path.Combine(copy.Path, "backup_manifest")), "the restored data directory has no backup_manifest");
+        using (var chmod = System.Diagnostics.Process.Start("chmod", ["-R", "a+rX", copy.Path]))
+            await chmod.WaitForExitAsync(Ct);
+        (code, output) = await pg.RunPgRawAsync("pg_verifybackup", ["--no-parse-wal", copy.Path], Ct);
+        Assert.True(code == 0, "pg_verifybackup failed: " + output);
+        Assert.Contains("successfully verified", output, StringComparison.Ordinal);
     }
 
     [Theory]

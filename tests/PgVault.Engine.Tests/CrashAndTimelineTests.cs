@@ -46,7 +46,8 @@ public sealed class CrashAndTimelineTests
     {
         var s = StreamingAndBaseBackupTests.Settings(clusterId, pg);
         s["PgVault:DataDirectory"] = data.Path;
-        // Small parts, so a running base backup shows in the repository part by part.
+        // Small parts, so a running base backup shows in the repository part by part (PgVault cuts parts when it compresses).
+        s["PgVault:Engine:BaseBackupCompression"] = "Client";
         s["PgVault:Engine:BaseBackupPartSizeBytes"] = (8 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture);
         return s;
     }
@@ -151,6 +152,9 @@ public sealed class CrashAndTimelineTests
             await Pg.PgbenchAsync(pg, "-i", "-s", "5", "-q"); // a few segments of WAL
             var target = await Pg.InsertLsnAsync(pg);
             await WalReachesAsync(data, clusterId, target);
+            var catalog = Catalog(data);
+            await Wait.UntilAsync(async () => (await TryActiveAsync(catalog, clusterId))?.State == BackupState.Available, Bounded,
+                "the first base backup");
             // Every finished segment ends up whole, its pieces deleted.
             await Wait.UntilAsync(async () =>
             {

@@ -53,7 +53,11 @@ public sealed class RestoreTests
         var settings = StreamingAndBaseBackupTests.Settings(clusterId, pg);
         settings["PgVault:DataDirectory"] = data.Path;
         if (partSizeBytes is { } size)
+        {
+            // Parts are PgVault's cut of the tar: the server's compressed stream is stored as one.
+            settings["PgVault:Engine:BaseBackupCompression"] = "Client";
             settings["PgVault:Engine:BaseBackupPartSizeBytes"] = size.ToString(CultureInfo.InvariantCulture);
+        }
         string backupId;
         await using (var server = await ApiServer.StartAsync("restore", settings, dataDirectory: data))
         {

@@ -70,6 +70,16 @@ public sealed class S3EngineTests(S3ServerFixture fixture) : IClassFixture<S3Ser
         await Wait.UntilAsync(async () => (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!.EndLsn >= switched.Value, Bounded,
             $"the WAL in S3 to reach {switched}");
 
+        // The finished segments stored whole (their pieces deleted beside the flushes), so what is listed below stays.
+        using var waitStore = new S3ObjectStore(s3.StoreOptions("wait") with { Prefix = prefix });
+        var readable = new EncryptingObjectStore(waitStore, new EncryptionKeyRing(new EncryptionKey("k1", key), []));
+        await Wait.UntilAsync(async () =>
+        {
+            var c = (await RepositoryScanner.ScanAsync(readable, clusterId, Ct)).Single();
+            var head = WalSegment.Number(c.DurableEnd);
+            return c.Wal.Where(w => w.Partial).All(w => w.Segment == head);
+        }, Bounded, "the finished WAL segments to be stored whole");
+
         var one = JsonNode.Parse(await http.GetStringAsync(new Uri($"/clusters/{clusterId}/backups", UriKind.Relative), Ct))!["items"]![0]!;
         Assert.Equal("AVAILABLE", one["metadata"]!["state"]!.GetValue<string>());
         Assert.Equal("s3", one["properties"]!["location"]!.GetValue<string>());

@@ -241,14 +241,16 @@ public sealed class EngineOptions
     public BaseBackupMethod BaseBackupMethod { get; set; } = BaseBackupMethod.Native;
 
     /// <summary>
-    /// Where base backups are compressed. <see cref="BaseBackupCompression.Client"/> (the default): in PgVault, with
-    /// <see cref="CompressionWorkers"/> threads. <see cref="BaseBackupCompression.Server"/>: PostgreSQL compresses the tar
-    /// with zstd (<see cref="CompressionLevel"/>, <see cref="CompressionWorkers"/> threads) in its walsender, which moves
-    /// the compression CPU onto the database server; PgVault stores the server's zstd stream as it is (one part per
-    /// backup, whatever <see cref="BaseBackupPartSizeBytes"/>) and only decompresses it to check it. Needs the native
-    /// method and PostgreSQL 15 or later built with zstd.
+    /// Where base backups are compressed. <see cref="BaseBackupCompression.Auto"/> (the default): by the server where it
+    /// can (the native method and a server built with zstd), else by PgVault. <see cref="BaseBackupCompression.Server"/>:
+    /// PostgreSQL compresses the tar with zstd (<see cref="CompressionLevel"/>, <see cref="CompressionWorkers"/> threads)
+    /// in its walsender, as pgBackRest and WAL-G compress on the database host; PgVault stores the server's zstd stream
+    /// as it arrives (one part per backup, whatever <see cref="BaseBackupPartSizeBytes"/>) with the SHA-256 of the stored
+    /// bytes, never decompressing it. Needs the native method and PostgreSQL 15 or later built with zstd.
+    /// <see cref="BaseBackupCompression.Client"/>: in PgVault, with <see cref="CompressionWorkers"/> threads, keeping the
+    /// compression CPU off the database server (bench/backup measures both).
     /// </summary>
-    public BaseBackupCompression BaseBackupCompression { get; set; } = BaseBackupCompression.Client;
+    public BaseBackupCompression BaseBackupCompression { get; set; } = BaseBackupCompression.Auto;
 
     /// <summary>
     /// The checksum PostgreSQL computes of every file for a base backup's <c>backup_manifest</c>, which
@@ -312,6 +314,9 @@ public enum ManifestChecksum
 /// <summary>Where a base backup is compressed: see <see cref="EngineOptions.BaseBackupCompression"/>.</summary>
 public enum BaseBackupCompression
 {
+    /// <summary>By the server where it can, else by PgVault.</summary>
+    Auto,
+
     /// <summary>In PgVault.</summary>
     Client,
 

@@ -42,6 +42,9 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
     /// <summary>The archive's bytes, as the server sends them.</summary>
     public Stream Archive => new ArchiveStream(this);
 
+    /// <summary>The walsender serving this backup (in <c>pg_stat_progress_basebackup</c>).</summary>
+    public int BackendPid => _wire.BackendPid;
+
     /// <summary>
     /// Connects and starts a base backup labelled <paramref name="label"/>: fast checkpoint, page checksums verified (when
     /// the cluster has them), a manifest with <paramref name="manifestChecksums"/> checksums of the files, WAL left out; <paramref name="serverCompression"/>

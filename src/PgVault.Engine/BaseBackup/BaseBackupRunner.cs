@@ -30,7 +30,7 @@ public readonly record struct BaseBackupProgress(long BytesDone, long BytesTotal
 /// left to the streamer. The server verifies data-page checksums while it sends them (when the cluster has them) and
 /// its <c>backup_manifest</c> becomes the tar's last member. The tar is cut into parts, compressed and checksummed as it
 /// flows, so memory stays bounded whatever the database size; or, with <see cref="BaseBackupCompression.Server"/>, the
-/// server's zstd stream is stored as one part and checked through a decompressed copy. Objects are written in the order
+/// server's zstd stream is stored as it arrives, as one part with the SHA-256 of its stored bytes. Objects are written in the order
 /// parts → manifest → <c>backup.json</c> → <c>backup.complete</c>: without the last, a base backup does not exist.
 /// </summary>
 public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
@@ -66,6 +66,8 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             var observer = new Observer(logger, chain.Cluster.Id, label, tap, estimate, progress);
             List<BaseBackupPart> parts;
             byte[]? serverManifest = null;
+            (Lsn, uint)? serverStart = null;
+            long? databaseBytes = null;
             if (engine.BaseBackupMethod == BaseBackupMethod.PgBasebackup)
             {
                 process = StartPgBasebackup(label);
@@ -83,30 +85,54 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             }
             else
             {
-                var serverCompression = engine.BaseBackupCompression == BaseBackupCompression.Server
+                var serverCompression = engine.BaseBackupCompression != BaseBackupCompression.Client
                     ? string.Create(CultureInfo.InvariantCulture, $"level={engine.CompressionLevel}") +
                       (engine.CompressionWorkers > 0 ? string.Create(CultureInfo.InvariantCulture, $",workers={engine.CompressionWorkers}") : "")
                     : null;
-                native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, $"pgvault {label}", serverCompression,
-                        engine.BaseBackupManifestChecksums, ct)
-                    .ConfigureAwait(false);
-                parts = serverCompression is null
-                    ? await PumpPartsAsync(new RetailedTarStream(native.Archive, async c => BaseBackupProtocol.TarTail(
-                        await native.FinishAsync(c).ConfigureAwait(false), time.GetUtcNow())), chainId, label, observer, ct).ConfigureAwait(false)
-                    : await PumpServerCompressedAsync(native, chainId, label, observer, ct).ConfigureAwait(false);
-                if (serverCompression is not null)
+                try
+                {
+                    native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, $"pgvault {label}", serverCompression,
+                        engine.BaseBackupManifestChecksums, ct).ConfigureAwait(false);
+                }
+                catch (PgVaultException ex) when (engine.BaseBackupCompression == BaseBackupCompression.Auto && serverCompression is not null
+                                                  && ex.Message.Contains("compress", StringComparison.OrdinalIgnoreCase))
+                {
+                    // A server without zstd (built without it, or older than 15): PgVault compresses instead.
+                    logger.LogWarning("cluster {Cluster}: the server cannot compress the base backup ({Error}); PgVault compresses it",
+                        chain.Cluster.Id, ex.Message);
+                    serverCompression = null;
+                    native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, $"pgvault {label}", null,
+                        engine.BaseBackupManifestChecksums, ct).ConfigureAwait(false);
+                }
+
+                if (serverCompression is null)
+                {
+                    parts = await PumpPartsAsync(new RetailedTarStream(native.Archive, async c => BaseBackupProtocol.TarTail(
+                        await native.FinishAsync(c).ConfigureAwait(false), time.GetUtcNow())), chainId, label, observer, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    var part = await PumpServerCompressedAsync(native, chainId, label, observer, ct).ConfigureAwait(false);
                     serverManifest = await native.FinishAsync(ct).ConfigureAwait(false);
+                    var fileBytes = ManifestFileBytes(serverManifest);
+                    databaseBytes = fileBytes;
+                    parts = [part with { SizeBytes = fileBytes }];
+                    serverStart = (native.StartLsn, native.Timeline);
+                }
             }
 
             observer.Done();
             var nextXid = await ReadNextXidAsync(ct).ConfigureAwait(false);
             var members = tap.Members;
-            // With the server's compression the manifest stays outside the tar (its end cannot be cut out of the zstd stream).
-            if (!members.TryGetValue("backup_label", out var labelBytes) ||
-                !(members.TryGetValue("backup_manifest", out var manifestBytes) || (manifestBytes = serverManifest) is not null))
+            // With the server's compression PgVault does not look into the tar: the manifest comes beside it (its end cannot
+            // be cut out of the zstd stream), the start from BASE_BACKUP's first result.
+            byte[]? labelBytes = null;
+            if (!(members.TryGetValue("backup_manifest", out var manifestBytes) || (manifestBytes = serverManifest) is not null) ||
+                (serverStart is null && !members.TryGetValue("backup_label", out labelBytes)))
                 throw new PgVaultException(ErrorCode.BaseBackupFailed, "the base backup's tar has no backup_label or backup_manifest");
-            var (startLsn, timeline) = TarTap.ParseBackupLabel(Encoding.UTF8.GetString(labelBytes));
+            var (startLsn, timeline) = serverStart ?? TarTap.ParseBackupLabel(Encoding.UTF8.GetString(labelBytes!));
             var endLsn = ManifestEndLsn(manifestBytes);
+            databaseBytes ??= tap.BytesSeen;
             var completedAt = time.GetUtcNow();
             if (current.StartLsn is { } chainStart && startLsn.Value < chainStart)
             {
@@ -127,7 +153,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                 EndLsn = endLsn.ToString(),
                 StartedAt = startedAt,
                 CompletedAt = completedAt,
-                DatabaseBytes = tap.BytesSeen,
+                DatabaseBytes = databaseBytes.Value,
                 Parts = parts,
                 Manifest = manifest,
                 Compression = "zstd",
@@ -147,18 +173,18 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                 EndLsn = endLsn.Value,
                 CompletedAt = completedAt,
                 SizeBytes = stored,
-                DatabaseBytes = tap.BytesSeen,
+                DatabaseBytes = databaseBytes.Value,
             };
             await catalog.SaveBaseBackupAsync(record, ct).ConfigureAwait(false);
             await chain.RefreshAsync(ct).ConfigureAwait(false);
             var duration = completedAt - startedAt;
             var seconds = Math.Max(0.001, duration.TotalSeconds);
-            PgVaultMetrics.RecordBaseBackupCompleted(chain.Cluster.Id, duration, tap.BytesSeen);
+            PgVaultMetrics.RecordBaseBackupCompleted(chain.Cluster.Id, duration, databaseBytes.Value);
             // The base backup's one log line; with JSON logs its figures are fields (bytes, seconds, bytes per second).
             logger.LogInformation(
                 "cluster {Cluster}: base backup {Label} complete: {DatabaseBytes} bytes in {DurationSeconds:0.0} s " +
                 "({BytesPerSecond:0} bytes/s), stored {StoredBytes} bytes, WAL {StartLsn} to {EndLsn}",
-                chain.Cluster.Id, label, tap.BytesSeen, seconds, tap.BytesSeen / seconds, stored, startLsn.ToString(), endLsn.ToString());
+                chain.Cluster.Id, label, databaseBytes.Value, seconds, databaseBytes.Value / seconds, stored, startLsn.ToString(), endLsn.ToString());
             return record;
         }
         catch (Exception ex)
@@ -243,31 +269,81 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
     }
 
     /// <summary>
-    /// Stores the server's zstd stream of the tar as it is (one part, whatever its size), checking it on the way: a
-    /// decompression beside the write gives the SHA-256 and size of the tar bytes it holds and feeds the tar tap. The
-    /// server's tar is complete (with its end-of-archive blocks) but has no <c>backup_manifest</c> member: the manifest
-    /// is stored beside it only.
+    /// Stores the server's zstd stream of the tar as it arrives (one part, whatever its size), with the SHA-256 of the
+    /// stored bytes (<see cref="BaseBackupPart.StoredChecksum"/>): PgVault never decompresses it, which is what makes
+    /// letting the server compress cheap. The tar is complete (with its end-of-archive blocks) but has no
+    /// <c>backup_manifest</c> member: the manifest is stored beside it (restores write it into the data directory). The
+    /// start position and timeline come from BASE_BACKUP's first result (not from the tar's backup_label), progress from
+    /// the server's <c>pg_stat_progress_basebackup</c>.
     /// </summary>
-    private async Task<List<BaseBackupPart>> PumpServerCompressedAsync(BaseBackupProtocol native, string chainId, string label,
+    private async Task<BaseBackupPart> PumpServerCompressedAsync(BaseBackupProtocol native, string chainId, string label,
         Observer observer, CancellationToken ct)
     {
-        var parts = new List<BaseBackupPart>();
         var key = RepositoryLayout.BaseBackupPart(chain.Cluster.Id, chainId, label, 0);
-        var checker = new DecompressingTee(native.Archive, new ZstdCodec(), observer.Observe);
-        await using (checker.ConfigureAwait(false))
+        using var stopProgress = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var polling = PollServerProgressAsync(native.BackendPid, observer, stopProgress.Token);
+        try
         {
-            var stored = await chain.Store.WriteAsync(key, checker, ct).ConfigureAwait(false);
-            var (sha, bytes) = await checker.CompleteAsync().ConfigureAwait(false);
-            if (stored.SizeBytes != checker.CompressedBytes)
+            var hashed = Sha256Stream.ForRead(native.Archive, leaveOpen: true);
+            await using (hashed.ConfigureAwait(false))
             {
-                throw new PgVaultException(ErrorCode.ObjectCorrupt,
-                    $"object '{key}' was stored with {stored.SizeBytes} bytes, but {checker.CompressedBytes} were written");
+                var stored = await chain.Store.WriteAsync(key, hashed, ct).ConfigureAwait(false);
+                if (!hashed.IsComplete)
+                    throw new InvalidOperationException($"the '{chain.Store.Kind}' store returned before reading '{key}' to its end");
+                if (stored.SizeBytes != hashed.Bytes)
+                {
+                    throw new PgVaultException(ErrorCode.ObjectCorrupt,
+                        $"object '{key}' was stored with {stored.SizeBytes} bytes, but {hashed.Bytes} were written");
+                }
+
+                // SizeBytes: filled in from the manifest once it has arrived.
+                return new BaseBackupPart(key, 0, stored.SizeBytes, hashed.HashHex, StoredChecksum: true);
             }
-
-            parts.Add(new BaseBackupPart(key, bytes, stored.SizeBytes, sha));
         }
+        finally
+        {
+            await stopProgress.CancelAsync().ConfigureAwait(false);
+            await polling.ConfigureAwait(false);
+        }
+    }
 
-        return parts;
+    /// <summary>Reports the server's count of tar bytes sent (before its compression) every second; best effort.</summary>
+    private async Task PollServerProgressAsync(int walsenderPid, Observer observer, CancellationToken ct)
+    {
+        try
+        {
+            var conn = new NpgsqlConnection(chain.Cluster.ConnectionString);
+            await using (conn.ConfigureAwait(false))
+            {
+                await conn.OpenAsync(ct).ConfigureAwait(false);
+                await using var cmd = new NpgsqlCommand("SELECT backup_streamed FROM pg_stat_progress_basebackup WHERE pid = @pid", conn);
+                cmd.Parameters.AddWithValue("pid", walsenderPid);
+                while (true)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), time, ct).ConfigureAwait(false);
+                    if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is long streamed)
+                        observer.Advance(streamed);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the backup's data has all arrived
+        }
+        catch (NpgsqlException ex)
+        {
+            logger.LogDebug("cluster {Cluster}: no progress from pg_stat_progress_basebackup: {Error}", chain.Cluster.Id, ex.Message);
+        }
+    }
+
+    /// <summary>Bytes of the files a <c>backup_manifest</c> lists (the data copied, tar headers not counted).</summary>
+    internal static long ManifestFileBytes(byte[] manifest)
+    {
+        using var doc = JsonDocument.Parse(manifest);
+        long total = 0;
+        foreach (var file in doc.RootElement.GetProperty("Files").EnumerateArray())
+            total += file.GetProperty("Size").GetInt64();
+        return total;
     }
 
     /// <summary>Sees every tar byte once, in order: the tar tap, the progress reports and log lines.</summary>
@@ -281,7 +357,13 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         public void Observe(ReadOnlySpan<byte> data)
         {
             tap.Observe(data);
-            _done += data.Length;
+            Advance(_done + data.Length);
+        }
+
+        /// <summary>The tar bytes done so far, when they are counted elsewhere (the server's progress view).</summary>
+        public void Advance(long done)
+        {
+            _done = Math.Max(_done, done);
             var elapsed = _clock.Elapsed;
             if (progress is not null && elapsed - _lastReport >= TimeSpan.FromSeconds(1))
             {

@@ -197,8 +197,11 @@ internal sealed class ReplicationWire : IAsyncDisposable
                     throw ServerError(message.Span);
                 case (byte)'Z':
                     return;
+                case (byte)'K':
+                    BackendPid = BinaryPrimitives.ReadInt32BigEndian(message.Span);
+                    break;
                 default:
-                    break; // ParameterStatus, BackendKeyData, NoticeResponse
+                    break; // ParameterStatus, NoticeResponse
             }
         }
     }
@@ -214,6 +217,9 @@ internal sealed class ReplicationWire : IAsyncDisposable
     }
 
     /// <summary>Sends a simple query; its results are read with <see cref="ReadMessageAsync"/>.</summary>
+    /// <summary>The server process of this connection (BackendKeyData), e.g. to find it in <c>pg_stat_progress_basebackup</c>.</summary>
+    public int BackendPid { get; private set; }
+
     public Task QueryAsync(string sql, CancellationToken ct) => SendAsync((byte)'Q', Encoding.UTF8.GetBytes(sql + "\0"), ct);
 
     private async Task SendAsync(byte type, byte[] body, CancellationToken ct)

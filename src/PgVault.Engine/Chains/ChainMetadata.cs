@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using PgVault.Engine.Compression;
+using PgVault.Storage;
 
 namespace PgVault.Engine.Chains;
 
@@ -32,8 +34,25 @@ public sealed record ChainMetadata
     public long WalSegmentSizeBytes { get; init; } = Postgres.WalSegment.DefaultSizeBytes;
 }
 
-/// <summary>One stored part of a base backup's tar stream.</summary>
-public sealed record BaseBackupPart(string Key, long SizeBytes, long StoredBytes, string Sha256);
+/// <summary>One stored part of a base backup's tar stream (or the stored manifest).</summary>
+/// <param name="Key">The object.</param>
+/// <param name="SizeBytes">
+/// Bytes of the tar stream it holds; with <paramref name="StoredChecksum"/> the bytes of the files in it (from the
+/// manifest: the tar's headers not counted, for progress reports only).
+/// </param>
+/// <param name="StoredBytes">Bytes stored (compressed).</param>
+/// <param name="Sha256">SHA-256 of the tar bytes it holds, or with <paramref name="StoredChecksum"/> of the stored bytes.</param>
+/// <param name="StoredChecksum">
+/// <see cref="Sha256"/> is that of the stored bytes: a part the database server compressed (BASE_BACKUP's
+/// COMPRESSION), which PgVault stores as it arrives without decompressing it.
+/// </param>
+public sealed record BaseBackupPart(string Key, long SizeBytes, long StoredBytes, string Sha256,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool StoredChecksum = false)
+{
+    /// <summary>Opens the part for reading its tar bytes, verified (SHA-256 and size) when the stream reaches its end.</summary>
+    public Task<VerifyingReadStream> OpenVerifiedAsync(IObjectStore store, CancellationToken ct) =>
+        store.OpenVerifiedAsync(Key, ZstdCodec.Default, Sha256, ct, StoredChecksum ? StoredBytes : SizeBytes, StoredChecksum);
+}
 
 /// <summary>
 /// <c>backup.json</c>: a base backup's metadata, written after all its parts and before its completion marker.

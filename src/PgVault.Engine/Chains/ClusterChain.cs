@@ -46,6 +46,17 @@ public sealed class ClusterChain
     /// <summary>Raised (under no lock) when a new chain has become the active one; it has no base backup yet.</summary>
     public event EventHandler<ChainStartedEventArgs>? ChainStarted;
 
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Completes the next time <see cref="Current"/> changes (a chain is chosen, WAL becomes durable): for a caller
+    /// waiting for a condition on it, instead of polling. Take it before checking the condition.
+    /// </summary>
+    public Task Changed => Volatile.Read(ref _changed).Task;
+
+    private void Pulse() =>
+        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
     public IObjectStore Store => _store;
 
     /// <summary>The active chain's catalog row, or null before the first connection.</summary>
@@ -173,6 +184,7 @@ public sealed class ClusterChain
     private (Lsn, uint) Resume(BackupRecord active, Lsn end, uint timeline)
     {
         Volatile.Write(ref _current, active);
+        Pulse();
         var start = WalSegment.Start(WalSegment.Number(end));
         return (start, timeline);
     }
@@ -222,6 +234,7 @@ public sealed class ClusterChain
         _logger.LogInformation("cluster {Cluster}: started backup {Backup} at {Lsn} on timeline {Timeline}: {Reason}",
             Cluster.Id, backup.Id, start, timeline, reason);
         Volatile.Write(ref _current, backup);
+        Pulse();
         return (start, timeline);
     }
 
@@ -265,7 +278,10 @@ public sealed class ClusterChain
             if (_current is null)
                 return;
             if (end.Value > (_current.EndLsn ?? 0) || timeline != (uint)(_current.Timeline ?? 0))
+            {
                 _current = _current with { EndLsn = Math.Max(end.Value, _current.EndLsn ?? 0), Timeline = (int)timeline };
+                Pulse();
+            }
         }
         finally
         {

@@ -44,16 +44,17 @@ public static class CompressedObjectExtensions
     /// Opens the compressed object <paramref name="key"/> for reading its decompressed content, verified against
     /// <paramref name="expectedSha256Hex"/> (and <paramref name="expectedBytes"/> when given) when the stream reaches its
     /// end; see <see cref="VerifyingReadStream"/>. Throws <see cref="ObjectNotFoundException"/> when it does not exist.
+    /// With <paramref name="storedChecksum"/> the SHA-256 and size are those of the stored bytes.
     /// </summary>
     public static async Task<VerifyingReadStream> OpenVerifiedAsync(
         this IObjectStore store, string key, ICompressionCodec codec, string expectedSha256Hex, CancellationToken ct,
-        long? expectedBytes = null)
+        long? expectedBytes = null, bool storedChecksum = false)
     {
         ArgumentNullException.ThrowIfNull(store);
         var compressed = await store.OpenReadAsync(key, ReadRange.All, ct).ConfigureAwait(false);
         try
         {
-            return new VerifyingReadStream(key, compressed, codec, expectedSha256Hex, expectedBytes);
+            return new VerifyingReadStream(key, compressed, codec, expectedSha256Hex, expectedBytes, storedChecksum);
         }
         catch
         {

@@ -22,16 +22,23 @@ public sealed class VerifyingReadStream : Stream
     private readonly ICompressionCodec _codec;
     private readonly Stream _decompressor;
     private readonly Sha256Stream _hashed;
+    private readonly Stream _content;
+    private readonly bool _storedChecksum;
+    private long _contentBytes;
     private PgVaultException? _failure;
     private bool _verified;
     private bool _disposed;
 
     /// <summary>
     /// Decompresses <paramref name="compressed"/> (the object <paramref name="key"/>) with <paramref name="codec"/> and
-    /// verifies it against <paramref name="expectedSha256Hex"/> and, when given, <paramref name="expectedBytes"/>.
+    /// verifies it against <paramref name="expectedSha256Hex"/> and, when given, <paramref name="expectedBytes"/>: the
+    /// SHA-256 and size of the decompressed content, or with <paramref name="storedChecksum"/> those of the stored
+    /// (compressed) bytes, for objects recorded that way (a base backup compressed by the database server: PgVault never
+    /// saw its content). Either way the whole object is decoded, so a frame that does not decode fails too.
     /// Disposing this disposes <paramref name="compressed"/>.
     /// </summary>
-    public VerifyingReadStream(string key, Stream compressed, ICompressionCodec codec, string expectedSha256Hex, long? expectedBytes = null)
+    public VerifyingReadStream(string key, Stream compressed, ICompressionCodec codec, string expectedSha256Hex, long? expectedBytes = null,
+        bool storedChecksum = false)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(compressed);
@@ -46,12 +53,23 @@ public sealed class VerifyingReadStream : Stream
         _expectedSha256Hex = expectedSha256Hex.ToLowerInvariant();
         _expectedBytes = expectedBytes;
         _codec = codec;
-        _decompressor = codec.CreateDecompressor(compressed, leaveOpen: false);
-        _hashed = Sha256Stream.ForRead(_decompressor, leaveOpen: true);
+        _storedChecksum = storedChecksum;
+        if (storedChecksum)
+        {
+            _hashed = Sha256Stream.ForRead(compressed, leaveOpen: false);
+            _decompressor = codec.CreateDecompressor(_hashed, leaveOpen: true);
+            _content = _decompressor;
+        }
+        else
+        {
+            _decompressor = codec.CreateDecompressor(compressed, leaveOpen: false);
+            _hashed = Sha256Stream.ForRead(_decompressor, leaveOpen: true);
+            _content = _hashed;
+        }
     }
 
     /// <summary>The decompressed bytes read so far.</summary>
-    public long Bytes => _hashed.Bytes;
+    public long Bytes => _contentBytes;
 
     /// <summary>Whether the end was reached and the content matched.</summary>
     public bool IsVerified => _verified;
@@ -78,7 +96,7 @@ public sealed class VerifyingReadStream : Stream
         int n;
         try
         {
-            n = _hashed.Read(buffer);
+            n = _content.Read(buffer);
         }
         catch (Exception e) when (_codec.IsCorruptionError(e))
         {
@@ -97,7 +115,7 @@ public sealed class VerifyingReadStream : Stream
         int n;
         try
         {
-            n = await _hashed.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            n = await _content.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (_codec.IsCorruptionError(e))
         {
@@ -122,8 +140,8 @@ public sealed class VerifyingReadStream : Stream
         if (disposing && !_disposed)
         {
             _disposed = true;
-            _hashed.Dispose();
             _decompressor.Dispose();
+            _hashed.Dispose();
         }
 
         base.Dispose(disposing);
@@ -134,8 +152,8 @@ public sealed class VerifyingReadStream : Stream
         if (!_disposed)
         {
             _disposed = true;
-            await _hashed.DisposeAsync().ConfigureAwait(false);
             await _decompressor.DisposeAsync().ConfigureAwait(false);
+            await _hashed.DisposeAsync().ConfigureAwait(false);
         }
 
         GC.SuppressFinalize(this);
@@ -150,19 +168,31 @@ public sealed class VerifyingReadStream : Stream
 
     private int After(int n, bool emptyRequest)
     {
+        _contentBytes += n;
         if (_expectedBytes is { } expected && _hashed.Bytes > expected)
-            throw Fail(string.Create(CultureInfo.InvariantCulture, $"it holds more than the {expected} bytes recorded for it"), null);
+            throw Fail(string.Create(CultureInfo.InvariantCulture, $"it holds more than the {expected} {What} recorded for it"), null);
         if (n > 0 || emptyRequest || _verified)
             return n;
 
         // The end: everything was decoded, now the pair assertion.
+        if (_storedChecksum)
+        {
+            // The decoder stops at the end of its frames: anything stored after them counts (and is an error).
+            Span<byte> rest = stackalloc byte[512];
+            while (_hashed.Read(rest) > 0)
+            {
+            }
+        }
+
         if (_expectedBytes is { } size && _hashed.Bytes != size)
-            throw Fail(string.Create(CultureInfo.InvariantCulture, $"it holds {_hashed.Bytes} bytes, {size} were recorded for it"), null);
+            throw Fail(string.Create(CultureInfo.InvariantCulture, $"it holds {_hashed.Bytes} {What}, {size} were recorded for it"), null);
         if (!string.Equals(_hashed.HashHex, _expectedSha256Hex, StringComparison.Ordinal))
-            throw Fail($"SHA-256 of its content is {_hashed.HashHex}, expected {_expectedSha256Hex}", null);
+            throw Fail($"SHA-256 of its {(_storedChecksum ? "stored bytes" : "content")} is {_hashed.HashHex}, expected {_expectedSha256Hex}", null);
         _verified = true;
         return 0;
     }
+
+    private string What => _storedChecksum ? "stored bytes" : "bytes";
 
     private PgVaultException Fail(string what, Exception? inner)
     {

@@ -81,6 +81,19 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
             await parts.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
         }
 
+        // A base backup the server compressed has its manifest beside the tar, not in it: pg_verifybackup looks for it here.
+        var manifestPath = Path.Combine(dir, "backup_manifest");
+        if (!File.Exists(manifestPath))
+        {
+            var manifest = await metadata.Manifest.OpenVerifiedAsync(store, ct).ConfigureAwait(false);
+            await using (manifest.ConfigureAwait(false))
+            {
+                var file = new FileStream(manifestPath, System.IO.FileMode.CreateNew, FileAccess.Write);
+                await using (file.ConfigureAwait(false))
+                    await manifest.CopyToAsync(file, ct).ConfigureAwait(false);
+            }
+        }
+
         Directory.CreateDirectory(Path.Combine(dir, "pg_wal", "archive_status"));
         // Recovery settings of an earlier restore (a base backup of a cluster that was itself restored) must not apply.
         var autoConf = Path.Combine(dir, "postgresql.auto.conf");
@@ -167,7 +180,7 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
             Exception? failure = null;
             try
             {
-                var verified = await store.OpenVerifiedAsync(part.Key, ZstdCodec.Default, part.Sha256, ct, part.SizeBytes).ConfigureAwait(false);
+                var verified = await part.OpenVerifiedAsync(store, ct).ConfigureAwait(false);
                 await using (verified.ConfigureAwait(false))
                 {
                     while (true)

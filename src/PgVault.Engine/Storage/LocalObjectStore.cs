@@ -36,11 +36,16 @@ public sealed class LocalObjectStore : IObjectStore
     };
 
     private readonly string _root;
+    private readonly DirectIoWriter _writer;
 
     /// <summary>Opens (and creates, when missing) the store rooted at <paramref name="rootDirectory"/>.</summary>
-    public LocalObjectStore(string rootDirectory)
+    /// <param name="rootDirectory">The directory.</param>
+    /// <param name="logger">Says once when the filesystem refuses direct I/O.</param>
+    /// <param name="directIo">Write objects of 1 MiB or more with direct I/O where the filesystem allows it.</param>
+    public LocalObjectStore(string rootDirectory, Microsoft.Extensions.Logging.ILogger? logger = null, bool directIo = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(rootDirectory);
+        _writer = new DirectIoWriter(logger, directIo, "repository");
         _root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(rootDirectory));
         if (!Directory.Exists(_root))
         {
@@ -148,7 +153,8 @@ public sealed class LocalObjectStore : IObjectStore
         {
             await using (file.ConfigureAwait(false))
             {
-                sizeBytes = await ObjectStoreExtensions.CopyStreamAsync(content, file, CopyBufferBytes, ct).ConfigureAwait(false);
+                // Large objects (base backup parts) skip the page cache: see DirectIoWriter.
+                sizeBytes = await _writer.WriteAsync(file.SafeFileHandle, temp, content, smallBuffered: true, ct).ConfigureAwait(false);
                 file.Flush(flushToDisk: true);
             }
 

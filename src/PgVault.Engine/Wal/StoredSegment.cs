@@ -16,6 +16,20 @@ public static class StoredSegment
         ulong number, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(store);
+        try
+        {
+            return await ReadOnceAsync(store, clusterId, chainId, timeline, number, ct).ConfigureAwait(false);
+        }
+        catch (ObjectNotFoundException)
+        {
+            // A piece listed a moment ago is gone: the streamer has just stored the segment whole and deleted its pieces.
+            return await ReadOnceAsync(store, clusterId, chainId, timeline, number, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<(byte[] Data, long Covered)?> ReadOnceAsync(IObjectStore store, string clusterId, string chainId, uint timeline,
+        ulong number, CancellationToken ct)
+    {
         var name = WalSegment.Name(timeline, number);
         await foreach (var o in store.ListAsync(RepositoryLayout.WalTimelinePrefix(clusterId, chainId, timeline) + name + "-", ct).ConfigureAwait(false))
         {

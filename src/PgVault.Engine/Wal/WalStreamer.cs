@@ -30,6 +30,14 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
     /// <summary>The WAL end durable in the repository, for tests and metrics.</summary>
     public Lsn DurableEnd { get; private set; }
 
+    private StreamSession? _session;
+
+    /// <summary>
+    /// Makes what has been received durable now instead of at the next <see cref="EngineOptions.WalFlushInterval"/>
+    /// (for a caller waiting for a position, e.g. the end of a base backup). No effect while not streaming.
+    /// </summary>
+    public void RequestFlush() => Volatile.Read(ref _session)?.RequestFlush();
+
     /// <summary>The server's WAL end and the age of WAL received but not yet durable (metrics read it).</summary>
     public WalLagTracker Lag { get; } = new();
 
@@ -116,6 +124,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 chain.Cluster.Id, start, timeline, current.Id, slotName);
 
             using var session = new StreamSession(chain, ChainClusterChainId(), timeline, start, engine, time, logger, conn, Lag);
+            Volatile.Write(ref _session, session);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var flusher = session.RunAsync(stop.Token);
             try
@@ -143,6 +152,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 }
                 finally
                 {
+                    Volatile.Write(ref _session, null);
                     DurableEnd = session.DurableEnd;
                     _unstoredSince = Lag.OldestPendingSince;
                     Lag.Disconnected();
@@ -244,6 +254,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         private readonly List<Segment> _sealed = [];
         private readonly Lock _lock = new();
         private readonly CancellationTokenSource _doneOrCancelled = new();
+        private TaskCompletionSource _flushRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private Segment _segment;
         private volatile bool _done;
 
@@ -325,6 +336,8 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             }
         }
 
+        public void RequestFlush() => Volatile.Read(ref _flushRequested).TrySetResult();
+
         public void Complete()
         {
             _done = true;
@@ -376,17 +389,17 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             while (true)
             {
                 var due = lastFlush + _engine.WalFlushInterval - _time.GetUtcNow();
-                if (due > TimeSpan.Zero && !_done)
+                var requested = Volatile.Read(ref _flushRequested);
+                if (due > TimeSpan.Zero && !_done && !requested.Task.IsCompleted)
                 {
-                    try
-                    {
-                        await Task.Delay(due, _time, wake.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                    {
-                        // Complete() was called: flush what is left now.
-                    }
+                    using var tick = CancellationTokenSource.CreateLinkedTokenSource(wake.Token);
+                    var delay = Task.Delay(due, _time, tick.Token);
+                    await Task.WhenAny(delay, requested.Task).ConfigureAwait(false); // Complete() cancels the delay: flush what is left now
+                    await tick.CancelAsync().ConfigureAwait(false);
                 }
+
+                if (requested.Task.IsCompleted)
+                    Interlocked.CompareExchange(ref _flushRequested, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), requested);
 
                 ct.ThrowIfCancellationRequested();
                 var done = _done;

@@ -45,8 +45,11 @@ public static class BackupCommand
             {
                 using var connect = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 connect.CancelAfter(TimeSpan.FromSeconds(60));
-                while (worker.Chain.Current is null)
+                while (true)
                 {
+                    var changed = worker.Chain.Changed;
+                    if (worker.Chain.Current is not null)
+                        break;
                     if (connect.IsCancellationRequested)
                     {
                         throw new PgVaultException(ErrorCode.PostgresUnavailable,
@@ -54,7 +57,7 @@ public static class BackupCommand
                             "check its ConnectionString; if 'pgvault serve' backs it up already, use POST /clusters/{id}/backups");
                     }
 
-                    await Task.Delay(200, ct).ConfigureAwait(false);
+                    await WaitAsync(changed, TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false);
                 }
 
                 var reporter = new ProgressPrinter(Console.Out, !Console.IsOutputRedirected);
@@ -65,11 +68,16 @@ public static class BackupCommand
                 // The backup is restorable once the WAL up to its end is durable in the repository.
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 wait.CancelAfter(WalWait);
-                while ((worker.Chain.Current?.EndLsn ?? 0) < record.EndLsn)
+                while (true)
                 {
+                    var changed = worker.Chain.Changed;
+                    if ((worker.Chain.Current?.EndLsn ?? 0) >= record.EndLsn)
+                        break;
                     if (wait.IsCancellationRequested)
                         throw new PgVaultException(ErrorCode.WalStreamFailed, $"the WAL up to {new Lsn(record.EndLsn!.Value)} did not reach the repository within {WalWait}");
-                    await Task.Delay(200, ct).ConfigureAwait(false);
+                    // Not at the next flush interval: the WAL the backup ends with is all that is left to wait for.
+                    worker.Streamer.RequestFlush();
+                    await WaitAsync(changed, TimeSpan.FromMilliseconds(50), ct).ConfigureAwait(false);
                 }
 
                 await worker.Chain.RefreshAsync(ct).ConfigureAwait(false);
@@ -87,6 +95,17 @@ public static class BackupCommand
             }
         });
         return command;
+    }
+
+    /// <summary>Until <paramref name="changed"/> completes or <paramref name="timeout"/> passes.</summary>
+    private static async Task WaitAsync(Task changed, TimeSpan timeout, CancellationToken ct)
+    {
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(ct);
+#pragma warning disable VSTHRD003 // a signal (a TaskCompletionSource's task, continuations asynchronous), not work to join
+        await Task.WhenAny(changed, Task.Delay(timeout, timer.Token)).ConfigureAwait(false);
+#pragma warning restore VSTHRD003
+        await timer.CancelAsync().ConfigureAwait(false);
+        ct.ThrowIfCancellationRequested();
     }
 
     /// <summary>
