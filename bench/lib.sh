@@ -321,7 +321,9 @@ s3_rm() { rm -rf "${S3_DIR:?}/$S3_BUCKET/${1:?}"; } # PREFIX: its objects gone (
 is_pgvault_tool() { [[ $1 == pgvault || $1 == pgvault-enc || $1 == pgvault-s3 || $1 == pgvault-s3-enc ]]; }
 PGVAULT_KEY=""
 pgvault_conf() { # FILE DATA_DIRECTORY TOOL
-    local file=$1 dd=$2 tool=$3 location encryption=""
+    local file=$1 dd=$2 tool=$3 location encryption="" level
+    # PGVAULT_LEVEL (bench/backup): "default" leaves PgVault's own level; otherwise that level, else LEVEL (bench/restore).
+    if [[ ${PGVAULT_LEVEL:-} == default ]]; then level=""; else level="\"CompressionLevel\": ${PGVAULT_LEVEL:-$LEVEL}, "; fi
     if [[ $tool == *-enc ]]; then
         [[ -n $PGVAULT_KEY ]] || PGVAULT_KEY=$(openssl rand -base64 32)
         encryption=", \"Encryption\": { \"KeyId\": \"bench\", \"Keys\": { \"bench\": \"base64:$PGVAULT_KEY\" } }"
@@ -339,7 +341,7 @@ pgvault_conf() { # FILE DATA_DIRECTORY TOOL
     "DataDirectory": "$dd",
     "Locations": { "bench": { $location$encryption } },
     "Clusters": [ { "Id": "$CLUSTER_ID", "ConnectionString": "Host=127.0.0.1;Port=$PGPORT;Username=postgres", "BackupLocation": "bench" } ],
-    "Engine": { "CompressionLevel": ${PGVAULT_LEVEL:-$LEVEL}, "CompressionWorkers": $WORKERS, "PostgresBinDirectory": "$PG_BIN" }
+    "Engine": { $level"CompressionWorkers": $WORKERS, "PostgresBinDirectory": "$PG_BIN" }
   }
 }
 JSON

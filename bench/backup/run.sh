@@ -13,9 +13,10 @@
 # Per dataset, each tool backs up the same files (frozen and checkpointed first, read once to warm the page cache):
 #   tar             tar -cf - (the data directory without pg_wal) | wc -c: the raw read ceiling
 #   pg_basebackup   pg_basebackup -Ft --compress=server-zstd:level=LEVEL,workers=2 --checkpoint=fast (-X stream)
-#   pgvault         pgvault backup (zstd level PGVAULT_LEVEL, CompressionWorkers=2, its own WAL streaming; defaults: BASE_BACKUP
+#   pgvault         pgvault backup (its default zstd level, or PGVAULT_LEVEL; CompressionWorkers=2, its own WAL streaming; defaults: BASE_BACKUP
 #                   on its own replication connection, compressed by the server (Engine:BaseBackupCompression=Auto: zstd,
 #                   2 workers, in the walsender, as pgBackRest compresses on the database host))
+#   pgvault-level   the same at pgBackRest's level (Engine:CompressionLevel=LEVEL): the same-level comparison
 #   pgvault-client  the same with Engine:BaseBackupCompression=Client (PgVault compresses, 2 worker threads)
 #   pgvault-pgbb    the same with Engine:BaseBackupMethod=PgBasebackup (a pg_basebackup child relays the tar; PgVault compresses)
 #   pgbackrest-zst  pgbackrest backup --type=full, posix repo, compress-type=zst compress-level=LEVEL process-max=2 start-fast=y
@@ -31,7 +32,7 @@
 # every 100 ms the primary's pg_current_wal_flush_lsn() and the active backup's end_lsn in pgvault's catalog (the
 # durable end of WAL in the repository); p50/p99 of the distance in bytes and in seconds.
 #
-# Knobs (environment): SCALE=100 MIXED_SCALE=60 RANDOM_MB=1500 LEVEL=3 PGVAULT_LEVEL=LEVEL RPO_SECONDS=60 RPO_CLIENTS=4
+# Knobs (environment): SCALE=100 MIXED_SCALE=60 RANDOM_MB=1500 LEVEL=3 PGVAULT_LEVEL=default RPO_SECONDS=60 RPO_CLIENTS=4
 #   DATASETS="pgbench mixed" TOOLS="tar pg_basebackup pgvault pgvault-client pgvault-pgbb pgbackrest-zst pgbackrest-lz4"
 #   (none: no tool) RPO=1 (0 skips it)
 #   S3=1: TOOLS="pgvault pgvault-enc pgvault-s3 pgvault-s3-enc pgbackrest-zst pgbackrest-s3" and RPO=0 unless set
@@ -64,7 +65,7 @@ SCALE=${SCALE:-100}
 MIXED_SCALE=${MIXED_SCALE:-60}
 RANDOM_MB=${RANDOM_MB:-1500}
 LEVEL=${LEVEL:-3}
-PGVAULT_LEVEL=${PGVAULT_LEVEL:-$LEVEL}
+PGVAULT_LEVEL=${PGVAULT_LEVEL:-default}
 RPO_SECONDS=${RPO_SECONDS:-60}
 RPO_CLIENTS=${RPO_CLIENTS:-4}
 S3=${S3:-0}
@@ -75,7 +76,7 @@ fi
 RPO=${RPO:-1}
 RPO_FLUSH_INTERVAL=${RPO_FLUSH_INTERVAL:-}  # e.g. 00:00:00.2: PgVault's Engine:WalFlushInterval for the RPO run (default: its own)
 DATASETS=${DATASETS:-"pgbench mixed"}
-TOOLS=${TOOLS:-"tar pg_basebackup pgvault pgvault-client pgvault-pgbb pgbackrest-zst pgbackrest-lz4"}
+TOOLS=${TOOLS:-"tar pg_basebackup pgvault pgvault-level pgvault-client pgvault-pgbb pgbackrest-zst pgbackrest-lz4"}
 REV=${REV-HEAD}
 SKIP_BUILD=${SKIP_BUILD:-0}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -176,16 +177,16 @@ run_pg_basebackup() {
 }
 
 run_pgvault() { # DATASET TOOL [EXTRA PGVAULT ARGUMENTS...]
-    # TOOL: pgvault, pgvault-client, pgvault-pgbb (command-line settings), pgvault-enc, pgvault-s3, pgvault-s3-enc (a
+    # TOOL: pgvault, pgvault-level, pgvault-client, pgvault-pgbb (command-line settings), pgvault-enc, pgvault-s3, pgvault-s3-enc (a
     # configuration file: see lib.sh pgvault_conf)
     local ds=$1 tool=$2 dd=$WORK/pgvault-$1 args
     shift 2
     rm -rf "$dd"
-    if [[ $tool == pgvault || $tool == pgvault-client || $tool == pgvault-pgbb ]]; then
+    if [[ $tool == pgvault || $tool == pgvault-level || $tool == pgvault-client || $tool == pgvault-pgbb ]]; then
         args=("--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID"
             "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres"
-            "--PgVault:Engine:CompressionLevel=$PGVAULT_LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS"
-            "--PgVault:Engine:PostgresBinDirectory=$PG_BIN" "$@")
+            "--PgVault:Engine:CompressionWorkers=$WORKERS" "--PgVault:Engine:PostgresBinDirectory=$PG_BIN" "$@")
+        [[ $PGVAULT_LEVEL == default ]] || args+=("--PgVault:Engine:CompressionLevel=$PGVAULT_LEVEL")
     else
         mkdir -p "$dd"
         pgvault_conf "$dd.json" "$dd" "$tool"
@@ -253,7 +254,8 @@ run_pgbackrest() { # DATASET CODEC   (CODEC s3: zst at LEVEL into an S3 reposito
 # RPO_SECONDS + 10 s and every 100 ms we read the primary's flush LSN and the active backup's end_lsn in the catalog
 # (persistent psql and sqlite3 sessions, so a sample costs two round trips, not two process starts).
 run_rpo() {
-    local dd=$WORK/pgvault-serve dir=$RUNDIR/rpo port
+    local dd=$WORK/pgvault-serve dir=$RUNDIR/rpo port levelarg=()
+    [[ $PGVAULT_LEVEL == default ]] || levelarg=("--PgVault:Engine:CompressionLevel=$PGVAULT_LEVEL")
     mkdir -p "$dir"
     rm -rf "$dd"
     port=$(free_port) || die "no free port"
@@ -261,7 +263,7 @@ run_rpo() {
     "$PGVAULT" serve --urls "http://127.0.0.1:$port" \
         "--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID" \
         "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres" \
-        "--PgVault:Engine:CompressionLevel=$PGVAULT_LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS" \
+        "${levelarg[@]}" "--PgVault:Engine:CompressionWorkers=$WORKERS" \
         "--PgVault:Engine:PostgresBinDirectory=$PG_BIN" "--PgVault:RateLimit:PermitsPerSecond=0" \
         ${RPO_FLUSH_INTERVAL:+"--PgVault:Engine:WalFlushInterval=$RPO_FLUSH_INTERVAL"} >"$dir/serve.log" 2>&1 &
     SERVE_PID=$!
@@ -374,6 +376,7 @@ for ds in $DATASETS; do
                 tar) run_tar "$ds" ;;
                 pg_basebackup) run_pg_basebackup "$ds" ;;
                 pgvault|pgvault-enc|pgvault-s3|pgvault-s3-enc) run_pgvault "$ds" "$tool" ;;
+                pgvault-level) run_pgvault "$ds" pgvault-level "--PgVault:Engine:CompressionLevel=$LEVEL" ;;
                 pgvault-client) run_pgvault "$ds" pgvault-client --PgVault:Engine:BaseBackupCompression=Client ;;
                 pgvault-pgbb) run_pgvault "$ds" pgvault-pgbb --PgVault:Engine:BaseBackupMethod=PgBasebackup ;;
                 pgbackrest-zst) run_pgbackrest "$ds" zst ;;
@@ -421,7 +424,7 @@ report() {
          "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r), $(df -T /tmp | awk 'NR == 2 { print $2 }') on /tmp"
     echo "software: pgvault $(cat "$OUT/pgvault.rev" 2>/dev/null || echo '?') (Release, .NET $(dotnet --list-runtimes 2>/dev/null | awk '/Microsoft.NETCore.App/ { v = $2 } END { print v }'))," \
          "pgBackRest $PGBR_VERSION, $("$PG_BIN/postgres" --version | sed 's/ (Debian.*//'), zstd $(zstd -V | grep -o 'v[0-9.]*')"
-    echo "settings: zstd level $LEVEL for pgBackRest (compress-level=$LEVEL) and pg_basebackup (server-zstd:level=$LEVEL), PgVault Engine:CompressionLevel=$PGVAULT_LEVEL;"
+    echo "settings: zstd level $LEVEL for pgBackRest (compress-level=$LEVEL) and pg_basebackup (server-zstd:level=$LEVEL), PgVault Engine:CompressionLevel=$([[ $PGVAULT_LEVEL == default ]] && echo "its default (1)" || echo "$PGVAULT_LEVEL") (pgvault-level: $LEVEL);"
     echo "          lz4 at pgBackRest's default level 1; $WORKERS workers/processes for every tool; data checksums $([[ $CHECKSUMS == 1 ]] && echo on || echo off);"
     echo "          every tool reads from the page cache (files frozen, checkpointed, read once before the runs);"
     echo "          $REPS run(s) of every tool per dataset, round robin: medians (wall: median and min-max), RSS: the largest of the runs"
@@ -456,7 +459,7 @@ report() {
                 }
             }' "$RUNDIR/summary.tsv"
         local v
-        for v in pgvault pgvault-client pgvault-pgbb pgvault-enc pgvault-s3 pgvault-s3-enc; do
+        for v in pgvault pgvault-level pgvault-client pgvault-pgbb pgvault-enc pgvault-s3 pgvault-s3-enc; do
             compgen -G "$RUNDIR/$ds/$v/*/hwm.txt" >/dev/null || continue
             cat "$RUNDIR/$ds/$v"/*/hwm.txt | awk -v v="$v" '$1 > a { a = $1 } $2 > b { b = $2 } END {
                 printf "%s peak RSS by process (VmHWM, largest of the runs): pgvault %.0f MB, its pg_basebackup child %.0f MB\n", v, a / 1024, b / 1024 }'
@@ -504,7 +507,7 @@ verdicts() {
         s3_verdicts "$ds" "$RUNDIR/summary.tsv" "$TARGET_S3_SPEED" "$TARGET_ENC_COST" "backup" || ok=0
         # The local comparison (pgvault and its variants against pgbackrest-zst) when either is among the tools.
         awk -v ds="$ds" '$1 == ds && ($2 == "pgvault" || $2 == "pgbackrest-zst") { f = 1 } END { exit !f }' "$RUNDIR/summary.tsv" || continue
-        for pv in pgvault pgvault-client pgvault-pgbb; do
+        for pv in pgvault pgvault-level pgvault-client pgvault-pgbb; do
             [[ $pv == pgvault ]] || grep -q "^$ds $pv " "$RUNDIR/summary.tsv" || continue
             hwm=$(cat "$RUNDIR/$ds/$pv"/*/hwm.txt 2>/dev/null | awk '$1 > a { a = $1 } $2 > b { b = $2 } END { print a + 0, b + 0 }')
             awk -v ds="$ds" -v pv="$pv" -v ts="$TARGET_SPEED" -v tz="$TARGET_SIZE" -v tr="$TARGET_RSS_MB" -v hwm="$hwm" '
