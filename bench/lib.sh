@@ -92,9 +92,12 @@ build_pgvault() {
         built_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         [[ -z $(git -C "$ROOT" status --porcelain -- src 2>/dev/null) ]] || built_rev="$built_rev + uncommitted changes in src/"
     fi
-    log "building pgvault $built_rev (Release) into $OUT/pgvault"
+    log "building pgvault $built_rev (Release, ReadyToRun) into $OUT/pgvault"
     rm -rf "$OUT/pgvault" "$OUT/pgvault.rev"
-    (cd "$src_root" && dotnet publish src/PgVault/PgVault.csproj -c Release -o "$OUT/pgvault" \
+    # For this machine's runtime, as README's install line: ReadyToRun (precompiled) then applies.
+    local rid
+    case $(uname -m) in x86_64) rid=linux-x64 ;; aarch64) rid=linux-arm64 ;; *) rid="" ;; esac
+    (cd "$src_root" && dotnet publish src/PgVault/PgVault.csproj -c Release ${rid:+-r "$rid" --self-contained false} -o "$OUT/pgvault" \
         --artifacts-path "$OUT/artifacts" -nologo -v q) >"$OUT/build.log" 2>&1 \
         || { cat "$OUT/build.log" >&2; die "dotnet publish failed (log: $OUT/build.log)"; }
     echo "$built_rev" >"$OUT/pgvault.rev"
