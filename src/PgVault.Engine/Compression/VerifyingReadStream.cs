@@ -23,6 +23,7 @@ public sealed class VerifyingReadStream : Stream
     private readonly Stream _decompressor;
     private readonly Sha256Stream _hashed;
     private readonly Stream _content;
+    private readonly Stream? _ahead;
     private readonly bool _storedChecksum;
     private long _contentBytes;
     private PgVaultException? _failure;
@@ -56,8 +57,10 @@ public sealed class VerifyingReadStream : Stream
         _storedChecksum = storedChecksum;
         if (storedChecksum)
         {
+            // Read (and hashed) ahead on a task of its own: the hashing runs beside the decoding, not in turn with it.
             _hashed = Sha256Stream.ForRead(compressed, leaveOpen: false);
-            _decompressor = codec.CreateDecompressor(_hashed, leaveOpen: true);
+            _ahead = new Storage.ReadAheadStream(_hashed);
+            _decompressor = codec.CreateDecompressor(_ahead, leaveOpen: true);
             _content = _decompressor;
         }
         else
@@ -141,6 +144,7 @@ public sealed class VerifyingReadStream : Stream
         {
             _disposed = true;
             _decompressor.Dispose();
+            _ahead?.Dispose();
             _hashed.Dispose();
         }
 
@@ -153,6 +157,8 @@ public sealed class VerifyingReadStream : Stream
         {
             _disposed = true;
             await _decompressor.DisposeAsync().ConfigureAwait(false);
+            if (_ahead is not null)
+                await _ahead.DisposeAsync().ConfigureAwait(false);
             await _hashed.DisposeAsync().ConfigureAwait(false);
         }
 
@@ -179,7 +185,7 @@ public sealed class VerifyingReadStream : Stream
         {
             // The decoder stops at the end of its frames: anything stored after them counts (and is an error).
             Span<byte> rest = stackalloc byte[512];
-            while (_hashed.Read(rest) > 0)
+            while (_ahead!.Read(rest) > 0)
             {
             }
         }
