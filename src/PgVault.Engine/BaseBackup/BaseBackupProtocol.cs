@@ -301,22 +301,8 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
     public ValueTask DisposeAsync() => _wire.DisposeAsync();
 
     /// <summary>The archive's bytes as a read-only stream (ends where the server's next part begins).</summary>
-    private sealed class ArchiveStream(BaseBackupProtocol protocol) : Stream
+    private sealed class ArchiveStream(BaseBackupProtocol protocol) : Storage.ReadOnlyStream
     {
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
             protocol.ReadArchiveAsync(buffer, cancellationToken);
 
@@ -325,15 +311,5 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
 
         public override int Read(byte[] buffer, int offset, int count) =>
             throw new NotSupportedException("the base backup's archive is read asynchronously");
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -4,7 +4,7 @@ namespace PgVault.Engine.BaseBackup;
 /// A tar stream with its end-of-archive blocks (1,024 zero bytes) replaced by more members and a new end, known only
 /// once the source has ended (built by <c>tail</c>): how the manifest joins the server's tar, as pg_basebackup does it.
 /// </summary>
-internal sealed class RetailedTarStream(Stream source, Func<CancellationToken, Task<byte[]>> tail) : Stream
+internal sealed class RetailedTarStream(Stream source, Func<CancellationToken, Task<byte[]>> tail) : Storage.ReadOnlyStream
 {
     private const int EndBytes = 1024;
     private readonly byte[] _work = new byte[1024 * 1024 + EndBytes];
@@ -12,20 +12,6 @@ internal sealed class RetailedTarStream(Stream source, Func<CancellationToken, T
     private int _end;     // end of the bytes read into _work
     private byte[]? _tail;
     private int _tailOffset;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -72,14 +58,4 @@ internal sealed class RetailedTarStream(Stream source, Func<CancellationToken, T
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("read asynchronously");
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -9,7 +9,7 @@ namespace PgVault.Engine.Compression;
 /// of returning what it decoded as if that were all. Reads its source in 128 KiB pieces into a pinned buffer and
 /// decodes into a pinned 128 KiB window, so memory per stream is small and fixed (plus libzstd's window).
 /// </summary>
-internal sealed class NativeZstdDecoder : Stream
+internal sealed class NativeZstdDecoder : Storage.ReadOnlyStream
 {
     private const int InputBytes = 1 << 17;
     private const int OutputBytes = 1 << 17;
@@ -53,18 +53,6 @@ internal sealed class NativeZstdDecoder : Stream
     }
 
     public override bool CanRead => !_stream.IsClosed;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -182,16 +170,6 @@ internal sealed class NativeZstdDecoder : Stream
 
         return (int)output.Pos;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -6,7 +6,7 @@ namespace PgVault.Engine.Storage;
 /// Reads at most a given number of bytes of an inner stream, then reports its end; disposing it disposes the inner
 /// stream. Serves ranged reads (<see cref="ReadRange.Length"/>).
 /// </summary>
-internal sealed class BoundedReadStream : Stream
+internal sealed class BoundedReadStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private long _remainingBytes;
@@ -17,20 +17,6 @@ internal sealed class BoundedReadStream : Stream
         ArgumentOutOfRangeException.ThrowIfNegative(lengthBytes);
         _inner = inner;
         _remainingBytes = lengthBytes;
-    }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
     }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
@@ -55,16 +41,6 @@ internal sealed class BoundedReadStream : Stream
         _remainingBytes -= n;
         return n;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -156,6 +156,15 @@ internal sealed class ReadAheadStream : ReadOnlyStream
         _offset = _length = 0;
     }
 
+    /// <summary>Once the pump has stopped: the chunk held and the queued ones go back to the pool.</summary>
+    private void ReturnBuffers()
+    {
+        Release();
+        while (_chunks.Reader.TryRead(out var chunk))
+            ArrayPool<byte>.Shared.Return(chunk.Buffer);
+        _stop.Dispose();
+    }
+
     protected override void Dispose(bool disposing)
     {
         if (disposing && !_disposed)
@@ -170,10 +179,7 @@ internal sealed class ReadAheadStream : ReadOnlyStream
             }
             finally
             {
-                Release();
-                while (_chunks.Reader.TryRead(out var chunk))
-                    ArrayPool<byte>.Shared.Return(chunk.Buffer);
-                _stop.Dispose();
+                ReturnBuffers();
                 _source.Dispose();
             }
         }
@@ -195,10 +201,7 @@ internal sealed class ReadAheadStream : ReadOnlyStream
             }
             finally
             {
-                Release();
-                while (_chunks.Reader.TryRead(out var chunk))
-                    ArrayPool<byte>.Shared.Return(chunk.Buffer);
-                _stop.Dispose();
+                ReturnBuffers();
                 await _source.DisposeAsync().ConfigureAwait(false);
             }
         }
