@@ -20,6 +20,23 @@ public static class Wait
             await Task.Delay(100, TestContext.Current.CancellationToken);
         }
     }
+
+    /// <summary>
+    /// Until every finished WAL segment of the cluster's chains is stored whole (the streamer makes a segment's tail
+    /// durable as a piece first and stores the segment whole beside that): only the head segment left as pieces.
+    /// </summary>
+    public static Task FinishedSegmentsWholeAsync(PgVault.Storage.IObjectStore store, string clusterId, TimeSpan timeout) =>
+        UntilAsync(async () =>
+        {
+            foreach (var c in await Chains.RepositoryScanner.ScanAsync(store, clusterId, TestContext.Current.CancellationToken))
+            {
+                var head = WalSegment.Number(c.DurableEnd);
+                if (c.Wal.Any(w => w.Partial && w.Segment != head))
+                    return false;
+            }
+
+            return true;
+        }, timeout, "the finished WAL segments to be stored whole");
 }
 
 public static class Pg

@@ -109,6 +109,7 @@ public sealed class StreamingAndBaseBackupTests
         var switched = Lsn.Parse(await Pg.ScalarAsync<string>(pg, "SELECT pg_switch_wal()::text"));
         await Wait.UntilAsync(async () => (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!.EndLsn >= switched.Value, Bounded,
             "the switched segment in the repository");
+        await Wait.FinishedSegmentsWholeAsync(new LocalObjectStore(Path.Combine(server.DataDirectory, "repository")), clusterId, Bounded);
 
         var row = (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!;
         var chainId = ClusterChain.ChainIdOf(row);

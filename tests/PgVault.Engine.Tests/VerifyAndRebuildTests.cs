@@ -35,6 +35,7 @@ public sealed class VerifyAndRebuildTests
             var switched = Lsn.Parse(await Pg.ScalarAsync<string>(pg, "SELECT pg_switch_wal()::text"));
             await Wait.UntilAsync(async () => (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!.EndLsn >= switched.Value, Bounded,
                 "the switched segment in the repository");
+            await Wait.FinishedSegmentsWholeAsync(new LocalObjectStore(Path.Combine(data.Path, "repository")), clusterId, Bounded);
         }
 
         var readOnly = new Dictionary<string, string?>(settings) { ["PgVault:Engine:Enabled"] = "false" };
