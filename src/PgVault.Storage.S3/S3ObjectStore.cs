@@ -56,10 +56,11 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         if (string.IsNullOrEmpty(options.Bucket) || options.PartSizeBytes < MinPartSizeBytes || options.UploadConcurrency < 1
-            || options.MaxAttempts < 1)
+            || options.ReadConcurrency < 1 || options.MaxAttempts < 1)
         {
             throw new ArgumentException(
-                $"an S3 store needs a bucket, PartSizeBytes >= {MinPartSizeBytes}, UploadConcurrency >= 1 and MaxAttempts >= 1",
+                $"an S3 store needs a bucket, PartSizeBytes >= {MinPartSizeBytes}, UploadConcurrency >= 1, ReadConcurrency >= 1 " +
+                "and MaxAttempts >= 1",
                 nameof(options));
         }
 
@@ -68,7 +69,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         ObjectKeys.ValidatePrefix(_prefix);
         _logger = logger ?? NullLogger.Instance;
         _retry = new S3Retry(options, _logger);
-        _parts = ArrayPool<byte>.Create(options.PartSizeBytes, options.UploadConcurrency + 2);
+        _parts = ArrayPool<byte>.Create(options.PartSizeBytes, options.UploadConcurrency + options.ReadConcurrency + 2);
         _client = CreateClient(options);
     }
 
@@ -118,7 +119,17 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<Stream> OpenReadAsync(string key, ReadRange range, CancellationToken ct)
+    /// <remarks>A whole-object read is checked against the ETag unless <see cref="S3ObjectStoreOptions.VerifyETag"/> is
+    /// off; a large one is read as parallel ranged GETs (<see cref="S3ObjectStoreOptions.ReadConcurrency"/>).</remarks>
+    public Task<Stream> OpenReadAsync(string key, ReadRange range, CancellationToken ct) =>
+        OpenAsync(key, range, _options.VerifyETag, ct);
+
+    /// <inheritdoc />
+    /// <remarks>The same reads as <see cref="OpenReadAsync"/> without the ETag's MD5 of every byte.</remarks>
+    public Task<Stream> OpenReadVerifiedByCallerAsync(string key, ReadRange range, CancellationToken ct) =>
+        OpenAsync(key, range, verify: false, ct);
+
+    private async Task<Stream> OpenAsync(string key, ReadRange range, bool verify, CancellationToken ct)
     {
         ObjectKeys.Validate(key);
         if (range.Offset < 0 || range.Length < 0)
@@ -131,10 +142,39 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         }
 
         var whole = range.Offset == 0 && range.Length is null;
+        if (whole && _options.ReadConcurrency > 1)
+        {
+            // The first part's range first: a small object comes whole with it, a large one tells its size and is read
+            // on as parallel ranges.
+            var partSize = _options.PartSizeBytes;
+            var first = await GetAsync(key, 0, partSize, etag: null, ct).ConfigureAwait(false);
+            var length = first is null ? 0 : ObjectLength(first);
+            if (first is null || length == 0)
+            {
+                first?.Dispose();
+                return Stream.Null;   // an empty object (S3 answers a range of it with 416)
+            }
+
+            if (length <= partSize)
+                return new S3ReadStream(this, key, first, 0, null, verify);
+            return new S3ParallelReadStream(this, key, first, length, partSize, _options.ReadConcurrency, _parts, verify);
+        }
+
         var response = await GetAsync(key, range.Offset, range.Length, etag: null, ct).ConfigureAwait(false);
         if (response is null)
             return Stream.Null;   // the range starts past the end
-        return new S3ReadStream(this, key, response, range.Offset, range.Length, verify: whole && _options.VerifyETag);
+        return new S3ReadStream(this, key, response, range.Offset, range.Length, verify: whole && verify);
+    }
+
+    /// <summary>The whole object's size from a ranged GET's Content-Range (<c>bytes 0-N/SIZE</c>); the response's own
+    /// length when the service sent the whole object (no Content-Range).</summary>
+    private static long ObjectLength(GetObjectResponse response)
+    {
+        var range = response.ContentRange;
+        var slash = range?.LastIndexOf('/') ?? -1;
+        return slash >= 0 && long.TryParse(range.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var size)
+            ? size
+            : response.ContentLength;
     }
 
     /// <inheritdoc />

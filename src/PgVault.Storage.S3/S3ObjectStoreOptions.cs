@@ -42,6 +42,11 @@ public sealed record S3ObjectStoreOptions
     /// <summary>Parts of one write uploaded at the same time. Default 4.</summary>
     public int UploadConcurrency { get; init; } = 4;
 
+    /// <summary>Ranged GETs of one object in flight at the same time when a large object (more than
+    /// <see cref="PartSizeBytes"/>) is read whole: its parts are fetched this many ahead of the reader, each on its own
+    /// connection. At most (this + 1) × <see cref="PartSizeBytes"/> of memory per read. 1 reads with one GET. Default 4.</summary>
+    public int ReadConcurrency { get; init; } = 4;
+
     /// <summary>Attempts per request (the first one included) on 5xx, 429, timeouts and connection resets, with
     /// exponential backoff and jitter. Default 8.</summary>
     public int MaxAttempts { get; init; } = 8;

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Security.Cryptography;
 using Amazon.S3.Model;
 using PgVault.Errors;
 
@@ -16,14 +14,10 @@ internal sealed class S3ReadStream : Stream
     private readonly string _key;
     private readonly string? _etag;
     private readonly long _end;
-    private readonly IncrementalHash? _whole;
-    private readonly IncrementalHash? _part;
-    private readonly long _partSizeBytes;
-    private readonly List<byte[]> _partMd5s = [];
+    private readonly ETagCheck? _check;
     private GetObjectResponse _response;
     private Stream _body;
     private long _position;
-    private long _partFilled;
     private int _resumes;
     private bool _verified;
 
@@ -36,20 +30,8 @@ internal sealed class S3ReadStream : Stream
         _etag = response.ETag;
         _position = offset;
         _end = offset + (response.ContentLength >= 0 ? response.ContentLength : length ?? 0);
-        if (!verify || _etag is null)
-            return;
-        var etag = _etag.Trim('"');
-        var dash = etag.IndexOf('-', StringComparison.Ordinal);
-        if (dash < 0 && etag.Length == 32)
-        {
-            _whole = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
-        }
-        else if (dash == 32 && long.TryParse(response.Metadata[S3ObjectStore.PartSizeMetadata], NumberStyles.None,
-                     CultureInfo.InvariantCulture, out var partSize) && partSize > 0)
-        {
-            _part = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
-            _partSizeBytes = partSize;
-        }
+        if (verify)
+            _check = ETagCheck.For(_etag, response.Metadata[S3ObjectStore.PartSizeMetadata]);
     }
 
     public override bool CanRead => true;
@@ -96,7 +78,7 @@ internal sealed class S3ReadStream : Stream
                     var n = await _body.ReadAsync(buffer[..want], timeout.Token).ConfigureAwait(false);
                     if (n > 0)
                     {
-                        Hash(buffer.Span[..n]);
+                        _check?.Append(buffer.Span[..n]);
                         _position += n;
                         return n;
                     }
@@ -118,8 +100,7 @@ internal sealed class S3ReadStream : Stream
         if (disposing)
         {
             DisposeBody();
-            _whole?.Dispose();
-            _part?.Dispose();
+            _check?.Dispose();
         }
 
         base.Dispose(disposing);
@@ -172,46 +153,11 @@ internal sealed class S3ReadStream : Stream
         _response.Dispose();
     }
 
-    private void Hash(ReadOnlySpan<byte> data)
-    {
-        _whole?.AppendData(data);
-        if (_part is null)
-            return;
-        while (!data.IsEmpty)
-        {
-            var n = (int)Math.Min(data.Length, _partSizeBytes - _partFilled);
-            _part.AppendData(data[..n]);
-            _partFilled += n;
-            data = data[n..];
-            if (_partFilled == _partSizeBytes)
-            {
-                _partMd5s.Add(_part.GetHashAndReset());
-                _partFilled = 0;
-            }
-        }
-    }
-
     private void Verify()
     {
         if (_verified)
             return;
         _verified = true;
-        string? actual = null;
-        if (_whole is not null)
-            actual = Convert.ToHexStringLower(_whole.GetHashAndReset());
-        else if (_part is not null)
-        {
-            if (_partFilled > 0)
-                _partMd5s.Add(_part.GetHashAndReset());
-            actual = S3ObjectStore.MultipartETag(_partMd5s);
-        }
-
-        var expected = _etag?.Trim('"');
-        if (actual is not null && !string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase))
-        {
-            throw new PgVaultException(ErrorCode.ObjectCorrupt,
-                $"object '{_key}' in {_store.Describe()} read back with checksum {actual}, but its ETag is {expected}",
-                "the object or the transfer is corrupt; if the service's ETags are not MD5s (SSE-KMS, SSE-C), set VerifyETag to false");
-        }
+        _check?.Verify(_key, _store.Describe());
     }
 }

@@ -78,6 +78,22 @@ public sealed class S3FaultTests(S3ServerFixture fixture) : IClassFixture<S3Serv
     }
 
     [Fact]
+    public async Task A_large_object_is_read_as_parallel_ranges_and_no_more_than_the_concurrency_at_once()
+    {
+        var content = TestData.Bytes(31 * 1024 * 1024, 13);   // 7 parts of 5 MiB
+        var options = fixture.Server.StoreOptions("ranges");
+        using (var writer = new S3ObjectStore(options))
+            await writer.WriteAsync("r/object", new MemoryStream(content), Ct);
+        await using var proxy = new FaultProxy(fixture.Server.Endpoint);
+        using var store = new S3ObjectStore(options with { Endpoint = proxy.Endpoint, ReadConcurrency = 3 });
+
+        Assert.Equal(content, await ReadAllAsync(store, "r/object"));
+
+        Assert.Equal(7, proxy.Log.Count(l => l.StartsWith("GET ", StringComparison.Ordinal)));
+        Assert.InRange(proxy.MaxConcurrentRequests, 2, 3);
+    }
+
+    [Fact]
     public async Task A_part_damaged_in_transit_is_refused_by_its_checksum_and_sent_again()
     {
         await using var proxy = new FaultProxy(fixture.Server.Endpoint);

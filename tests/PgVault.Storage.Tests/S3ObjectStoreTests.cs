@@ -147,6 +147,43 @@ public sealed class S3ObjectStoreTests(S3ServerFixture fixture) : ObjectStoreCon
     }
 
     [Fact]
+    public async Task A_large_object_read_as_parallel_ranges_is_checked_against_its_multipart_ETag_unless_the_caller_checks_it()
+    {
+        var store = CreateS3(o => o with { ReadConcurrency = 3 });
+        var otherParts = CreateS3(o => o with { Prefix = store.Prefix, PartSizeBytes = 6 * 1024 * 1024 });   // ranges unlike the parts
+        var content = TestData.Bytes(23 * 1024 * 1024 + 11, 22);   // 5 parts of 5 MiB
+        await WriteAsync(store, "rot/large", content);
+        Assert.Equal(content, await ReadAllAsync(store, "rot/large"));
+        Assert.Equal(content, await ReadAllAsync(otherParts, "rot/large"));
+
+        // A reader that stops early gives its ranges up; the next whole read is unaffected.
+        await using (var early = await store.OpenReadAsync("rot/large", ReadRange.All, Ct))
+            Assert.Equal(content[0], (byte)early.ReadByte());
+        Assert.Equal(content, await ReadAllAsync(store, "rot/large"));
+
+        // Bit rot in the fourth part.
+        var file = Directory.EnumerateFiles(fixture.Server.DataDirectory, "large._S3rver_object", SearchOption.AllDirectories)
+            .Single(f => f.Contains(store.Prefix.TrimEnd('/'), StringComparison.Ordinal));
+        var bytes = await File.ReadAllBytesAsync(file, Ct);
+        bytes[(17 * 1024 * 1024) + 5] ^= 0x01;
+        await File.WriteAllBytesAsync(file, bytes, Ct);
+
+        foreach (var reader in new[] { store, otherParts })
+        {
+            var ex = await Assert.ThrowsAsync<Errors.PgVaultException>(() => ReadAllAsync(reader, "rot/large"));
+            Assert.Equal(Errors.ErrorCode.ObjectCorrupt, ex.Code);
+            Assert.Contains("'rot/large'", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("ETag", ex.Message, StringComparison.Ordinal);
+        }
+
+        // A reader with a checksum of its own (a restore's SHA-256) gets the stored bytes: the ETag's MD5 is left out.
+        await using var uncheckedRead = await store.OpenReadVerifiedByCallerAsync("rot/large", ReadRange.All, Ct);
+        using var read = new MemoryStream();
+        await uncheckedRead.CopyToAsync(read, Ct);
+        Assert.Equal(bytes, read.ToArray());
+    }
+
+    [Fact]
     public async Task Objects_written_by_other_tools_with_invalid_keys_are_not_listed()
     {
         var store = CreateS3();

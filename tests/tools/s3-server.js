@@ -7,7 +7,8 @@
 //     place and answers before the file is closed);
 //   * listings come in key order (s3rver lists in directory order);
 //   * completing an upload that is gone answers 404 NoSuchUpload;
-//   * the multipart ETag is S3's: md5(concatenated part md5s) + "-" + number of parts (s3rver gives the whole md5).
+//   * the multipart ETag is S3's: md5(concatenated part md5s) + "-" + number of parts (s3rver gives the whole md5);
+//   * a ranged GET of an empty object answers 416 InvalidRange (s3rver promises one byte it does not send).
 // Usage: node s3-server.js --directory DIR --port N [--bucket NAME]... [--key KEY.pem --cert CERT.pem]
 // Prints "listening <port>" once ready. With --key and --cert it serves HTTPS (bench/: pgBackRest speaks S3 only over TLS).
 'use strict';
@@ -56,9 +57,18 @@ async function withKeyLock(id, fn) {
   }
 }
 
+// A ranged GET of an empty object is not satisfiable (S3 answers 416 InvalidRange); s3rver answers 206 "bytes 0-0/0"
+// with a Content-Length of 1 and no body.
 const getObject = FilesystemStore.prototype.getObject;
 FilesystemStore.prototype.getObject = function (bucket, key, options) {
-  return withKeyLock(`${bucket}/${key}`, () => getObject.call(this, bucket, key, options));
+  return withKeyLock(`${bucket}/${key}`, async () => {
+    const object = await getObject.call(this, bucket, key, options);
+    if (object && object.range && object.content && object.size === 0) {
+      object.content.destroy();
+      object.content = null;
+    }
+    return object;
+  });
 };
 
 // Atomic PUT: the content goes to a temporary file beside the object, renamed once closed.

@@ -109,6 +109,10 @@ public sealed class LocationOptions
     /// <summary>S3: parts of one object uploaded at the same time. Default 4.</summary>
     public int UploadConcurrency { get; set; } = 4;
 
+    /// <summary>S3: ranged GETs of one large object in flight at the same time when it is read whole (a restore's base
+    /// backup part). Memory per read is at most (this + 1) × <see cref="PartSizeBytes"/>. Default 4; 1 reads with one GET.</summary>
+    public int ReadConcurrency { get; set; } = 4;
+
     /// <summary>S3: multipart uploads under the prefix older than this are aborted when <c>serve</c> starts (uploads of
     /// a pgvault that died mid-write). Default 24 hours; zero turns the cleanup off.</summary>
     public TimeSpan AbandonedUploadAge { get; set; } = TimeSpan.FromHours(24);

@@ -164,6 +164,8 @@ public static class PgVaultOptionsValidator
             errors.Add($"{key}:PartSizeBytes must be at least 5242880 (S3's smallest part)");
         if (loc.UploadConcurrency is < 1 or > 64)
             errors.Add($"{key}:UploadConcurrency must be from 1 to 64");
+        if (loc.ReadConcurrency is < 1 or > 64)
+            errors.Add($"{key}:ReadConcurrency must be from 1 to 64");
         if (loc.AbandonedUploadAge < TimeSpan.Zero)
             errors.Add($"{key}:AbandonedUploadAge must not be negative (zero turns the cleanup off)");
     }

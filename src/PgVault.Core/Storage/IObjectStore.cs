@@ -53,6 +53,14 @@ public interface IObjectStore
     Task<Stream> OpenReadAsync(string key, ReadRange range, CancellationToken ct);
 
     /// <summary>
+    /// <see cref="OpenReadAsync"/> for a reader that checks the content itself against a checksum recorded when the
+    /// object was written (the SHA-256 in a backup's metadata or the WAL index, as <c>VerifyingReadStream</c> does), so
+    /// the store may leave out a check of its own that would only repeat it (S3: the MD5 of the ETag over every byte).
+    /// A store without such a check reads as <see cref="OpenReadAsync"/> does, which is the default.
+    /// </summary>
+    Task<Stream> OpenReadVerifiedByCallerAsync(string key, ReadRange range, CancellationToken ct) => OpenReadAsync(key, range, ct);
+
+    /// <summary>
     /// Writes <paramref name="content"/> (read to its end) as the object <paramref name="key"/>, replacing any object of
     /// that key. All or nothing: if the write fails or is cancelled, no object (and no partial object) of that key becomes
     /// visible, and a replaced object stays intact. When the task completes the object is durable.

@@ -51,7 +51,8 @@ public static class CompressedObjectExtensions
         long? expectedBytes = null, bool storedChecksum = false)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var compressed = await store.OpenReadAsync(key, ReadRange.All, ct).ConfigureAwait(false);
+        // The SHA-256 checked here covers every byte the store would check: its own check of the transfer is left out.
+        var compressed = await store.OpenReadVerifiedByCallerAsync(key, ReadRange.All, ct).ConfigureAwait(false);
         try
         {
             return new VerifyingReadStream(key, compressed, codec, expectedSha256Hex, expectedBytes, storedChecksum);

@@ -111,6 +111,7 @@ public sealed class LocationStores(PgVaultOptions options, ILoggerFactory? logge
             StorageClass = loc.StorageClass,
             PartSizeBytes = loc.PartSizeBytes,
             UploadConcurrency = loc.UploadConcurrency,
+            ReadConcurrency = loc.ReadConcurrency,
         };
     }
 }

@@ -44,6 +44,9 @@ public sealed class EncryptingObjectStore(IObjectStore inner, EncryptionKeyRing 
         await _inner.StatAsync(key, ct).ConfigureAwait(false) is { } info ? ContentInfo(info) : null;
 
     /// <inheritdoc />
+    /// <remarks>The inner store's own check of the transfer (S3: the ETag's MD5) is left out: every chunk read is
+    /// authenticated by its GCM tag, with the header as associated data and the last chunk sealed as final, which finds
+    /// any change, truncation or reordering of the stored bytes that MD5 would.</remarks>
     public async Task<Stream> OpenReadAsync(string key, ReadRange range, CancellationToken ct)
     {
         if (range.Offset < 0 || range.Length < 0)
@@ -51,7 +54,7 @@ public sealed class EncryptingObjectStore(IObjectStore inner, EncryptionKeyRing 
         if (range.Offset == 0)
         {
             // From the start: one read of the stored object, its header first.
-            var stream = await _inner.OpenReadAsync(key, ReadRange.All, ct).ConfigureAwait(false);
+            var stream = await _inner.OpenReadVerifiedByCallerAsync(key, ReadRange.All, ct).ConfigureAwait(false);
             try
             {
                 var header = await ReadHeaderAsync(stream, key, ct).ConfigureAwait(false);
@@ -70,7 +73,7 @@ public sealed class EncryptingObjectStore(IObjectStore inner, EncryptionKeyRing 
         var info = await _inner.StatAsync(key, ct).ConfigureAwait(false) ?? throw new ObjectNotFoundException(key);
         var length = EncryptionFormat.ContentLength(info.SizeBytes);
         byte[] headerBytes;
-        var headerStream = await _inner.OpenReadAsync(key, new ReadRange(0, EncryptionFormat.HeaderBytes), ct).ConfigureAwait(false);
+        var headerStream = await _inner.OpenReadVerifiedByCallerAsync(key, new ReadRange(0, EncryptionFormat.HeaderBytes), ct).ConfigureAwait(false);
         await using (headerStream.ConfigureAwait(false))
             headerBytes = await ReadHeaderAsync(headerStream, key, ct).ConfigureAwait(false);
         var objectKey = EncryptionFormat.OpenHeader(headerBytes, _keys, key);
@@ -78,7 +81,7 @@ public sealed class EncryptingObjectStore(IObjectStore inner, EncryptionKeyRing 
             return Stream.Null;
 
         var chunk = range.Offset / EncryptionFormat.ChunkBytes;
-        var body = await _inner.OpenReadAsync(key, new ReadRange(EncryptionFormat.StoredOffsetOfChunk(chunk), null), ct).ConfigureAwait(false);
+        var body = await _inner.OpenReadVerifiedByCallerAsync(key, new ReadRange(EncryptionFormat.StoredOffsetOfChunk(chunk), null), ct).ConfigureAwait(false);
         return new DecryptingReadStream(body, key, headerBytes, objectKey, chunk, range.Offset - (chunk * EncryptionFormat.ChunkBytes),
             range.Length);
     }
