@@ -39,7 +39,7 @@
 #   REPLAY_S3=$S3 (1: pgvault serve streams into an s3 location and pgBackRest archives into an s3 repository, both on
 #   the S3 server; the restored servers fetch their WAL from there: S3=1 REPLAY=1 runs it)
 #   REV=HEAD (commit to build, exported with git archive; REV= builds the working tree) SKIP_BUILD=1 (reuse OUT/pgvault)
-#   PG_BIN=/usr/lib/postgresql/15/bin CHECKSUMS=0 QUIET_WAIT=10 KEEP=0 (1 keeps /tmp files) OUT=bench/restore/out
+#   PG_BIN=/usr/lib/postgresql/15/bin CHECKSUMS=0 QUIET_WAIT=10 KEEP=0 (1 keeps /tmp files, repositories included) OUT=bench/restore/out
 # Exit status: 0 every target met, 2 the benchmark ran but a target was missed (or a restore failed or restored the wrong
 # data), anything else: the benchmark broke.
 set -euo pipefail
@@ -479,8 +479,10 @@ for ds in $DATASETS; do
             [[ $tool == none ]] || run_restore "$ds" "$tool"
         done
     done
-    rm -rf "$WORK"/pgvault*-"$ds" "$WORK"/pgvault*-"$ds".json "$WORK"/pgbackrest-*-repo
-    if [[ -n $S3_DIR ]]; then for t in pgvault-s3 pgvault-s3-enc pgbackrest-s3; do s3_rm "$t"; done; fi
+    if [[ $KEEP != 1 ]]; then   # KEEP=1: the repositories stay too (to profile a restore by hand afterwards)
+        rm -rf "$WORK"/pgvault*-"$ds" "$WORK"/pgvault*-"$ds".json "$WORK"/pgbackrest-*-repo
+        if [[ -n $S3_DIR ]]; then for t in pgvault-s3 pgvault-s3-enc pgbackrest-s3; do s3_rm "$t"; done; fi
+    fi
     [[ $REPLAY == 1 && $ds == "$REPLAY_DATASET" ]] && run_replay
 done
 echo "$(($(date +%s) - STARTED))" >"$RUNDIR/total-seconds.txt"

@@ -82,8 +82,10 @@ FilesystemStore.prototype.putObject = async function putObject(object) {
     await new Promise((resolve, reject) => {
       const out = fs.createWriteStream(temp);
       out.on('error', reject).on('close', resolve);
+      // A completed multipart upload's ETag comes from its parts' md5s: its content is not hashed again.
+      const hash = !object.multipartEtag;
       if (Buffer.isBuffer(object.content)) {
-        md5.update(object.content);
+        if (hash) md5.update(object.content);
         size = object.content.length;
         out.end(object.content);
         return;
@@ -92,7 +94,7 @@ FilesystemStore.prototype.putObject = async function putObject(object) {
         .on('error', reject)
         .pipe(new Transform({
           transform(chunk, encoding, callback) {
-            md5.update(chunk);
+            if (hash) md5.update(chunk);
             size += chunk.length;
             callback(null, chunk);
           },
