@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The S3-protocol server the PgVault tests run on loopback: s3rver 3.7.1 (npm, pinned in package.json), with the few
 // S3 operations PgVault relies on that s3rver 3.7.1 lacks added here, each as real S3 documents it:
-//   * Content-MD5 on PUT object / UploadPart is verified (400 BadDigest on mismatch, 400 InvalidDigest when malformed);
+//   * Content-MD5 on PUT object / UploadPart is verified (400 BadDigest on mismatch, 400 InvalidDigest when malformed),
+//     and the body is then stored with that md5 without hashing it again (s3rver hashed every body twice, and a
+//     completed multipart upload a third time);
 //   * ListMultipartUploads (GET /{bucket}?uploads[&prefix=]) and AbortMultipartUpload (DELETE /{bucket}/{key}?uploadId=);
 //   * PUT object writes a temporary file and renames it, so a reader never sees a half-written object (s3rver writes in
 //     place and answers before the file is closed);
@@ -77,17 +79,20 @@ FilesystemStore.prototype.putObject = async function putObject(object) {
   await fs.mkdirp(path.dirname(objectPath));
   const temp = `${objectPath}.tmp-${crypto.randomBytes(8).toString('hex')}`;
   const md5 = crypto.createHash('md5');
+  const verified = object.content && object.content.verifiedMd5;
   let size = 0;
   try {
     await new Promise((resolve, reject) => {
       const out = fs.createWriteStream(temp);
       out.on('error', reject).on('close', resolve);
-      // A completed multipart upload's ETag comes from its parts' md5s: its content is not hashed again.
-      const hash = !object.multipartEtag;
-      if (Buffer.isBuffer(object.content)) {
-        if (hash) md5.update(object.content);
-        size = object.content.length;
-        out.end(object.content);
+      // A completed multipart upload's ETag comes from its parts' md5s, and a body checked against its Content-MD5
+      // has its md5: neither is hashed again.
+      const hash = !object.multipartEtag && !verified;
+      const buffer = Buffer.isBuffer(object.content) ? object.content : verified && object.content.verifiedBody;
+      if (buffer) {
+        if (hash) md5.update(buffer);
+        size = buffer.length;
+        out.end(buffer);
         return;
       }
       object.content
@@ -102,7 +107,7 @@ FilesystemStore.prototype.putObject = async function putObject(object) {
         .on('error', reject)
         .pipe(out);
     });
-    const digest = object.multipartEtag || md5.digest('hex');
+    const digest = object.multipartEtag || verified || md5.digest('hex');
     await withKeyLock(`${object.bucket}/${object.key}`, async () => {
       await this.putMetadata(object.bucket, object.key, object.metadata, digest);
       await fs.rename(temp, objectPath);
@@ -112,6 +117,17 @@ FilesystemStore.prototype.putObject = async function putObject(object) {
     await fs.remove(temp);
     throw err;
   }
+};
+
+// A part whose body was checked against its Content-MD5 is written as it is, with that md5 (s3rver would hash it again).
+const putPart = FilesystemStore.prototype.putPart;
+FilesystemStore.prototype.putPart = async function (bucket, uploadId, partNumber, content) {
+  if (!content || !content.verifiedBody) return putPart.call(this, bucket, uploadId, partNumber, content);
+  const partPath = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+  await fs.mkdirp(path.dirname(partPath));
+  await fs.writeFile(partPath, content.verifiedBody);
+  await fs.writeFile(`${partPath}.md5`, content.verifiedMd5);
+  return { size: content.verifiedBody.length, md5: content.verifiedMd5 };
 };
 
 // S3's multipart ETag: md5 of the parts' binary md5s, "-", the number of parts.
@@ -255,9 +271,12 @@ async function extensions(ctx, next) {
       error(ctx, 400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.');
       return;
     }
-    // Hand the verified body on as the request stream s3rver reads (headers stay as they were).
+    // Hand the verified body on as the request stream s3rver reads (headers stay as they were), with its md5: the
+    // stores below write it without hashing it again.
     const replay = new PassThrough();
     replay.headers = ctx.req.headers;
+    replay.verifiedBody = body;
+    replay.verifiedMd5 = expected.toString('hex');
     replay.end(body);
     ctx.req = replay;
   }
