@@ -28,6 +28,7 @@ internal sealed class S3ParallelReadStream : Stream
     private readonly Queue<Task<Range>> _ahead = new();
     private readonly CancellationTokenSource _stop = new();
     private long _nextStart;
+    private Task<Range>? _waiting;
     private Range? _current;
     private int _currentOffset;
     private bool _verified;
@@ -99,7 +100,9 @@ internal sealed class S3ParallelReadStream : Stream
                 return 0;
             }
 
+            _waiting = next;   // until it is the current range (a cancelled wait leaves it to Dispose)
             _current = await next.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _waiting = null;
             _currentOffset = 0;
             if (_current.Md5 is { } md5)
                 _check!.AddPartMd5(md5);
@@ -132,6 +135,8 @@ internal sealed class S3ParallelReadStream : Stream
             _stop.Cancel();
             ReturnCurrent();
             // Ranges still in flight give their buffers back when they end (they stop at the cancellation).
+            if (_waiting is not null)
+                _ahead.Enqueue(_waiting);
             while (_ahead.TryDequeue(out var pending))
             {
                 _ = pending.ContinueWith(static (t, state) =>
@@ -143,7 +148,7 @@ internal sealed class S3ParallelReadStream : Stream
                 }, _buffers, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
 
-            _stop.Dispose();
+            // _stop is not disposed: the ranges still in flight may yet link to its token (it holds no timer).
             _check?.Dispose();
         }
 
