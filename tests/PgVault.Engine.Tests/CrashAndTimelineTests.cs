@@ -22,16 +22,41 @@ public sealed class CrashAndTimelineTests
     private sealed class ServeProcess : IAsyncDisposable
     {
         private readonly Process _process;
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _output = new();
 
         public ServeProcess(Dictionary<string, string?> settings)
         {
             var psi = PgVaultProcess.StartInfo(["serve", "--urls", "http://127.0.0.1:0"], settings);
-            psi.RedirectStandardOutput = false;
-            psi.RedirectStandardError = false;
-            _process = Process.Start(psi)!;
+            _process = new Process { StartInfo = psi };
+            _process.OutputDataReceived += (_, e) => Keep(e.Data);
+            _process.ErrorDataReceived += (_, e) => Keep(e.Data);
+            _process.Start();
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+        }
+
+        /// <summary>The last lines serve wrote (stdout and stderr), for a failure message.</summary>
+        public string Output => string.Join("\n", _output);
+
+        private void Keep(string? line)
+        {
+            if (line is null)
+                return;
+            _output.Enqueue(line);
+            while (_output.Count > 200)
+                _output.TryDequeue(out _);
         }
 
         public void Kill() => _process.Kill(entireProcessTree: true);
+
+        /// <summary>SIGTERM, as a service manager stops it; returns the exit code.</summary>
+        public async Task<int> StopAsync(TimeSpan timeout)
+        {
+            using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+                await term.WaitForExitAsync(Ct);
+            await _process.WaitForExitAsync(Ct).WaitAsync(timeout, Ct);
+            return _process.ExitCode;
+        }
 
         public async ValueTask DisposeAsync()
         {
@@ -208,6 +233,49 @@ public sealed class CrashAndTimelineTests
         var after = await ChainAsync(data, clusterId);
         Assert.Equal(last.Key, after.Wal.Single(w => !w.Partial && w.Segment == last.Segment).Key); // same content, same SHA-256
         report = await ChainVerifier.VerifyAsync(store, after, null, Ct);
+        Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
+    }
+
+    [Fact]
+    public async Task A_graceful_stop_stores_the_WAL_received_and_leaves_every_finished_segment_whole()
+    {
+        await using var pg = await PostgresCluster.StartAsync("graceful", ct: Ct);
+        var clusterId = Guid.NewGuid().ToString();
+        using var data = new TempDirectory("graceful-data");
+        var settings = Settings(clusterId, pg, data);
+        // Flushes a minute apart: WAL received since the session started is durable only if the stop stores it.
+        settings["PgVault:Engine:WalFlushInterval"] = "00:01:00";
+        var store = new LocalObjectStore(Path.Combine(data.Path, "repository"));
+
+        await using var serve = new ServeProcess(settings);
+        await Wait.UntilAsync(async () => (await RepositoryScanner.ScanAsync(store, clusterId, Ct)).Any(c => c.Metadata is not null),
+            Bounded, "the chain to start");
+        await Pg.PgbenchAsync(pg, "-i", "-s", "3", "-q");
+        // A finished segment (its tail is flushed when it is sealed), then WAL the next flush, a minute away, would store.
+        var switched = Lsn.Parse(await Pg.ScalarAsync<string>(pg, "SELECT pg_switch_wal()::text"));
+        await WalReachesAsync(data, clusterId, switched);
+        await Pg.PgbenchAsync(pg, "-t", "50", "-n");
+        var target = await Pg.InsertLsnAsync(pg);
+        // More WAL after it: once the server has sent that, PgVault has long received the WAL up to the target.
+        await Pg.PgbenchAsync(pg, "-t", "20", "-n");
+        var sent = await Pg.InsertLsnAsync(pg);
+        await Wait.UntilAsync(async () =>
+            Lsn.Parse(await Pg.ScalarAsync<string>(pg, "SELECT coalesce(max(sent_lsn), '0/0')::text FROM pg_stat_replication")) >= sent,
+            Bounded, $"the server to send the WAL up to {sent}");
+        var before = await ChainAsync(data, clusterId);
+        Assert.True(before.DurableEnd < target,
+            $"the test needs WAL not yet durable at the stop (durable up to {before.DurableEnd}, received {target})");
+
+        Assert.Equal(0, await serve.StopAsync(TimeSpan.FromSeconds(60)));
+
+        var chain = await ChainAsync(data, clusterId);
+        Assert.True(chain.DurableEnd >= target,
+            $"durable WAL ends at {chain.DurableEnd}, before {target}, which PgVault had received; serve wrote:\n{serve.Output}");
+        var head = WalSegment.Number(chain.DurableEnd);
+        Assert.True(chain.Wal.Where(w => w.Partial).All(w => w.Segment == head),   // finished segments are whole
+            $"pieces of finished segments are left: {string.Join(", ", chain.Wal.Where(w => w.Partial && w.Segment != head).Select(w => w.Key))} (head {head}, durable end {chain.DurableEnd}); serve wrote:\n{serve.Output}");
+        Assert.Contains(chain.Wal, w => !w.Partial && w.Segment == WalSegment.Number(switched + -1));
+        var report = await ChainVerifier.VerifyAsync(store, chain, null, Ct);
         Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
     }
 

@@ -41,7 +41,12 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
     /// <summary>The server's WAL end and the age of WAL received but not yet durable (metrics read it).</summary>
     public WalLagTracker Lag { get; } = new();
 
-    /// <summary>Runs until cancelled: connects, streams, and reconnects with backoff after any failure.</summary>
+    /// <summary>How long a stop lets a session store what it received (see <see cref="RunAsync"/>).</summary>
+    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
+
+    /// <summary>Runs until cancelled: connects, streams, and reconnects with backoff after any failure. When cancelled,
+    /// the session stops receiving and has up to <see cref="StopGrace"/> to make the WAL it received durable and to
+    /// store its finished segments whole.</summary>
     public async Task RunAsync(CancellationToken ct)
     {
         var backoff = TimeSpan.FromSeconds(1);
@@ -125,7 +130,11 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
 
             using var session = new StreamSession(chain, ChainClusterChainId(), timeline, start, engine, time, logger, conn, Lag);
             Volatile.Write(ref _session, session);
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            // A stop ends the receiving at once, but the flusher and archiver get StopGrace to make what was received
+            // durable and store the finished segments whole, so a stopped service leaves a tidy repository (a crash
+            // leaves pieces, which the next session consolidates; the slot keeps anything not yet durable).
+            using var stop = new CancellationTokenSource();
+            using var graceful = ct.Register(static s => ((CancellationTokenSource)s!).CancelAfter(StopGrace), stop);
             var flusher = session.RunAsync(stop.Token);
             try
             {
@@ -149,6 +158,12 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 try
                 {
                     await flusher.ConfigureAwait(false);
+                    logger.LogDebug("cluster {Cluster}: streaming session ended; received up to {Received}, durable up to {Durable}",
+                        chain.Cluster.Id, session.ReceivedEnd, session.DurableEnd);
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested && LogUnstored(session))
+                {
+                    // not reached: LogUnstored returns false, the cancellation goes on
                 }
                 finally
                 {
@@ -161,6 +176,18 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         }
 
         string ChainClusterChainId() => chain.ChainId!;
+
+        bool LogUnstored(StreamSession session)
+        {
+            if (session.DurableEnd < session.ReceivedEnd)
+            {
+                logger.LogWarning("cluster {Cluster}: stopped before the WAL received up to {Received} was stored (durable up to " +
+                    "{Durable}, {Grace:0} s allowed); the replication slot keeps the rest for the next start", chain.Cluster.Id,
+                    session.ReceivedEnd, session.DurableEnd, StopGrace.TotalSeconds);
+            }
+
+            return false;
+        }
     }
 
     /// <summary>The redo point of the server's last checkpoint (or restartpoint), or null when it cannot be read.</summary>
@@ -318,13 +345,17 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
 
                     if (segment.Written == WalSegment.DefaultSizeBytes)
                     {
-                        // Seal it (the flusher writes its tail) and hand it to the archiver (this waits when the archiver
+                        // Seal it, have the flusher write its tail now (the archiver stores a segment whole only once its
+                        // tail is durable: waiting for the next interval would hold the receiver up when WAL comes faster
+                        // than MaxQueuedSegments per interval), and hand it to the archiver (this waits when the archiver
                         // is MaxQueuedSegments behind: backpressure).
                         lock (_lock)
                         {
                             _sealed.Add(segment);
                             _segment = new Segment(segment.Number + 1);
                         }
+
+                        RequestFlush();
 
                         await _finished.Writer.WriteAsync(segment, ct).ConfigureAwait(false);
                     }

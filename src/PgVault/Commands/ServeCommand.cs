@@ -19,6 +19,8 @@ public static class ServeCommand
         command.SetAction(async (result, ct) =>
         {
             var app = PgVaultApp.Build(Cli.ConfigFile(result, config), [.. result.UnmatchedTokens], result.GetValue(urls)!);
+            // Disposed at the end: the console logger writes from a queue, which is flushed then (the lines of the stop).
+            await using var disposeApp = app.ConfigureAwait(false);
             await PgVaultApp.InitializeAsync(app, Console.Out, ct).ConfigureAwait(false);
             await app.StartAsync(ct).ConfigureAwait(false);
             var json = string.Equals(app.Services.GetRequiredService<PgVault.Configuration.PgVaultOptions>().Logging.Format,
