@@ -14,7 +14,7 @@ namespace PgVault.Storage.S3;
 /// With a check, the object is checked against its ETag at the end; when the ranges are the object's upload parts
 /// (the part size it records is this store's), each range's MD5 is computed by the task that fetched it.
 /// </summary>
-internal sealed class S3ParallelReadStream : Stream
+internal sealed class S3ParallelReadStream : ReadOnlyStream
 {
     private readonly S3ObjectStore _store;
     private readonly string _key;
@@ -66,18 +66,6 @@ internal sealed class S3ParallelReadStream : Stream
 
     public override bool CanRead => !_disposed;
 
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
 #pragma warning disable VSTHRD002 // a synchronous reader (a decompressor) gets the same reads
     public override int Read(byte[] buffer, int offset, int count) =>
         ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
@@ -116,16 +104,6 @@ internal sealed class S3ParallelReadStream : Stream
         _currentOffset += n;
         return n;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -8,7 +8,7 @@ namespace PgVault.Storage.S3;
 /// position, pinned to the first response's ETag (the object cannot change under the reader). A whole-object read is
 /// checked at its end against the ETag: a plain MD5, or S3's multipart form when the object records its part size.
 /// </summary>
-internal sealed class S3ReadStream : Stream
+internal sealed class S3ReadStream : ReadOnlyStream
 {
     private readonly S3ObjectStore _store;
     private readonly string _key;
@@ -32,20 +32,6 @@ internal sealed class S3ReadStream : Stream
         _end = offset + (response.ContentLength >= 0 ? response.ContentLength : length ?? 0);
         if (verify)
             _check = ETagCheck.For(_etag, response.Metadata[S3ObjectStore.PartSizeMetadata]);
-    }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
     }
 
 #pragma warning disable VSTHRD002 // a synchronous reader (a decompressor) gets the same resuming, verifying read
@@ -105,16 +91,6 @@ internal sealed class S3ReadStream : Stream
 
         base.Dispose(disposing);
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     private async Task ResumeAsync(Exception failure, CancellationToken ct)
     {

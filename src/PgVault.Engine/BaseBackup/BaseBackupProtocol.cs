@@ -301,7 +301,7 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
     public ValueTask DisposeAsync() => _wire.DisposeAsync();
 
     /// <summary>The archive's bytes as a read-only stream (ends where the server's next part begins).</summary>
-    private sealed class ArchiveStream(BaseBackupProtocol protocol) : Storage.ReadOnlyStream
+    private sealed class ArchiveStream(BaseBackupProtocol protocol) : PgVault.Storage.ReadOnlyStream
     {
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
             protocol.ReadArchiveAsync(buffer, cancellationToken);

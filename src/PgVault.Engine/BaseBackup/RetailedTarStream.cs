@@ -1,10 +1,12 @@
+using PgVault.Storage;
+
 namespace PgVault.Engine.BaseBackup;
 
 /// <summary>
 /// A tar stream with its end-of-archive blocks (1,024 zero bytes) replaced by more members and a new end, known only
 /// once the source has ended (built by <c>tail</c>): how the manifest joins the server's tar, as pg_basebackup does it.
 /// </summary>
-internal sealed class RetailedTarStream(Stream source, Func<CancellationToken, Task<byte[]>> tail) : Storage.ReadOnlyStream
+internal sealed class RetailedTarStream(Stream source, Func<CancellationToken, Task<byte[]>> tail) : ReadOnlyStream
 {
     private const int EndBytes = 1024;
     private readonly byte[] _work = new byte[1024 * 1024 + EndBytes];

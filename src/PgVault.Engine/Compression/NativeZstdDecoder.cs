@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using PgVault.Storage;
 
 namespace PgVault.Engine.Compression;
 
@@ -9,7 +10,7 @@ namespace PgVault.Engine.Compression;
 /// of returning what it decoded as if that were all. Reads its source in 128 KiB pieces into a pinned buffer and
 /// decodes into a pinned 128 KiB window, so memory per stream is small and fixed (plus libzstd's window).
 /// </summary>
-internal sealed class NativeZstdDecoder : Storage.ReadOnlyStream
+internal sealed class NativeZstdDecoder : ReadOnlyStream
 {
     private const int InputBytes = 1 << 17;
     private const int OutputBytes = 1 << 17;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Threading.Channels;
+using PgVault.Storage;
 
 namespace PgVault.Engine.Storage;
 

@@ -1,10 +1,10 @@
-namespace PgVault.Engine.Storage;
+namespace PgVault.Storage;
 
 /// <summary>
 /// The boilerplate of a forward-only, read-only stream: no seeking, no writing, no length. Subclasses implement the
 /// reads (<see cref="Stream.Read(byte[], int, int)"/>, and the async one where they have a better one).
 /// </summary>
-internal abstract class ReadOnlyStream : Stream
+public abstract class ReadOnlyStream : Stream
 {
     public override bool CanRead => true;
 
