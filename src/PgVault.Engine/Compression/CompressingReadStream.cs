@@ -1,4 +1,5 @@
 using System.Buffers;
+using PgVault.Storage;
 
 namespace PgVault.Engine.Compression;
 
@@ -8,7 +9,7 @@ namespace PgVault.Engine.Compression;
 /// codec's compressor and hands out the compressed bytes, so memory stays bounded by a chunk, the compressor's window
 /// and (with worker threads) its jobs, whatever the size of the source.
 /// </summary>
-public sealed class CompressingReadStream : Stream
+public sealed class CompressingReadStream : ReadOnlyStream
 {
     /// <summary>How much of the source one step reads and compresses.</summary>
     internal const int ChunkBytes = 256 * 1024;
@@ -42,12 +43,6 @@ public sealed class CompressingReadStream : Stream
     internal int PeakBufferedBytes => _output.PeakCount;
 
     public override bool CanRead => !_disposed;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
 
     public override long Position
     {
@@ -111,16 +106,6 @@ public sealed class CompressingReadStream : Stream
 
         return taken;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
