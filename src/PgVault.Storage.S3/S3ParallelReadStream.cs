@@ -82,13 +82,16 @@ internal sealed class S3ParallelReadStream : ReadOnlyStream
         if (_current is null || _currentOffset == _current.Length)
         {
             ReturnCurrent();
-            if (!_ahead.TryDequeue(out var next))
+            // The range waited for last, if that wait did not end with it (the caller cancelled, or the range failed:
+            // waiting again fails again, so nothing after a lost range is read as if it followed), else the next one.
+            var next = _waiting;
+            if (next is null && !_ahead.TryDequeue(out next))
             {
                 Verify();
                 return 0;
             }
 
-            _waiting = next;   // until it is the current range (a cancelled wait leaves it to Dispose)
+            _waiting = next;
             _current = await next.WaitAsync(cancellationToken).ConfigureAwait(false);
             _waiting = null;
             _currentOffset = 0;

@@ -94,6 +94,38 @@ public sealed class S3FaultTests(S3ServerFixture fixture) : IClassFixture<S3Serv
     }
 
     [Fact]
+    public async Task A_range_that_fails_for_good_fails_the_read_and_every_read_after_it()
+    {
+        var content = TestData.Bytes(10 * 1024 * 1024, 14);   // 2 ranges of 5 MiB
+        var options = fixture.Server.StoreOptions("lost-range");
+        using (var writer = new S3ObjectStore(options))
+            await writer.WriteAsync("r/object", new MemoryStream(content), Ct);
+        await using var proxy = new FaultProxy(fixture.Server.Endpoint);
+        using var store = new S3ObjectStore(options with { Endpoint = proxy.Endpoint, ReadConcurrency = 2, MaxAttempts = 2 });
+        // The first GET (the first range) goes through; every later one fails: the second range is lost.
+        proxy.SetPolicy((method, _, n) => method == "GET" && n > 1 ? Fault.InternalError : Fault.None);
+
+        // A reader with a checksum of its own: no ETag check at the end would notice a range missing.
+        await using var stream = await store.OpenReadVerifiedByCallerAsync("r/object", ReadRange.All, Ct);
+        var buffer = new byte[1024 * 1024];
+        var read = 0;
+        var ex = await Assert.ThrowsAsync<PgVaultException>(async () =>
+        {
+            while (true)
+            {
+                var n = await stream.ReadAsync(buffer, Ct);
+                Assert.NotEqual(0, n);
+                read += n;
+            }
+        });
+        Assert.Equal(ErrorCode.RepositoryUnavailable, ex.Code);
+        Assert.Equal(5 * 1024 * 1024, read);   // the first range, then the failure
+        // A reader trying again gets the same failure, not the end of the stream.
+        var again = await Assert.ThrowsAsync<PgVaultException>(async () => _ = await stream.ReadAtLeastAsync(buffer, 1, throwOnEndOfStream: false, Ct));
+        Assert.Equal(ErrorCode.RepositoryUnavailable, again.Code);
+    }
+
+    [Fact]
     public async Task A_part_damaged_in_transit_is_refused_by_its_checksum_and_sent_again()
     {
         await using var proxy = new FaultProxy(fixture.Server.Endpoint);
