@@ -77,15 +77,25 @@ public sealed class S3FaultTests(S3ServerFixture fixture) : IClassFixture<S3Serv
         Assert.Equal(content, await ReadAllAsync(store, "p/object"));
     }
 
+    /// <summary>The object "r/object" written straight to the server under a new prefix, and a store of that prefix
+    /// (configured by <paramref name="configure"/>) that reads it through a new proxy.</summary>
+    private async Task<(FaultProxy Proxy, S3ObjectStore Store)> WrittenThenProxiedAsync(string name, byte[] content,
+        Func<S3ObjectStoreOptions, S3ObjectStoreOptions> configure)
+    {
+        var options = fixture.Server.StoreOptions(name);
+        using (var writer = new S3ObjectStore(options))
+            await writer.WriteAsync("r/object", new MemoryStream(content), Ct);
+        var proxy = new FaultProxy(fixture.Server.Endpoint);
+        return (proxy, new S3ObjectStore(configure(options with { Endpoint = proxy.Endpoint })));
+    }
+
     [Fact]
     public async Task A_large_object_is_read_as_parallel_ranges_and_no_more_than_the_concurrency_at_once()
     {
         var content = TestData.Bytes(31 * 1024 * 1024, 13);   // 7 parts of 5 MiB
-        var options = fixture.Server.StoreOptions("ranges");
-        using (var writer = new S3ObjectStore(options))
-            await writer.WriteAsync("r/object", new MemoryStream(content), Ct);
-        await using var proxy = new FaultProxy(fixture.Server.Endpoint);
-        using var store = new S3ObjectStore(options with { Endpoint = proxy.Endpoint, ReadConcurrency = 3 });
+        var (proxy, store) = await WrittenThenProxiedAsync("ranges", content, o => o with { ReadConcurrency = 3 });
+        await using var disposeProxy = proxy;
+        using var disposeStore = store;
 
         Assert.Equal(content, await ReadAllAsync(store, "r/object"));
 
@@ -97,11 +107,9 @@ public sealed class S3FaultTests(S3ServerFixture fixture) : IClassFixture<S3Serv
     public async Task A_range_that_fails_for_good_fails_the_read_and_every_read_after_it()
     {
         var content = TestData.Bytes(10 * 1024 * 1024, 14);   // 2 ranges of 5 MiB
-        var options = fixture.Server.StoreOptions("lost-range");
-        using (var writer = new S3ObjectStore(options))
-            await writer.WriteAsync("r/object", new MemoryStream(content), Ct);
-        await using var proxy = new FaultProxy(fixture.Server.Endpoint);
-        using var store = new S3ObjectStore(options with { Endpoint = proxy.Endpoint, ReadConcurrency = 2, MaxAttempts = 2 });
+        var (proxy, store) = await WrittenThenProxiedAsync("lost-range", content, o => o with { ReadConcurrency = 2, MaxAttempts = 2 });
+        await using var disposeProxy = proxy;
+        using var disposeStore = store;
         // The first GET (the first range) goes through; every later one fails: the second range is lost.
         proxy.SetPolicy((method, _, n) => method == "GET" && n > 1 ? Fault.InternalError : Fault.None);
 
