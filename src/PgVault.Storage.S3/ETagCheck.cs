@@ -16,6 +16,7 @@ internal sealed class ETagCheck : IDisposable
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
     private readonly List<byte[]> _partMd5s = [];
     private long _partFilled;
+    private bool _verified;
 
     private ETagCheck(string expected, long partSizeBytes)
     {
@@ -72,9 +73,13 @@ internal sealed class ETagCheck : IDisposable
         _partMd5s.Add(md5);
     }
 
-    /// <summary>Throws <see cref="ErrorCode.ObjectCorrupt"/> unless the bytes given make the ETag.</summary>
+    /// <summary>Throws <see cref="ErrorCode.ObjectCorrupt"/> unless the bytes given make the ETag. Checks once: a reader
+    /// at its end may be asked again.</summary>
     public void Verify(string key, string store)
     {
+        if (_verified)
+            return;
+        _verified = true;
         string actual;
         if (PartSizeBytes == 0)
         {

@@ -14,7 +14,7 @@ namespace PgVault.Storage.S3;
 /// With a check, the object is checked against its ETag at the end; when the ranges are the object's upload parts
 /// (the part size it records is this store's), each range's MD5 is computed by the task that fetched it.
 /// </summary>
-internal sealed class S3ParallelReadStream : ReadOnlyStream
+internal sealed class S3ParallelReadStream : AsyncReadOnlyStream
 {
     private readonly S3ObjectStore _store;
     private readonly string _key;
@@ -31,7 +31,6 @@ internal sealed class S3ParallelReadStream : ReadOnlyStream
     private Task<Range>? _waiting;
     private Range? _current;
     private int _currentOffset;
-    private bool _verified;
     private bool _disposed;
 
     /// <summary>Starts reading the object <paramref name="key"/> of <paramref name="store"/>.</summary>
@@ -65,14 +64,6 @@ internal sealed class S3ParallelReadStream : ReadOnlyStream
     }
 
     public override bool CanRead => !_disposed;
-
-#pragma warning disable VSTHRD002 // a synchronous reader (a decompressor) gets the same reads
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-#pragma warning restore VSTHRD002
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -187,13 +178,7 @@ internal sealed class S3ParallelReadStream : ReadOnlyStream
         _current = null;
     }
 
-    private void Verify()
-    {
-        if (_verified)
-            return;
-        _verified = true;
-        _check?.Verify(_key, _store.Describe());
-    }
+    private void Verify() => _check?.Verify(_key, _store.Describe());
 
     private sealed record Range(byte[] Buffer, int Length, byte[]? Md5);
 }

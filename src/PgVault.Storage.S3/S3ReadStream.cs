@@ -8,7 +8,7 @@ namespace PgVault.Storage.S3;
 /// position, pinned to the first response's ETag (the object cannot change under the reader). A whole-object read is
 /// checked at its end against the ETag: a plain MD5, or S3's multipart form when the object records its part size.
 /// </summary>
-internal sealed class S3ReadStream : ReadOnlyStream
+internal sealed class S3ReadStream : AsyncReadOnlyStream
 {
     private readonly S3ObjectStore _store;
     private readonly string _key;
@@ -19,7 +19,6 @@ internal sealed class S3ReadStream : ReadOnlyStream
     private Stream _body;
     private long _position;
     private int _resumes;
-    private bool _verified;
 
     public S3ReadStream(S3ObjectStore store, string key, GetObjectResponse response, long offset, long? length, bool verify)
     {
@@ -33,14 +32,6 @@ internal sealed class S3ReadStream : ReadOnlyStream
         if (verify)
             _check = ETagCheck.For(_etag, response.Metadata[S3ObjectStore.PartSizeMetadata]);
     }
-
-#pragma warning disable VSTHRD002 // a synchronous reader (a decompressor) gets the same resuming, verifying read
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-#pragma warning restore VSTHRD002
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -129,11 +120,5 @@ internal sealed class S3ReadStream : ReadOnlyStream
         _response.Dispose();
     }
 
-    private void Verify()
-    {
-        if (_verified)
-            return;
-        _verified = true;
-        _check?.Verify(_key, _store.Describe());
-    }
+    private void Verify() => _check?.Verify(_key, _store.Describe());
 }

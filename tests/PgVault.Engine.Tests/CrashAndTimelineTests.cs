@@ -83,6 +83,10 @@ public sealed class CrashAndTimelineTests
         (await RepositoryScanner.ScanAsync(new LocalObjectStore(Path.Combine(data.Path, "repository")), clusterId, Ct))
         .OrderBy(c => c.Metadata!.CreatedAt).Last();
 
+    private static Task ChainStartsAsync(IObjectStore store, string clusterId) =>
+        Wait.UntilAsync(async () => (await RepositoryScanner.ScanAsync(store, clusterId, Ct)).Any(c => c.Metadata is not null),
+            Bounded, "the chain to start");
+
     /// <summary>Waits until the repository's contiguous WAL (from the chain's start) reaches <paramref name="lsn"/>.</summary>
     private static Task WalReachesAsync(TempDirectory data, string clusterId, Lsn lsn) =>
         Wait.UntilAsync(async () => (await ChainAsync(data, clusterId)).DurableEnd >= lsn, Bounded,
@@ -172,8 +176,7 @@ public sealed class CrashAndTimelineTests
 
         await using (var serve = new ServeProcess(settings))
         {
-            await Wait.UntilAsync(async () => (await RepositoryScanner.ScanAsync(store, clusterId, Ct)).Any(c => c.Metadata is not null),
-                Bounded, "the chain to start");
+            await ChainStartsAsync(store, clusterId);
             await Pg.PgbenchAsync(pg, "-i", "-s", "5", "-q"); // a few segments of WAL
             var target = await Pg.InsertLsnAsync(pg);
             await WalReachesAsync(data, clusterId, target);
@@ -181,12 +184,7 @@ public sealed class CrashAndTimelineTests
             await Wait.UntilAsync(async () => (await TryActiveAsync(catalog, clusterId))?.State == BackupState.Available, Bounded,
                 "the first base backup");
             // Every finished segment ends up whole, its pieces deleted.
-            await Wait.UntilAsync(async () =>
-            {
-                var c = await ChainAsync(data, clusterId);
-                var head = WalSegment.Number(c.DurableEnd);
-                return c.Wal.Where(w => w.Partial).All(w => w.Segment == head);
-            }, Bounded, "the finished segments to be stored whole and their pieces deleted");
+            await Wait.FinishedSegmentsWholeAsync(store, clusterId, Bounded);
             serve.Kill();
         }
 
@@ -248,8 +246,7 @@ public sealed class CrashAndTimelineTests
         var store = new LocalObjectStore(Path.Combine(data.Path, "repository"));
 
         await using var serve = new ServeProcess(settings);
-        await Wait.UntilAsync(async () => (await RepositoryScanner.ScanAsync(store, clusterId, Ct)).Any(c => c.Metadata is not null),
-            Bounded, "the chain to start");
+        await ChainStartsAsync(store, clusterId);
         await Pg.PgbenchAsync(pg, "-i", "-s", "3", "-q");
         // A finished segment (its tail is flushed when it is sealed), then WAL the next flush, a minute away, would store.
         var switched = Lsn.Parse(await Pg.ScalarAsync<string>(pg, "SELECT pg_switch_wal()::text"));

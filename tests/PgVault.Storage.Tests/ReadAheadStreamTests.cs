@@ -116,21 +116,11 @@ public sealed class ReadAheadStreamTests
         }
     }
 
-    private sealed class TrackingStream(Stream inner) : Stream
+    private sealed class TrackingStream(Stream inner) : ReadOnlyStream
     {
         public bool Disposed { get; private set; }
 
         public long BytesRead { get; private set; }
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override int Read(byte[] buffer, int offset, int count)
         {
@@ -138,16 +128,6 @@ public sealed class ReadAheadStreamTests
             BytesRead += n;
             return n;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

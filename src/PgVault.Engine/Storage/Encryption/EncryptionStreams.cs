@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using PgVault.Errors;
+using PgVault.Storage;
 
 namespace PgVault.Engine.Storage.Encryption;
 
@@ -8,7 +9,7 @@ namespace PgVault.Engine.Storage.Encryption;
 /// Reads as the encrypted form (<see cref="EncryptionFormat"/>) of a plaintext stream: the header, then one sealed chunk
 /// at a time. Holds one chunk of plaintext (plus one byte read ahead, to know which chunk is the last) and one of output.
 /// </summary>
-internal sealed class EncryptingReadStream : Stream
+internal sealed class EncryptingReadStream : AsyncReadOnlyStream
 {
     private readonly Stream _source;
     private readonly AesGcm _aes;
@@ -34,20 +35,7 @@ internal sealed class EncryptingReadStream : Stream
     /// <summary>Plaintext bytes read from the source so far.</summary>
     public long ContentBytes { get; private set; }
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("read asynchronously");
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -76,16 +64,6 @@ internal sealed class EncryptingReadStream : Stream
         _outputStart += n;
         return n;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -139,7 +117,7 @@ internal sealed class EncryptingReadStream : Stream
 /// object, or the stream cut at or inside a chunk) throws <see cref="ErrorCode.ObjectCorrupt"/> naming the object,
 /// the chunk and the key id.
 /// </summary>
-internal sealed class DecryptingReadStream : Stream
+internal sealed class DecryptingReadStream : AsyncReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly string _key;
@@ -171,23 +149,6 @@ internal sealed class DecryptingReadStream : Stream
         _remainingBytes = lengthBytes;
     }
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-#pragma warning disable VSTHRD002 // a synchronous reader (a decompressor) gets the same authenticated read
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-#pragma warning restore VSTHRD002
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -217,16 +178,6 @@ internal sealed class DecryptingReadStream : Stream
         _plainStart += n;
         return n;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
