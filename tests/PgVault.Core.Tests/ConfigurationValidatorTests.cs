@@ -48,6 +48,40 @@ public sealed class ConfigurationValidatorTests
         Assert.Contains(errors, e => e.StartsWith("PgVault:RateLimit:Burst", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("a b c d e", false)]
+    [InlineData("61 * * * *", false)]
+    [InlineData("0 0 * * 8", false)]
+    [InlineData("0 0 * * *", true)]
+    [InlineData("*/15 2-4 * * MON-FRI", true)]
+    public void Cron_expressions_are_parsed_not_counted(string schedule, bool valid)
+    {
+        var o = Valid();
+        o.Clusters[0].BaseBackupSchedule = schedule;
+        o.Engine.ExpirySchedule = schedule;
+        var errors = PgVaultOptionsValidator.Validate(o);
+        Assert.Equal(valid ? 0 : 2, errors.Count(e => e.Contains("cron expression", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Unknown_keys_are_named_in_full_with_the_nearest_valid_key()
+    {
+        var errors = ConfigurationKeys.FindUnknown(
+        [
+            "PgVault", "PgVault:Engine", "PgVault:Engine:CompressionLevel", "PgVault:engine:compresionlevel",
+            "PgVault:Clusters:0:Id", "PgVault:Clusters:0:BaseBackupShedule", "PgVault:Locations:s3:Encryption:Keys:k1",
+            "PgVault:Locations:s3:Encryption:KeyID", "PgVault:Zzzzzz", "PATH", "PGVAULT_CONFIG",
+        ]);
+        Assert.Equal(
+        [
+            "unknown configuration key 'PgVault:engine:compresionlevel'; did you mean 'PgVault:engine:CompressionLevel'?",
+            "unknown configuration key 'PgVault:Clusters:0:BaseBackupShedule'; did you mean 'PgVault:Clusters:0:BaseBackupSchedule'?",
+        ], errors.Take(2));
+        Assert.StartsWith("unknown configuration key 'PgVault:Zzzzzz'; the keys of 'PgVault' are: DataDirectory, Catalog,", errors[2],
+            StringComparison.Ordinal);
+        Assert.Equal(3, errors.Count);
+    }
+
     [Fact]
     public void Retention_and_the_expiry_schedule_are_checked()
     {

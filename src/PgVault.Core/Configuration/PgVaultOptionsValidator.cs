@@ -70,7 +70,7 @@ public static class PgVaultOptionsValidator
                 errors.Add($"{key}:ReplicationSlot '{slot}' must be 1-63 characters of a-z, 0-9 and _");
             if (c.DataDirectory is not null && !Path.IsPathFullyQualified(c.DataDirectory))
                 errors.Add($"{key}:DataDirectory '{c.DataDirectory}' must be an absolute path");
-            if (string.IsNullOrWhiteSpace(c.BaseBackupSchedule) || c.BaseBackupSchedule.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length != 5)
+            if (!IsCron(c.BaseBackupSchedule))
                 errors.Add($"{key}:BaseBackupSchedule '{c.BaseBackupSchedule}' must be a 5-field cron expression such as '0 0 * * *'");
             if (c.RetentionDays is < 1 or > 3650)
                 errors.Add($"{key}:RetentionDays is {c.RetentionDays}; expected 1 to 3650 days");
@@ -117,7 +117,7 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Engine:CompressionWorkers must be from 0 to 64");
         if (o.Engine.CompressionLevel is < 1 or > 22)
             errors.Add($"{p}:Engine:CompressionLevel must be from 1 to 22");
-        if (!string.IsNullOrWhiteSpace(o.Engine.ExpirySchedule) && o.Engine.ExpirySchedule.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length != 5)
+        if (!string.IsNullOrWhiteSpace(o.Engine.ExpirySchedule) && !IsCron(o.Engine.ExpirySchedule))
             errors.Add($"{p}:Engine:ExpirySchedule '{o.Engine.ExpirySchedule}' must be a 5-field cron expression such as '30 * * * *', or empty (off)");
         if (o.Api.ReadModel.MaxStaleness < TimeSpan.Zero || o.Api.ReadModel.MaxStaleness > TimeSpan.FromHours(1))
             errors.Add($"{p}:Api:ReadModel:MaxStaleness is {o.Api.ReadModel.MaxStaleness}; expected 00:00:00 to 01:00:00");
@@ -238,4 +238,8 @@ public static class PgVaultOptionsValidator
                 grants[i] = CanonicalClusterId(grants[i]);
         }
     }
+
+    /// <summary>A five-field cron expression as the schedules are parsed (Cronos, standard format).</summary>
+    private static bool IsCron(string? expression) =>
+        !string.IsNullOrWhiteSpace(expression) && Cronos.CronExpression.TryParse(expression, Cronos.CronFormat.Standard, out _);
 }

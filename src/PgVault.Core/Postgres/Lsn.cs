@@ -7,18 +7,23 @@ public readonly record struct Lsn(ulong Value) : IComparable<Lsn>
 {
     public static Lsn Zero { get; } = new(0);
 
-    public static Lsn Parse(string text)
+    public static Lsn Parse(string text) =>
+        TryParse(text, out var lsn) ? lsn : throw new FormatException($"'{text}' is not an LSN (expected e.g. 16/B374D848)");
+
+    public static bool TryParse(string text, out Lsn lsn)
     {
         ArgumentNullException.ThrowIfNull(text);
+        lsn = Zero;
         var slash = text.IndexOf('/', StringComparison.Ordinal);
         if (slash <= 0
-            || !uint.TryParse(text.AsSpan(0, slash), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var hi)
-            || !uint.TryParse(text.AsSpan(slash + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var lo))
+            || !uint.TryParse(text.AsSpan(0, slash), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var hi)
+            || !uint.TryParse(text.AsSpan(slash + 1), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var lo))
         {
-            throw new FormatException($"'{text}' is not an LSN (expected e.g. 16/B374D848)");
+            return false;
         }
 
-        return new Lsn(((ulong)hi << 32) | lo);
+        lsn = new Lsn(((ulong)hi << 32) | lo);
+        return true;
     }
 
     public int CompareTo(Lsn other) => Value.CompareTo(other.Value);

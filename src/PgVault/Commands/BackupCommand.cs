@@ -23,7 +23,6 @@ public static class BackupCommand
         var config = Cli.ConfigOption();
         var cluster = new Option<string>("--cluster") { Description = "Id of a configured cluster", Required = true };
         var command = new Command("backup", "Take a base backup of a cluster now") { config, cluster };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (result, ct) =>
         {
             var options = Cli.LoadOptions(result, config);

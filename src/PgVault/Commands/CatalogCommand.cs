@@ -14,7 +14,6 @@ public static class CatalogCommand
     {
         var config = Cli.ConfigOption();
         var migrate = new Command("migrate", "Create or upgrade the catalog's schema") { config };
-        migrate.TreatUnmatchedTokensAsErrors = false;
         migrate.SetAction(async (result, ct) =>
         {
             var options = Cli.LoadOptions(result, config);
@@ -26,7 +25,6 @@ public static class CatalogCommand
 
         var rebuildConfig = Cli.ConfigOption();
         var rebuild = new Command("rebuild", "Rebuild the catalog from the repositories of every configured location") { rebuildConfig };
-        rebuild.TreatUnmatchedTokensAsErrors = false;
         rebuild.SetAction(async (result, ct) =>
         {
             var options = Cli.LoadOptions(result, rebuildConfig);
@@ -74,7 +72,6 @@ public static class VerifyCommand
         var config = Cli.ConfigOption();
         var backupId = new Option<string?>("--backup-id") { Description = "Verify only this backup (default: every backup)" };
         var command = new Command("verify", "Check every object's checksum and the WAL's continuity; exit 1 on any problem") { config, backupId };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (result, ct) =>
         {
             var options = Cli.LoadOptions(result, config);

@@ -19,7 +19,6 @@ public static class ExpireCommand
         var cluster = new Option<string?>("--cluster") { Description = "Expire only this cluster's backups (configured or not)" };
         var dryRun = new Option<bool>("--dry-run") { Description = "List what would be deleted and how many bytes; delete nothing" };
         var command = new Command("expire", "Delete base backups and WAL outside each cluster's retention (RetentionDays)") { config, cluster, dryRun };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (result, ct) =>
         {
             var options = Cli.LoadOptions(result, config);

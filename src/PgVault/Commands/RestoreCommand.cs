@@ -24,11 +24,29 @@ public static class RestoreCommand
         var config = Cli.ConfigOption();
         var backupId = new Option<string>("--backup-id") { Description = "The backup (chain) to restore from", Required = true };
         var to = new Option<DirectoryInfo>("--to") { Description = "Target data directory (empty, or --force)", Required = true };
-        var time = new Option<string?>("--target-time") { Description = "Recover to this time (ISO 8601)" };
-        var lsn = new Option<string?>("--target-lsn") { Description = "Recover to this WAL position (e.g. 0/3000060)" };
-        var xid = new Option<ulong?>("--target-xid") { Description = "Recover to this transaction id" };
-        var name = new Option<string?>("--target-name") { Description = "Recover to this restore point (pg_create_restore_point)" };
+        var time = new Option<DateTimeOffset?>("--target-time")
+        {
+            Description = "Recover to this time: ISO 8601 with an offset or Z, e.g. 2026-12-01T10:00:00Z",
+            HelpName = "TIME",
+            CustomParser = Cli.ParseTimeOption,
+        };
+        var lsn = new Option<Lsn?>("--target-lsn")
+        {
+            Description = "Recover to this WAL position, e.g. 0/3000060",
+            HelpName = "LSN",
+            CustomParser = r => Lsn.TryParse(r.Tokens[0].Value, out var v) ? v
+                : Fail<Lsn?>(r, $"--target-lsn '{r.Tokens[0].Value}' is not a WAL position: give e.g. 0/3000060"),
+        };
+        var xid = new Option<ulong?>("--target-xid")
+        {
+            Description = "Recover to this transaction id, e.g. 7412",
+            HelpName = "XID",
+            CustomParser = r => ulong.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v
+                : Fail<ulong?>(r, $"--target-xid '{r.Tokens[0].Value}' is not a transaction id: give a whole number, e.g. 7412"),
+        };
+        var name = new Option<string?>("--target-name") { Description = "Recover to this restore point (pg_create_restore_point)", HelpName = "NAME" };
         var immediate = new Option<string?>("--target") { Description = "'immediate': stop at the base backup's consistency point" };
+        immediate.AcceptOnlyFromAmong("immediate");
         var exclusive = new Option<bool>("--exclusive") { Description = "Stop just before the target instead of just after it" };
         var force = new Option<bool>("--force") { Description = "Replace the contents of a non-empty target directory" };
         var verify = new Option<bool>("--verify") { Description = "Start PostgreSQL on the result, wait for recovery, run pg_amcheck, stop it" };
@@ -40,7 +58,6 @@ public static class RestoreCommand
         {
             config, backupId, to, time, lsn, xid, name, immediate, exclusive, force, verify, bufferedIo,
         };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (result, ct) =>
         {
             var options = Cli.LoadOptions(result, config);
@@ -50,13 +67,13 @@ public static class RestoreCommand
             if (result.GetValue(time) is { } t)
             {
                 given++;
-                target = new RestoreTarget.Time(DateTimeOffset.Parse(t, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal));
+                target = new RestoreTarget.Time(t);
             }
 
             if (result.GetValue(lsn) is { } l)
             {
                 given++;
-                target = new RestoreTarget.Position(Lsn.Parse(l));
+                target = new RestoreTarget.Position(l);
             }
 
             if (result.GetValue(xid) is { } x)
@@ -71,11 +88,9 @@ public static class RestoreCommand
                 target = new RestoreTarget.Name(n);
             }
 
-            if (result.GetValue(immediate) is { } i)
+            if (result.GetValue(immediate) is not null)
             {
                 given++;
-                if (!string.Equals(i, "immediate", StringComparison.Ordinal))
-                    throw new PgVaultException(ErrorCode.InvalidConfiguration, "--target takes only 'immediate'");
                 target = new RestoreTarget.Immediate();
             }
 
@@ -117,6 +132,12 @@ public static class RestoreCommand
             return 0;
         });
         return command;
+    }
+
+    private static T? Fail<T>(System.CommandLine.Parsing.ArgumentResult result, string message)
+    {
+        result.AddError(message);
+        return default;
     }
 
     /// <summary>Whether a progress line is due (at most every few seconds); checked before the line is formatted.</summary>

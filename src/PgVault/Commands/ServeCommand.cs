@@ -3,7 +3,7 @@ using PgVault.Hosting;
 
 namespace PgVault.Commands;
 
-/// <summary><c>pgvault serve</c>: hosts the API. Extra arguments such as <c>--PgVault:DataDirectory=/x</c> override configuration.</summary>
+/// <summary><c>pgvault serve</c>: hosts the API. <c>--set KEY=VALUE</c> (or <c>--PgVault:KEY=VALUE</c>) overrides configuration.</summary>
 public static class ServeCommand
 {
     public static Command Create()
@@ -15,10 +15,9 @@ public static class ServeCommand
             DefaultValueFactory = _ => PgVaultApp.DefaultUrls,
         };
         var command = new Command("serve", "Serve the IONOS-compatible Backups API") { config, urls };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (result, ct) =>
         {
-            var app = PgVaultApp.Build(Cli.ConfigFile(result, config), [.. result.UnmatchedTokens], result.GetValue(urls)!);
+            var app = PgVaultApp.Build(Cli.ConfigFile(result, config), Cli.OverrideArguments(result), result.GetValue(urls)!);
             // Disposed at the end: the console logger writes from a queue, which is flushed then (the lines of the stop).
             await using var disposeApp = app.ConfigureAwait(false);
             await PgVaultApp.InitializeAsync(app, Console.Out, ct).ConfigureAwait(false);

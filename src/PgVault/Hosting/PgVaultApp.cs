@@ -136,6 +136,14 @@ public static class PgVaultApp
     public static PgVaultOptions LoadOptions(IConfiguration config)
     {
         ArgumentNullException.ThrowIfNull(config);
+        var unknown = ConfigurationKeys.FindUnknown(config.AsEnumerable().Select(kv => kv.Key));
+        if (unknown.Count > 0)
+        {
+            throw new PgVaultException(ErrorCode.InvalidConfiguration,
+                "invalid configuration:" + string.Concat(unknown.Select(e => "\n  - " + e)),
+                "fix the keys named above in the configuration file, environment (PGVAULT__...) or --set overrides");
+        }
+
         var options = new PgVaultOptions();
         try
         {
