@@ -211,11 +211,37 @@ public abstract class CatalogContract
 
         await catalog.UpsertClusterAsync(first with { Id = "c0", CreatedDate = T0.AddDays(1) }, Ct);
         await catalog.UpsertClusterAsync(first with { Id = "c2", CreatedDate = T0 }, Ct);
-        var page = await catalog.ListClustersAsync(ClusterScope.All, new PageRequest(0, 2), Ct);
+        var page = await catalog.ListClustersAsync(ClusterScope.All, new PageRequest(0, 2), null, Ct);
         Assert.Equal(["c0", "c1"], page.Items.Select(c => c.Id));
         Assert.True(page.HasMore);
-        var scoped = await catalog.ListClustersAsync(ClusterScope.Only(["c2"]), new PageRequest(0, 10), Ct);
+        var scoped = await catalog.ListClustersAsync(ClusterScope.Only(["c2"]), new PageRequest(0, 10), null, Ct);
         Assert.Equal(["c2"], scoped.Items.Select(c => c.Id));
+    }
+
+    [Fact]
+    public async Task Clusters_are_filtered_by_a_case_insensitive_part_of_their_display_name()
+    {
+        var catalog = await MigratedAsync(nameof(Clusters_are_filtered_by_a_case_insensitive_part_of_their_display_name));
+        var names = new[] { "Orders-Prod", "orders_test", "Billing", "100% sure", "a!b" };
+        for (var i = 0; i < names.Length; i++)
+        {
+            await catalog.UpsertClusterAsync(new ClusterRecord
+            {
+                Id = "c" + i, DisplayName = names[i], CreatedDate = T0.AddDays(i), State = ClusterState.Available, BackupLocation = "local",
+            }, Ct);
+        }
+
+        async Task<IEnumerable<string>> Names(string filter, ClusterScope? scope = null) =>
+            (await catalog.ListClustersAsync(scope ?? ClusterScope.All, new PageRequest(0, 10), filter, Ct)).Items.Select(c => c.DisplayName);
+        Assert.Equal(["orders_test", "Orders-Prod"], await Names("ORDERS"));
+        Assert.Equal(["orders_test"], await Names("s_t")); // '_' is a character, not a wildcard
+        Assert.Equal(["100% sure"], await Names("0%"));
+        Assert.Equal(["a!b"], await Names("!"));
+        Assert.Empty(await Names("nothing"));
+        Assert.Equal(["Orders-Prod"], await Names("orders", ClusterScope.Only(["c0", "c2"])));
+        var paged = await catalog.ListClustersAsync(ClusterScope.All, new PageRequest(0, 1), "o", Ct);
+        Assert.Equal(["orders_test"], paged.Items.Select(c => c.DisplayName));
+        Assert.True(paged.HasMore);
     }
 
     [Fact]

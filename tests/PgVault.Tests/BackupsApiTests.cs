@@ -198,6 +198,33 @@ public sealed class BackupsApiTests(SeededApi api) : IClassFixture<SeededApi>
         Assert.Equal(SeededApi.ClusterB, b["properties"]!["displayName"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task The_IONOS_clients_name_filter_lists_clusters_whose_display_name_contains_it()
+    {
+        async Task<string[]> Ids(string query) =>
+            Json.Parse((await Json.GetAsync(_admin, "/databases/postgresql/clusters" + query)).Body)["items"]!.AsArray()
+                .Select(i => i!["id"]!.GetValue<string>()).ToArray();
+        Assert.Equal([SeededApi.ClusterA], await Ids("?filter.name=LPH"));
+        Assert.Equal([SeededApi.ClusterB], await Ids("?filter.name=" + SeededApi.ClusterB[..8].ToUpperInvariant()));
+        Assert.Empty(await Ids("?filter.name=nothing-like-it"));
+        Assert.Equal(2, (await Ids("?filter.name=")).Length);
+        var (status, body, _) = await Json.GetAsync(_admin, "/clusters?filter.name=a&filter.name=b");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("filter.name", body, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("//clusters/backups", "/clusters/backups")]
+    [InlineData("/databases/postgresql//clusters", "/databases/postgresql/clusters")]
+    [InlineData("//databases//postgresql///clusters/backups?limit=2", "/databases/postgresql/clusters/backups?limit=2")]
+    public async Task Repeated_slashes_in_a_path_are_one_slash(string doubled, string single)
+    {
+        // A client base URL ending in '/' (".../postgresql/") joins to "//clusters".
+        var (status, body, _) = await Json.GetAsync(_admin, api.Server.BaseAddress.GetLeftPart(UriPartial.Authority) + doubled);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal((await Json.GetAsync(_admin, single)).Body, body);
+    }
+
     private static void AssertUtcSeconds(string text, DateTimeOffset expected)
     {
         Assert.Matches(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", text);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using PgVault.Security;
 using PgVault.Testing;
 using Xunit;
@@ -91,8 +92,13 @@ public sealed class ServiceTests
         var served = Json.Parse(body);
         var seed = SpecSchemas.Document;
         Assert.Equal("3.0.3", served["openapi"]!.GetValue<string>());
+        // Every operation of the seed exactly; PgVault's own operations may stand beside them on the same path.
         foreach (var (path, item) in seed["paths"]!.AsObject())
-            Assert.True(JsonNode.DeepEquals(item, served["paths"]![path]), $"path {path} differs from the seed spec");
+        {
+            foreach (var (method, operation) in item!.AsObject())
+                Assert.True(JsonNode.DeepEquals(operation, served["paths"]![path]![method]), $"{method} {path} differs from the seed spec");
+        }
+
         foreach (var section in new[] { "schemas", "parameters", "responses", "securitySchemes" })
         {
             foreach (var (name, node) in seed["components"]![section]!.AsObject())
@@ -100,6 +106,24 @@ public sealed class ServiceTests
         }
 
         Assert.True(JsonNode.DeepEquals(seed["security"], served["security"]));
+    }
+
+    [Fact]
+    public async Task Every_API_route_the_server_maps_is_in_the_served_OpenAPI_document()
+    {
+        var settings = Tokens(("doc", SeededApi.AdminToken));
+        await using var server = await ApiServer.StartAsync("openapi-routes", settings);
+        using var client = server.Client(SeededApi.AdminToken);
+        var served = Json.Parse((await Json.GetAsync(client, "/openapi.json")).Body);
+        var routes = server.Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints
+            .OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText is { } raw && raw.StartsWith("/clusters", StringComparison.Ordinal))
+            .SelectMany(e => (e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.HttpMethodMetadata>()?.HttpMethods ?? [])
+                .Select(m => (Path: e.RoutePattern.RawText!, Method: m.ToLowerInvariant())))
+            .Distinct().ToList();
+        Assert.Contains(routes, r => r is { Path: "/clusters/{clusterId}/restore", Method: "post" });
+        foreach (var (path, method) in routes)
+            Assert.True(served["paths"]?[path]?[method] is not null, $"{method} {path} is served but not in /openapi.json");
     }
 
     [Fact]

@@ -33,8 +33,8 @@ public sealed class CatalogQueries(ICatalog catalog)
         return result;
     }
 
-    public Task<Page<ClusterRecord>> ListClustersAsync(ClusterScope scope, PageRequest page, CancellationToken ct) =>
-        catalog.ListClustersAsync(scope, page, ct);
+    public Task<Page<ClusterRecord>> ListClustersAsync(ClusterScope scope, PageRequest page, string? nameContains, CancellationToken ct) =>
+        catalog.ListClustersAsync(scope, page, string.IsNullOrEmpty(nameContains) ? null : nameContains, ct);
 
     public async Task<ClusterRecord> GetClusterAsync(ClusterScope scope, string clusterId, CancellationToken ct)
     {

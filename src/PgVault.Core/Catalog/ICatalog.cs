@@ -33,8 +33,11 @@ public interface ICatalog
     /// <summary>The cluster, or null when it is unknown.</summary>
     Task<ClusterRecord?> GetClusterAsync(string clusterId, CancellationToken ct);
 
-    /// <summary>A page of the clusters in <paramref name="scope"/>, newest first, then by id.</summary>
-    Task<Page<ClusterRecord>> ListClustersAsync(ClusterScope scope, PageRequest page, CancellationToken ct);
+    /// <summary>
+    /// A page of the clusters in <paramref name="scope"/>, newest first, then by id; with <paramref name="nameContains"/>,
+    /// only those whose display name contains it, compared case-insensitively (the IONOS <c>filter.name</c>).
+    /// </summary>
+    Task<Page<ClusterRecord>> ListClustersAsync(ClusterScope scope, PageRequest page, string? nameContains, CancellationToken ct);
 
     /// <summary>
     /// Inserts or replaces backups by id, all in one transaction: either every record is stored or none is.

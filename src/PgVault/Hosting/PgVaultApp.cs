@@ -12,7 +12,7 @@ using PgVault.Errors;
 namespace PgVault.Hosting;
 
 /// <summary>Builds and initialises the <c>pgvault serve</c> web application. Tests build it the same way.</summary>
-public static class PgVaultApp
+public static partial class PgVaultApp
 {
     /// <summary>Where the IONOS clients (ionosctl, SDKs) address the API; it is served at the root too.</summary>
     public const string IonosPrefix = "/databases/postgresql";
@@ -110,6 +110,13 @@ public static class PgVaultApp
         app.UseMiddleware<RequestLogging>();
         app.UseExceptionHandler();
         app.UseStatusCodePages(StatusCodeErrors.WriteAsync);
+        // A client base URL ending in '/' (".../databases/postgresql/") asks for "//clusters/backups": one slash is meant.
+        app.Use((context, next) =>
+        {
+            if (context.Request.Path.Value is { } path && path.Contains("//", StringComparison.Ordinal))
+                context.Request.Path = new PathString(RepeatedSlashes().Replace(path, "/"));
+            return next(context);
+        });
         app.UseRouting();
         app.UseAuthentication();
         app.UseRateLimiter();
@@ -232,4 +239,7 @@ public static class PgVaultApp
                 $"request rate limit exceeded; retry after {retryAfter} s").ConfigureAwait(false);
         };
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("/{2,}", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex RepeatedSlashes();
 }

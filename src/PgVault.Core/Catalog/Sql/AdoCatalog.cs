@@ -78,8 +78,8 @@ public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
         }
     }
 
-    public Task<Page<ClusterRecord>> ListClustersAsync(ClusterScope scope, PageRequest page, CancellationToken ct) =>
-        ListAsync("clusters", ClusterColumns, "id", scope, page, ReadCluster, ct);
+    public Task<Page<ClusterRecord>> ListClustersAsync(ClusterScope scope, PageRequest page, string? nameContains, CancellationToken ct) =>
+        ListAsync("clusters", ClusterColumns, "id", scope, page, ReadCluster, ct, nameContains is null ? null : ("display_name", nameContains));
 
     public async Task SaveBackupsAsync(IReadOnlyCollection<BackupRecord> backups, CancellationToken ct)
     {
@@ -520,7 +520,7 @@ public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
     /// One extra key is fetched to learn whether a next page exists, so no count is ever taken.
     /// </summary>
     private async Task<Page<T>> ListAsync<T>(string table, string columns, string scopeColumn, ClusterScope scope,
-        PageRequest page, Func<DbDataReader, T> read, CancellationToken ct)
+        PageRequest page, Func<DbDataReader, T> read, CancellationToken ct, (string Column, string Text)? contains = null)
     {
         ArgumentNullException.ThrowIfNull(scope);
         if (scope.Ids is { Count: 0 })
@@ -533,6 +533,14 @@ public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
             var where = new StringBuilder();
             if (scope.Ids is { } ids)
                 AppendScope(where, cmd, scopeColumn, ids);
+            if (contains is { } c)
+            {
+                // Case-insensitive "contains" in the SQL both providers share: LIKE with the wildcards escaped, both sides in upper
+                // case (SQLite's upper() folds ASCII letters only, PostgreSQL's every letter).
+                where.Append(where.Length == 0 ? " WHERE " : " AND ").Append("upper(").Append(c.Column).Append(") LIKE @contains ESCAPE '!'");
+                Add(cmd, "contains", "%" + c.Text.ToUpperInvariant().Replace("!", "!!", StringComparison.Ordinal)
+                    .Replace("%", "!%", StringComparison.Ordinal).Replace("_", "!_", StringComparison.Ordinal) + "%");
+            }
 
             var prefixed = string.Join(", ", columns.Split(", ").Select(c => "t." + c));
             cmd.CommandText =

@@ -31,7 +31,10 @@ public sealed record ClusterBackupList(
     int Limit,
     PaginationLinks Links)
 {
-    /// <summary>Older IONOS SDKs read the misspelled <c>_links</c>; it mirrors <see cref="Links"/>.</summary>
+    /// <summary>
+    /// <c>_links</c> mirrors <see cref="Links"/>: the IONOS SDKs read <c>links</c> for these lists (the seed spec's name), and
+    /// <c>_links</c> is the newer spelling other IONOS lists use; clients of either find the links.
+    /// </summary>
     [JsonPropertyName("_links")]
     public PaginationLinks LegacyLinks => Links;
 }

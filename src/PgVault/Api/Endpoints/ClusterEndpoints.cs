@@ -19,8 +19,19 @@ public static class ClusterEndpoints
     private static async Task<JsonHttpResult<ClusterList>> ListClustersAsync(HttpContext context, CatalogQueries queries, CancellationToken ct)
     {
         var page = PageQuery.Parse(context.Request.Query);
-        var result = await queries.ListClustersAsync(context.ApiPrincipal().Scope, page, ct);
+        var result = await queries.ListClustersAsync(context.ApiPrincipal().Scope, page, NameFilter(context.Request.Query), ct);
         return TypedResults.Json(ContractMapper.ToList(result, context.Request), ApiJsonContext.Api.ClusterList);
+    }
+
+    /// <summary>The IONOS clients' <c>filter.name</c>: clusters whose display name contains it, case-insensitively.</summary>
+    private static string? NameFilter(IQueryCollection query)
+    {
+        if (!query.TryGetValue("filter.name", out var values))
+            return null;
+        if (values.Count != 1)
+            throw new PgVault.Errors.PgVaultException(PgVault.Errors.ErrorCode.InvalidParameter,
+                $"query parameter 'filter.name' must be given once: it was given {values.Count} times");
+        return values[0];
     }
 
     private static async Task<JsonHttpResult<ClusterResponse>> GetClusterAsync(string clusterId, HttpContext context, CatalogQueries queries,
