@@ -63,6 +63,19 @@ public sealed class QuickstartTests
             Assert.True(p["size"]!.GetValue<long>() >= 1);
             Assert.NotNull(p["earliestRecoveryTargetTime"]);
 
+            // The command lines it printed work as printed, against the same configuration, while it serves.
+            var config = Path.Combine(dir.Path, "pgvault.json");
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(config));
+            var lines = output.ToString().Split('\n').Select(l => l.Trim()).ToList();
+            var verify = lines.Single(l => l.Contains(" verify --config ", StringComparison.Ordinal));
+            var restore = lines.Single(l => l.Contains(" restore --config ", StringComparison.Ordinal));
+            Assert.Contains($"--backup-id {backup!["id"]!.GetValue<string>()} ", restore, StringComparison.Ordinal);
+            var (verified, verifyOutput) = await ShellAsync(verify, ct);
+            Assert.True(verified == 0, verifyOutput);
+            var (restored, restoreOutput) = await ShellAsync(restore, ct);
+            Assert.True(restored == 0, restoreOutput);
+            Assert.Contains("pg_amcheck --all found no corruption", restoreOutput, StringComparison.Ordinal);
+
             // SIGTERM, as a service manager or Ctrl+C would: the server and the throwaway cluster stop.
             using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
                 await kill.WaitForExitAsync(ct);
@@ -84,6 +97,26 @@ public sealed class QuickstartTests
                 await stop.WaitForExitAsync(CancellationToken.None);
             }
         }
+    }
+
+    private static async Task<(int Code, string Output)> ShellAsync(string commandLine, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo("/bin/sh", ["-c", commandLine + " 2>&1"]) { RedirectStandardOutput = true, UseShellExecute = false };
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync(ct);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(TimeSpan.FromMinutes(3));
+        try
+        {
+            await p.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return (p.ExitCode, commandLine + "\n" + await output);
     }
 
     private static async Task DrainAsync(StreamReader reader, StringBuilder into)

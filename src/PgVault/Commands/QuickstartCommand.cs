@@ -39,20 +39,16 @@ public static class QuickstartCommand
                     await File.WriteAllTextAsync(idFile, Guid.NewGuid().ToString(), ct).ConfigureAwait(false);
                 var clusterId = (await File.ReadAllTextAsync(idFile, ct).ConfigureAwait(false)).Trim();
                 var token = TokenHasher.NewToken();
-                var settings = new Dictionary<string, string?>(StringComparer.Ordinal)
-                {
-                    ["PgVault:DataDirectory"] = Path.Combine(root, "pgvault-data"),
-                    ["PgVault:Clusters:0:Id"] = clusterId,
-                    ["PgVault:Clusters:0:DisplayName"] = "quickstart",
-                    ["PgVault:Clusters:0:ConnectionString"] = pg.ConnectionString,
-                    ["PgVault:Tokens:0:Name"] = "quickstart",
-                    ["PgVault:Tokens:0:TokenHash"] = TokenHasher.Hash(token),
-                    ["PgVault:Tokens:0:Clusters:0"] = "*",
-                };
-                var app = PgVaultApp.Build(null, [], result.GetValue(urls)!, settings);
+                // The configuration is a file, so the command lines printed below work against the same repository and catalog.
+                var configFile = Path.Combine(root, "pgvault.json");
+                await WriteConfigurationAsync(configFile, root, clusterId, pg.ConnectionString, TokenHasher.Hash(token), ct).ConfigureAwait(false);
+                var app = PgVaultApp.Build(configFile, [], result.GetValue(urls)!);
                 await PgVaultApp.InitializeAsync(app, Console.Out, ct).ConfigureAwait(false);
                 await app.StartAsync(ct).ConfigureAwait(false);
                 var url = app.Urls.First();
+                var backupId = await ActiveBackupIdAsync(app.Services.GetRequiredService<PgVault.Catalog.ICatalog>(), clusterId, ct).ConfigureAwait(false);
+                var pgvault = string.Join(' ', new[] { WalFetchCommandLine.Self().Program }.Concat(WalFetchCommandLine.Self().Prefix).Select(ShellWord));
+                var config = "--config " + ShellWord(configFile);
                 await Console.Out.WriteLineAsync($"""
 
                     PgVault is backing up cluster {clusterId} (PostgreSQL on 127.0.0.1:{pg.Port}).
@@ -60,6 +56,9 @@ public static class QuickstartCommand
                       Token:  {token}
                       Try:    curl -H "Authorization: Bearer {token}" {url}/clusters/backups
                     The first base backup runs now; within a minute the backup is AVAILABLE. Ctrl+C stops everything.
+                    The command line reads the same configuration ({configFile}):
+                      {pgvault} verify {config}
+                      {pgvault} restore {config} --backup-id {backupId} --to {ShellWord(Path.Combine(root, "restore-check"))} --force --verify
                     pgvault is serving the API at {url}
                     """).ConfigureAwait(false);
                 await app.WaitForShutdownAsync(ct).ConfigureAwait(false);
@@ -75,4 +74,64 @@ public static class QuickstartCommand
         });
         return command;
     }
+
+    /// <summary>The quickstart's configuration, rewritten at each start (a new token each time; only its hash is kept), mode 0600.</summary>
+    private static async Task WriteConfigurationAsync(string file, string root, string clusterId, string connectionString, string tokenHash,
+        CancellationToken ct)
+    {
+        var config = new System.Text.Json.Nodes.JsonObject
+        {
+            ["PgVault"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["DataDirectory"] = Path.Combine(root, "pgvault-data"),
+                ["Clusters"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["Id"] = clusterId,
+                    ["DisplayName"] = "quickstart",
+                    ["ConnectionString"] = connectionString,
+                }),
+                ["Tokens"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["Name"] = "quickstart",
+                    ["TokenHash"] = tokenHash,
+                    ["Clusters"] = new System.Text.Json.Nodes.JsonArray("*"),
+                }),
+            },
+        };
+        var temp = file + ".tmp";
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // it holds the cluster's connection string
+        File.Delete(temp);
+        await using (var stream = new FileStream(temp, options))
+        {
+            await System.Text.Json.JsonSerializer.SerializeAsync(stream, config, QuickstartJson.Default.JsonObject, ct).ConfigureAwait(false);
+        }
+
+        File.Move(temp, file, overwrite: true);
+    }
+
+    /// <summary>The id of the cluster's active backup once streaming has started it (bounded wait), for the printed restore line.</summary>
+    private static async Task<string> ActiveBackupIdAsync(PgVault.Catalog.ICatalog catalog, string clusterId, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await catalog.GetActiveBackupAsync(clusterId, ct).ConfigureAwait(false) is { } backup)
+                return backup.Id;
+            await Task.Delay(200, ct).ConfigureAwait(false);
+        }
+
+        return "ID"; // from GET /clusters/backups
+    }
+
+    /// <summary>A word for a POSIX shell: as it is when it holds only safe characters, else in single quotes.</summary>
+    private static string ShellWord(string word) =>
+        word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || "/._-+:=@%,".Contains(c, StringComparison.Ordinal))
+            ? word
+            : "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 }
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(System.Text.Json.Nodes.JsonObject))]
+internal sealed partial class QuickstartJson : System.Text.Json.Serialization.JsonSerializerContext;
