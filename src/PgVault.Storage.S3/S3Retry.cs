@@ -49,6 +49,13 @@ internal sealed class S3Retry(S3ObjectStoreOptions options, ILogger logger)
             {
                 failure = ex;
             }
+            catch (Exception ex) when (ct.IsCancellationRequested && ex is not OperationCanceledException)
+            {
+                // The caller cancelled while the attempt failed (a 503 or a reset racing the cancellation): the caller's
+                // cancellation is what happened. Reported as a failure, it would hide the real cause (e.g. the part
+                // of a multipart write that gave up and cancelled the others).
+                throw new OperationCanceledException($"cancelled while trying to {what} ({Describe(ex)})", ex, ct);
+            }
             catch (AmazonServiceException ex)
             {
                 // Not worth retrying (denied, no such bucket, bad request): say what failed, with what the operator can do.
