@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using Npgsql;
 using PgVault.Configuration;
-using PgVault.Engine.Postgres;
 
-namespace PgVault.Engine.BaseBackup;
+namespace PgVault.Engine.Postgres;
 
 /// <summary>Finds PostgreSQL's client programs and turns Npgsql connection strings into libpq terms.</summary>
 public static class PostgresTools

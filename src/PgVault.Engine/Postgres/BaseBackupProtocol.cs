@@ -2,11 +2,10 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using PgVault.Configuration;
-using PgVault.Engine.Postgres;
 using PgVault.Errors;
 using PgVault.Postgres;
 
-namespace PgVault.Engine.BaseBackup;
+namespace PgVault.Engine.Postgres;
 
 /// <summary>
 /// One <c>BASE_BACKUP</c> on a replication connection, in the protocol of the cluster's major (see
