@@ -4,9 +4,11 @@ using PgVault.Configuration;
 using PgVault.Engine.BaseBackup;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Restore;
+using PgVault.Engine.Storage;
 using PgVault.Errors;
 using PgVault.Postgres;
 using PgVault.Storage;
+using PgVault.Text;
 
 namespace PgVault.Hosting;
 
@@ -77,20 +79,16 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
                 args.InsertRange(0, ["--config", Path.GetFullPath(configFile)]);
         }
 
-        // A spool of this restore's own: segments fetched ahead are taken by the shell (a rename), without starting PgVault.
-        var spools = Path.Combine(Path.GetTempPath(), "pgvault-prefetch");
-        if (!Directory.Exists(spools))
-        {
-            // Shared like /tmp (sticky, world-writable): the server's OS user creates its restore's spool in it.
-            Directory.CreateDirectory(spools);
-            if (!OperatingSystem.IsWindows())
-                File.SetUnixFileMode(spools, (UnixFileMode)Convert.ToInt32("1777", 8));
-        }
-
-        var spool = Path.Combine(spools, $"{source.BackupId}-{Guid.NewGuid():N}"[..^24]);
-        args.AddRange(["--spool", spool]);
+        // Segments fetched ahead wait in a spool inside the restored data directory's pg_wal (private to PostgreSQL's OS
+        // user: mode 0700, which only that user and root can write). restore_command runs with the data directory as its
+        // working directory, so the relative path survives moving the directory. wal-fetch creates the spool (0700) and
+        // refuses one that is not its own; the shell takes a segment from it without starting PgVault only when the spool
+        // is a real directory owned by the user running the command.
+        args.AddRange(["--spool", WalFetcher.SpoolDirectory]);
         var fetch = WalFetchCommandLine.Build(args, source.BackupId);
-        return $"f=\"{spool}/%f\"; if [ -f \"$f\" ]; then mv -f \"$f\" \"%p\"; else {fetch}; fi";
+        const string dir = WalFetcher.SpoolDirectory;
+        return $"f={dir}/%f; if [ -d {dir} ] && [ ! -L {dir} ] && [ -O {dir} ] && [ -f \"$f\" ] && [ ! -L \"$f\" ]; " +
+               $"then mv -f \"$f\" \"%p\"; else {fetch}; fi";
     }
 
     /// <summary>
@@ -119,8 +117,39 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
                   ?? throw new PgVaultException(ErrorCode.PostgresUnavailable, "PostgreSQL's programs were not found for --verify",
                       "set PgVault:Engine:PostgresBinDirectory");
         var port = LocalPostgres.FreePort();
-        var socketDir = Path.Combine(Path.GetTempPath(), $"pgvault-verify-{port}");
-        Directory.CreateDirectory(socketDir);
+        // A fresh private directory (mkdtemp-like, 0700) for the server's socket and log, given to the postgres OS user
+        // when running as root, and removed afterwards, whatever happened.
+        var socketDir = PrivateFiles.CreateTempDirectory(VerifyTempParent(), "pgvault-verify-");
+        try
+        {
+            return await VerifyInAsync(bin, directory, port, socketDir, end, progress, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(socketDir, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                logger.LogWarning("restore --verify: removing the temporary directory {Directory} failed: {Error}", socketDir, ex.Message);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Where --verify makes its temporary directory: the temp directory, unless its path is one that pg_ctl (which quotes
+    /// the log path in double quotes for /bin/sh) or a Unix socket path (at most 107 bytes) cannot take; /tmp then.
+    /// </summary>
+    internal static string VerifyTempParent()
+    {
+        var temp = Path.GetTempPath();
+        return temp.Length <= 60 && temp.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-') ? temp : "/tmp";
+    }
+
+    private async Task<VerifyResult> VerifyInAsync(string bin, string directory, int port, string socketDir, Lsn end,
+        IProgress<RecoveryProgress>? progress, CancellationToken ct)
+    {
         if (LocalPostgres.IsRoot)
             await LocalPostgres.RunAsync("chown", ["postgres:postgres", socketDir], asPostgres: false, ct).ConfigureAwait(false);
         var log = Path.Combine(socketDir, "postgres.log");
@@ -128,7 +157,8 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         {
             await LocalPostgres.RunAsync(Path.Combine(bin, "pg_ctl"),
                 ["start", "-w", "-t", "3600", "-D", directory, "-l", log,
-                 "-o", $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={socketDir} -c archive_mode=off"],
+                 "-o", string.Join(' ', new[] { "-p", port.ToString(CultureInfo.InvariantCulture), "-c", "listen_addresses=127.0.0.1",
+                     "-c", $"unix_socket_directories={socketDir}", "-c", "archive_mode=off" }.Select(w => SafeText.ShellWord(w)))],
                 asPostgres: true, ct).ConfigureAwait(false);
         }
         catch (PgVaultException ex)
@@ -218,13 +248,31 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
 /// <summary>The <c>restore_command</c> that runs this program's <c>wal-fetch</c> (PostgreSQL substitutes %f and %p).</summary>
 public static class WalFetchCommandLine
 {
+    /// <remarks>
+    /// Every word but the <c>--</c> options and PostgreSQL's <c>%f</c>/<c>%p</c> is single-quoted for <c>/bin/sh</c> and
+    /// has its <c>%</c> doubled (PostgreSQL expands <c>%</c> escapes first); control characters are refused. The result
+    /// is still to be quoted for the configuration file (<see cref="SafeText.ConfigValue"/>).
+    /// </remarks>
     public static string Build(IEnumerable<string> locationArgs, string backupId)
     {
         var (program, prefix) = Self();
-        var self = string.Join(' ', new[] { program }.Concat(prefix).Select(a => $"\"{a}\""));
-        var args = string.Join(' ', locationArgs.Select(a => a.StartsWith("--", StringComparison.Ordinal) ? a : $"\"{a}\""));
-        return $"{self} wal-fetch {args} --backup-id \"{backupId}\" \"%f\" \"%p\"";
+        return Build(program, prefix, locationArgs, backupId);
     }
+
+    /// <summary>The command line running <paramref name="program"/> (with <paramref name="prefix"/>) as pgvault.</summary>
+    public static string Build(string program, IEnumerable<string> prefix, IEnumerable<string> locationArgs, string backupId)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        ArgumentNullException.ThrowIfNull(locationArgs);
+        var words = new[] { program }.Concat(prefix).Select(w => Word(w, "the pgvault program's path")).ToList();
+        words.Add("wal-fetch");
+        words.AddRange(locationArgs.Select(a => a.StartsWith("--", StringComparison.Ordinal) && a.All(c => char.IsAsciiLetterLower(c) || c == '-')
+            ? a : Word(a, "a restore_command argument")));
+        words.AddRange(["--backup-id", Word(backupId, "the backup id"), "\"%f\"", "\"%p\""]);
+        return string.Join(' ', words);
+    }
+
+    private static string Word(string value, string what) => SafeText.PercentLiteral(SafeText.ShellWord(value, what));
 
     /// <summary>How to run this same pgvault build: the program and the arguments before the command.</summary>
     public static (string Program, IReadOnlyList<string> Prefix) Self()
