@@ -18,6 +18,67 @@ public static class PrivateFiles
     /// <summary>rw for the owner only.</summary>
     public const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
+    /// <summary>rw for the owner, r for the group.</summary>
+    public const UnixFileMode GroupFileMode = FileMode | UnixFileMode.GroupRead;
+
+    /// <summary>rwx for the owner, rx for the group.</summary>
+    public const UnixFileMode GroupDirectoryMode = DirectoryMode | UnixFileMode.GroupRead | UnixFileMode.GroupExecute;
+
+    /// <summary>The modes of the files and directories PgVault writes: owner only, or with read access for the group.</summary>
+    public static (UnixFileMode File, UnixFileMode Directory) Modes(bool groupAccess) =>
+        groupAccess ? (GroupFileMode, GroupDirectoryMode) : (FileMode, DirectoryMode);
+
+    /// <summary>
+    /// Takes away the permissions beyond <see cref="Modes"/> from <paramref name="root"/> and everything below it
+    /// (links are neither followed nor changed; set-group-ID and sticky bits are kept). Returns how many were changed.
+    /// </summary>
+    public static int Tighten(string root, bool groupAccess)
+    {
+        if (OperatingSystem.IsWindows())
+            return 0;
+        var (fileMode, directoryMode) = Modes(groupAccess);
+        const UnixFileMode Permissions = (UnixFileMode)0x1FF;
+        var changed = 0;
+        var pending = new Stack<string>();
+        pending.Push(Path.GetFullPath(root));
+        while (pending.TryPop(out var path))
+        {
+            if (LStat(path) is not { IsLink: false } s)
+                continue;
+            var allowed = s.IsDirectory ? directoryMode : fileMode;
+            var excess = s.Mode & Permissions & ~allowed;
+            if (excess != UnixFileMode.None)
+            {
+                File.SetUnixFileMode(path, s.Mode & ~excess);
+                changed++;
+            }
+
+            if (s.IsDirectory)
+            {
+                foreach (var child in Directory.EnumerateFileSystemEntries(path))
+                    pending.Push(child);
+            }
+        }
+
+        return changed;
+    }
+
+    /// <summary>Creates <paramref name="path"/> and its missing parents with mode <paramref name="mode"/>.</summary>
+    public static void CreateDirectories(string path, UnixFileMode mode)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(path);
+            return;
+        }
+
+        var missing = new Stack<string>();
+        for (var d = Path.GetFullPath(path); !Directory.Exists(d); d = Path.GetDirectoryName(d)!)
+            missing.Push(d);
+        while (missing.TryPop(out var d))
+            Directory.CreateDirectory(d, mode);
+    }
+
     /// <summary>What <c>lstat</c> says of a path: null when nothing is there.</summary>
     public sealed record Status(uint Uid, uint Gid, UnixFileMode Mode, bool IsDirectory, bool IsLink, bool IsRegularFile);
 

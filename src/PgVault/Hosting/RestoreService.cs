@@ -100,11 +100,34 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         IProgress<long>? progress, CancellationToken ct, bool directIo = true)
     {
         ArgumentNullException.ThrowIfNull(source);
+        var loc = options.Locations[source.Location];
+        if (LocalPostgres.IsRoot && string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal))
+            await CheckPostgresCanReadAsync(LocationStores.FilesystemPath(options, loc), ct).ConfigureAwait(false);
         var bytes = await new RestoreExecutor(source.Store, logger, directIo: directIo).RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct)
             .ConfigureAwait(false);
         if (LocalPostgres.IsRoot)
             await LocalPostgres.RunAsync("chown", ["-R", owner ?? "postgres:postgres", directory], asPostgres: false, ct).ConfigureAwait(false);
         return bytes;
+    }
+
+    /// <summary>
+    /// The restored server runs <c>pgvault wal-fetch</c> as the postgres OS user, which must read the repository; it is
+    /// private to PgVault's user unless shared (<see cref="PgVaultOptions.GroupAccess"/> and the directory's group).
+    /// Checked before anything is written, instead of failing at the first WAL segment of recovery.
+    /// </summary>
+    private static async Task CheckPostgresCanReadAsync(string repository, CancellationToken ct)
+    {
+        try
+        {
+            await LocalPostgres.RunAsync("test", ["-r", repository, "-a", "-x", repository], asPostgres: true, ct).ConfigureAwait(false);
+        }
+        catch (PgVaultException)
+        {
+            throw new PgVaultException(ErrorCode.InvalidConfiguration,
+                $"the postgres OS user cannot read the repository '{repository}', and the restored server's restore_command (pgvault wal-fetch) runs as that user",
+                "share the repository with PostgreSQL's group: set PgVault:GroupAccess to true for the PgVault that writes it and run " +
+                "'chgrp -R postgres DIR; chmod -R g+rX DIR; find DIR -type d -exec chmod g+s {} +' on it (see docs/SECURITY.md)");
+        }
     }
 
     /// <summary>
