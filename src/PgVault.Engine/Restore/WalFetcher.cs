@@ -62,7 +62,7 @@ public static class WalFetcher
             return (0, $"{fileName}: restored");
         }
 
-        if (!Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
+        if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return (NotFound, $"{fileName}: not a WAL file PgVault stores");
 
         if (await FetchWholeAsync(store, cluster, chain, timeline, fileName, destination, ct).ConfigureAwait(false))
@@ -113,7 +113,7 @@ public static class WalFetcher
         }
     }
 
-    private static bool IsSegmentName(string fileName) => Postgres.WalSegment.TryParse(fileName, out _, out _);
+    private static bool IsSegmentName(string fileName) => PgVault.Postgres.WalSegment.TryParse(fileName, out _, out _);
 
     /// <summary>
     /// Fetches up to <paramref name="count"/> whole segments after <paramref name="fileName"/> (same timeline) into
@@ -125,7 +125,7 @@ public static class WalFetcher
     public static async Task<int> PrefetchAsync(IObjectStore store, string backupId, string fileName, int count, string spool, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(store);
-        if (!Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
+        if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return 0;
         var (cluster, chain) = ParseBackupId(backupId);
         spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
@@ -134,7 +134,7 @@ public static class WalFetcher
         var fetched = 0;
         for (var i = 1; i <= count; i++)
         {
-            var name = Postgres.WalSegment.Name(timeline, number + (ulong)i);
+            var name = PgVault.Postgres.WalSegment.Name(timeline, number + (ulong)i);
             var target = Path.Combine(spool, name);
             if (PrivateFiles.LStat(target) is not null)
                 continue;
@@ -158,7 +158,7 @@ public static class WalFetcher
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(alive);
-        if (!Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
+        if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return 0;
         var (cluster, chain) = ParseBackupId(backupId);
         spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
@@ -183,7 +183,7 @@ public static class WalFetcher
                     continue;
                 }
 
-                var name = Postgres.WalSegment.Name(timeline, next);
+                var name = PgVault.Postgres.WalSegment.Name(timeline, next);
                 if (!await FetchWholeAsync(store, cluster, chain, timeline, name, Path.Combine(spool, name), ct).ConfigureAwait(false))
                     break;
                 next++;
@@ -220,7 +220,7 @@ public static class WalFetcher
         {
             if (!RepositoryLayout.TryParseWalSegmentFile(o.Key[(o.Key.LastIndexOf('/') + 1)..], out _, out var sha))
                 continue;
-            var verified = await store.OpenVerifiedAsync(o.Key, ZstdCodec.Default, sha, ct, Postgres.WalSegment.DefaultSizeBytes).ConfigureAwait(false);
+            var verified = await store.OpenVerifiedAsync(o.Key, ZstdCodec.Default, sha, ct, PgVault.Postgres.WalSegment.DefaultSizeBytes).ConfigureAwait(false);
             await using (verified.ConfigureAwait(false))
                 await WriteAtomicallyAsync(verified, target, ct).ConfigureAwait(false);
             return true;

@@ -65,8 +65,8 @@ public static class StateDirectory
     public static async Task ShareWithGroupAsync(string directory, string group, CancellationToken ct)
     {
         PrivateFiles.CreateDirectories(directory, PrivateFiles.GroupDirectoryMode);
-        await Engine.BaseBackup.LocalPostgres.RunAsync("chgrp", [group, directory], asPostgres: false, ct).ConfigureAwait(false);
-        await Engine.BaseBackup.LocalPostgres.RunAsync("chmod", ["2750", directory], asPostgres: false, ct).ConfigureAwait(false);
+        await Engine.Postgres.LocalPostgres.RunAsync("chgrp", [group, directory], asPostgres: false, ct).ConfigureAwait(false);
+        await Engine.Postgres.LocalPostgres.RunAsync("chmod", ["2750", directory], asPostgres: false, ct).ConfigureAwait(false);
     }
 
     private static string Octal(UnixFileMode mode) => "0" + Convert.ToString((int)mode, 8);
