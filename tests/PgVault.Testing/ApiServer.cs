@@ -58,6 +58,15 @@ public sealed class ApiServer : IAsyncDisposable
         foreach (var (k, v) in settings)
             all[k] = v;
         all["PgVault:DataDirectory"] = dir.Path;
+        if (!all.ContainsKey("PgVault:GroupAccess"))
+        {
+            // Tests run as root and restores run PostgreSQL (and its restore_command, pgvault wal-fetch) as the postgres
+            // OS user: the repository is shared with group postgres, as an operator would.
+            all["PgVault:GroupAccess"] = "true";
+            if (TestEnvironment.IsRoot)
+                await PgVault.Hosting.StateDirectory.ShareWithGroupAsync(dir.Path, "postgres", TestContext.Current.CancellationToken);
+        }
+
         var logs = new CapturingLoggerProvider();
         var app = PgVaultApp.Build(null, [], "http://127.0.0.1:0", all, mapExtra, l =>
         {

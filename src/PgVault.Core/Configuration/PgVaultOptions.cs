@@ -12,6 +12,15 @@ public sealed class PgVaultOptions
     /// <summary>The catalog database. Default: SQLite file <c>catalog.db</c> in <see cref="DataDirectory"/>.</summary>
     public CatalogOptions Catalog { get; set; } = new();
 
+    /// <summary>
+    /// Whether the files PgVault writes (data directory, SQLite catalog, filesystem repositories) are readable by their
+    /// group: mode 0640 for files and 0750 for directories instead of 0600 and 0700, like PostgreSQL's <c>initdb -g</c>.
+    /// Needed when PostgreSQL's OS user must read a filesystem repository PgVault writes as another user (a restore's
+    /// <c>restore_command</c> runs <c>pgvault wal-fetch</c> as that user): give the repository directory that group
+    /// with the set-group-ID bit (<c>chgrp postgres DIR; chmod 2750 DIR</c>) so new files inherit it. Default false.
+    /// </summary>
+    public bool GroupAccess { get; set; }
+
     /// <summary>Named backup locations (the IONOS <c>backupLocation</c>). If empty, one location <c>local</c>
     /// of type <c>filesystem</c> at <c>DataDirectory/repository</c>.</summary>
     public Dictionary<string, LocationOptions> Locations { get; set; } = new(StringComparer.Ordinal);

@@ -5,8 +5,10 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Compression;
+using PgVault.Engine.Storage;
 using PgVault.Errors;
 using PgVault.Storage;
+using PgVault.Text;
 
 namespace PgVault.Engine.Restore;
 
@@ -17,7 +19,14 @@ namespace PgVault.Engine.Restore;
 /// Files are written with direct I/O where the filesystem allows it (<see cref="RestoredFileWriter"/>), unless
 /// <paramref name="directIo"/> is false.
 /// </summary>
-public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int parallelParts = 2, bool directIo = true)
+/// <remarks>
+/// A repository is data from outside (a shared directory, a bucket): a base backup's tar may be crafted. Every entry must
+/// stay inside the target directory, symbolic links are created only where PostgreSQL has them (<c>pg_tblspc/&lt;oid&gt;</c>)
+/// and only to one of <paramref name="tablespaceLocations"/> (none by default: PgVault backs up no tablespace outside
+/// the data directory), nothing is written below a link, and files are created exclusively (never through a link).
+/// </remarks>
+public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int parallelParts = 2, bool directIo = true,
+    IReadOnlySet<string>? tablespaceLocations = null)
 {
     public async Task<long> RestoreAsync(RestorePlan plan, string targetDirectory, string restoreCommand, bool force,
         IProgress<long>? progress, CancellationToken ct)
@@ -53,22 +62,22 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
             var reader = new TarReader(parts, leaveOpen: true);
             await using (reader.ConfigureAwait(false))
             {
+                var safe = new SafePaths(dir, tablespaceLocations, plan.BaseBackup.Label);
                 while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is { } entry)
                 {
-                    var path = Path.GetFullPath(Path.Combine(dir, entry.Name));
-                    if (!path.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal) && path != dir)
-                        throw new PgVaultException(ErrorCode.ObjectCorrupt, $"base backup {plan.BaseBackup.Label} holds a path outside the data directory: '{entry.Name}'");
+                    var path = safe.Resolve(entry.Name);
                     switch (entry.EntryType)
                     {
                         case TarEntryType.Directory:
-                            Directory.CreateDirectory(path);
+                            safe.CreateDirectory(path);
                             break;
                         case TarEntryType.RegularFile or TarEntryType.V7RegularFile:
-                            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                            safe.CreateDirectory(Path.GetDirectoryName(path)!);
+                            // Created exclusively: an existing file or a link at this path is an error, never written through.
                             await writer.WriteAsync(path, entry.DataStream, FileMode(entry), ct).ConfigureAwait(false);
                             break;
                         case TarEntryType.SymbolicLink:
-                            File.CreateSymbolicLink(path, entry.LinkName);
+                            safe.CreateSymbolicLink(path, entry.Name, entry.LinkName);
                             break;
                         default:
                             logger.LogWarning("restore: skipping tar entry '{Name}' of type {Type}", entry.Name, entry.EntryType);
@@ -97,15 +106,67 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
         Directory.CreateDirectory(Path.Combine(dir, "pg_wal", "archive_status"));
         // Recovery settings of an earlier restore (a base backup of a cluster that was itself restored) must not apply.
         var autoConf = Path.Combine(dir, "postgresql.auto.conf");
-        var lines = File.Exists(autoConf)
+        var lines = PrivateFiles.LStat(autoConf) is { IsRegularFile: true }
             ? (await File.ReadAllLinesAsync(autoConf, ct).ConfigureAwait(false)).Where(l => !IsRecoverySetting(l)).ToList()
             : [];
         lines.Add(RestoreMarker);
-        lines.Add($"restore_command = '{Escape(restoreCommand)}'");
-        lines.AddRange(plan.RecoverySettings.Select(kv => $"{kv.Key} = '{Escape(kv.Value)}'"));
+        lines.Add($"restore_command = {SafeText.ConfigValue(restoreCommand, "restore_command")}");
+        lines.AddRange(plan.RecoverySettings.Select(kv => $"{kv.Key} = {SafeText.ConfigValue(kv.Value, kv.Key)}"));
         await File.WriteAllLinesAsync(autoConf, lines, ct).ConfigureAwait(false);
         await File.WriteAllTextAsync(Path.Combine(dir, "recovery.signal"), "", ct).ConfigureAwait(false);
         return parts.BytesRead;
+    }
+
+    /// <summary>The target directory's paths for tar entries: checked lexically and against the links on disk.</summary>
+    private sealed class SafePaths(string dir, IReadOnlySet<string>? tablespaceLocations, string label)
+    {
+        private readonly HashSet<string> _realDirectories = new(StringComparer.Ordinal) { dir };
+
+        public string Resolve(string name)
+        {
+            var path = Path.GetFullPath(Path.Combine(dir, name));
+            if (!path.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal) && path != dir)
+                throw Corrupt($"a path outside the data directory: '{name}'");
+            return path;
+        }
+
+        /// <summary>Creates the directory and its parents below the target, each checked to be a real directory (never a link).</summary>
+        public void CreateDirectory(string path)
+        {
+            if (_realDirectories.Contains(path))
+                return;
+            var parent = Path.GetDirectoryName(path)!;
+            if (path != dir)
+                CreateDirectory(parent);
+            switch (PrivateFiles.LStat(path))
+            {
+                case null:
+                    Directory.CreateDirectory(path);
+                    break;
+                case { IsLink: true }:
+                    throw Corrupt($"an entry below the symbolic link '{Path.GetRelativePath(dir, path)}': nothing is written through a link");
+                case { IsDirectory: false }:
+                    throw Corrupt($"'{Path.GetRelativePath(dir, path)}' both as a file and as a directory");
+            }
+
+            _realDirectories.Add(path);
+        }
+
+        public void CreateSymbolicLink(string path, string name, string target)
+        {
+            var relative = Path.GetRelativePath(dir, path).Replace(Path.DirectorySeparatorChar, '/');
+            var parts = relative.Split('/');
+            if (parts is not ["pg_tblspc", var oid] || oid.Length == 0 || !oid.All(char.IsAsciiDigit))
+                throw Corrupt($"a symbolic link where PostgreSQL has none: '{name}' -> '{target}' (links are allowed only as pg_tblspc/<oid>)");
+            if (tablespaceLocations is null || !Path.IsPathFullyQualified(target) || !tablespaceLocations.Contains(Path.GetFullPath(target)))
+                throw Corrupt($"a tablespace link '{name}' to '{target}', which is not a tablespace location of this restore");
+            CreateDirectory(Path.GetDirectoryName(path)!);
+            File.CreateSymbolicLink(path, target); // fails when anything is there already
+        }
+
+        private PgVaultException Corrupt(string what) =>
+            new(ErrorCode.ObjectCorrupt, $"base backup {label} holds {what}; nothing was written outside the data directory",
+                "the repository may have been tampered with: check who can write to it");
     }
 
     /// <summary>A restored file's permissions: the entry's, for the owner and group only (PostgreSQL's own rule).</summary>
@@ -123,8 +184,6 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
         var key = trimmed.Split('=', 2)[0].Trim();
         return key is "restore_command" || key.StartsWith("recovery_target", StringComparison.Ordinal);
     }
-
-    private static string Escape(string value) => value.Replace("'", "''", StringComparison.Ordinal);
 
     /// <summary>
     /// The base backup's parts as one stream, each decompressed and verified as it is read. Up to

@@ -14,10 +14,13 @@ internal sealed class RestoredFileWriter(ILogger logger, bool directIo)
     /// <summary>Whether files are (still) written with direct I/O.</summary>
     public bool DirectIo => _writer.DirectIo;
 
-    /// <summary>Creates <paramref name="path"/> (which must not be open elsewhere) with <paramref name="data"/>'s bytes.</summary>
+    /// <summary>
+    /// Creates <paramref name="path"/> with <paramref name="data"/>'s bytes. The file must not exist: it is created
+    /// exclusively (<c>O_CREAT|O_EXCL</c>), so a link planted at the path is never followed.
+    /// </summary>
     public async Task WriteAsync(string path, Stream? data, UnixFileMode mode, CancellationToken ct)
     {
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, BufferSize = 0 };
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 0 };
         if (!OperatingSystem.IsWindows())
             options.UnixCreateMode = mode;
         // The stream only opens the file (with its mode): the writes go to its handle at explicit offsets.

@@ -1,6 +1,7 @@
 using System.Globalization;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Compression;
+using PgVault.Engine.Storage;
 using PgVault.Errors;
 using PgVault.Storage;
 
@@ -33,12 +34,14 @@ public static class WalFetcher
     {
         ArgumentNullException.ThrowIfNull(store);
         var (cluster, chain) = ParseBackupId(backupId);
-        if (spool is not null && IsSegmentName(fileName) && File.Exists(Path.Combine(spool, fileName)))
+        if (spool is not null && IsSegmentName(fileName) && TrustedSpool(spool) is { } trusted
+            && PrivateFiles.LStat(Path.Combine(trusted, fileName)) is { IsRegularFile: true, IsLink: false } spooled
+            && spooled.Uid == PrivateFiles.EffectiveUid)
         {
             try
             {
-                // Checked against its SHA-256 when it was fetched ahead; a rename hands it over whole.
-                File.Move(Path.Combine(spool, fileName), destination, overwrite: true);
+                // Checked against its SHA-256 when it was fetched ahead into this private spool; a rename hands it over whole.
+                File.Move(Path.Combine(trusted, fileName), destination, overwrite: true);
                 return (0, $"{fileName}: restored (prefetched)");
             }
             catch (IOException)
@@ -83,8 +86,32 @@ public static class WalFetcher
     /// <summary>How many segments a restore fetches ahead of PostgreSQL's requests by default.</summary>
     public const int DefaultPrefetchSegments = 8;
 
-    /// <summary>The default spool of segments fetched ahead for a backup: a directory under the system's temp directory.</summary>
-    public static string DefaultSpool(string backupId) => Path.Combine(Path.GetTempPath(), "pgvault-prefetch", backupId);
+    /// <summary>
+    /// Where a restore's <c>restore_command</c> keeps segments fetched ahead: relative to the data directory (PostgreSQL
+    /// runs the command there), inside its <c>pg_wal</c>, which only PostgreSQL's OS user can write.
+    /// </summary>
+    public const string SpoolDirectory = "pg_wal/pgvault-spool";
+
+    /// <summary>The default spool for a <c>wal-fetch</c> writing to <paramref name="destination"/> (%p): beside it, in pg_wal.</summary>
+    public static string DefaultSpool(string destination) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(destination))!, "pgvault-spool");
+
+    /// <summary>The spool's full path when it is this user's private directory (created if absent); null (with no error) otherwise.</summary>
+    private static string? TrustedSpool(string spool)
+    {
+        var full = Path.GetFullPath(spool);
+        if (PrivateFiles.LStat(full) is null)
+            return null;
+        try
+        {
+            PrivateFiles.CheckPrivateDirectory(full, "the WAL spool");
+            return full;
+        }
+        catch (PgVaultException)
+        {
+            return null; // not ours: nothing in it is used
+        }
+    }
 
     private static bool IsSegmentName(string fileName) => PgVault.Postgres.WalSegment.TryParse(fileName, out _, out _);
 
@@ -101,7 +128,7 @@ public static class WalFetcher
         if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return 0;
         var (cluster, chain) = ParseBackupId(backupId);
-        Directory.CreateDirectory(spool);
+        spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
         foreach (var old in Directory.EnumerateFiles(spool).Where(f => File.GetLastWriteTimeUtc(f) < DateTime.UtcNow.AddHours(-1)))
             File.Delete(old);
         var fetched = 0;
@@ -109,7 +136,7 @@ public static class WalFetcher
         {
             var name = PgVault.Postgres.WalSegment.Name(timeline, number + (ulong)i);
             var target = Path.Combine(spool, name);
-            if (File.Exists(target))
+            if (PrivateFiles.LStat(target) is not null)
                 continue;
             if (!await FetchWholeAsync(store, cluster, chain, timeline, name, target, ct).ConfigureAwait(false))
                 break;
@@ -134,7 +161,7 @@ public static class WalFetcher
         if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return 0;
         var (cluster, chain) = ParseBackupId(backupId);
-        Directory.CreateDirectory(spool);
+        spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
         var next = number + 1;
         var fetched = 0;
         var lastTaken = DateTime.UtcNow;
@@ -178,7 +205,7 @@ public static class WalFetcher
         }
         finally
         {
-            foreach (var f in Directory.EnumerateFiles(spool).Where(f => IsSegmentName(Path.GetFileName(f)) || f.EndsWith(".pgvault-tmp", StringComparison.Ordinal)))
+            foreach (var f in Directory.EnumerateFiles(spool).Where(f => IsSegmentName(Path.GetFileName(f)) || f.Contains(".pgvault-tmp", StringComparison.Ordinal)))
                 File.Delete(f);
         }
 
@@ -202,16 +229,28 @@ public static class WalFetcher
         return false;
     }
 
+    /// <summary>
+    /// Writes <paramref name="source"/> to a new temporary file beside <paramref name="destination"/> (created exclusively,
+    /// mode 0600: never an existing file or a link), then renames it over the destination.
+    /// </summary>
     private static async Task WriteAtomicallyAsync(Stream source, string destination, CancellationToken ct)
     {
-        var temp = destination + ".pgvault-tmp";
-        var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-        await using (file.ConfigureAwait(false))
+        var temp = $"{destination}.pgvault-tmp-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6))}";
+        try
         {
-            await source.CopyToAsync(file, ct).ConfigureAwait(false);
-            file.Flush(flushToDisk: true);
-        }
+            var file = PrivateFiles.CreateNew(temp);
+            await using (file.ConfigureAwait(false))
+            {
+                await source.CopyToAsync(file, ct).ConfigureAwait(false);
+                file.Flush(flushToDisk: true);
+            }
 
-        File.Move(temp, destination, overwrite: true);
+            File.Move(temp, destination, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
     }
 }

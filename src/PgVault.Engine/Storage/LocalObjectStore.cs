@@ -37,19 +37,23 @@ public sealed class LocalObjectStore : IObjectStore
 
     private readonly string _root;
     private readonly DirectIoWriter _writer;
+    private readonly UnixFileMode _fileMode;
+    private readonly UnixFileMode _directoryMode;
 
     /// <summary>Opens (and creates, when missing) the store rooted at <paramref name="rootDirectory"/>.</summary>
     /// <param name="rootDirectory">The directory.</param>
     /// <param name="logger">Says once when the filesystem refuses direct I/O.</param>
     /// <param name="directIo">Write objects of 1 MiB or more with direct I/O where the filesystem allows it.</param>
-    public LocalObjectStore(string rootDirectory, Microsoft.Extensions.Logging.ILogger? logger = null, bool directIo = true)
+    /// <param name="groupAccess">Create files 0640 and directories 0750 (group may read) instead of 0600 and 0700.</param>
+    public LocalObjectStore(string rootDirectory, Microsoft.Extensions.Logging.ILogger? logger = null, bool directIo = true, bool groupAccess = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(rootDirectory);
         _writer = new DirectIoWriter(logger, directIo, "repository");
+        (_fileMode, _directoryMode) = PrivateFiles.Modes(groupAccess);
         _root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(rootDirectory));
         if (!Directory.Exists(_root))
         {
-            Directory.CreateDirectory(_root);
+            PrivateFiles.CreateDirectories(_root, _directoryMode);
             var parent = Path.GetDirectoryName(_root);
             if (parent is not null)
                 DirectorySync.Sync(parent);
@@ -286,7 +290,7 @@ public sealed class LocalObjectStore : IObjectStore
         }
     }
 
-    private static (string Path, FileStream File) CreateTempFile(string directory)
+    private (string Path, FileStream File) CreateTempFile(string directory)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -294,15 +298,17 @@ public sealed class LocalObjectStore : IObjectStore
             var temp = Path.Join(directory, TempFilePrefix + Guid.NewGuid().ToString("N"));
             try
             {
-                var file = new FileStream(temp, new FileStreamOptions
+                var fileOptions = new FileStreamOptions
                 {
                     Mode = FileMode.CreateNew,
                     Access = FileAccess.Write,
                     Share = FileShare.None,
                     BufferSize = 0,
                     Options = FileOptions.Asynchronous,
-                });
-                return (temp, file);
+                };
+                if (!OperatingSystem.IsWindows())
+                    fileOptions.UnixCreateMode = _fileMode; // 0600 (0640 with group access), whatever the umask allows
+                return (temp, new FileStream(temp, fileOptions));
             }
             catch (DirectoryNotFoundException) when (attempt < CreateAttempts)
             {
@@ -312,7 +318,7 @@ public sealed class LocalObjectStore : IObjectStore
     }
 
     /// <summary>Creates <paramref name="directory"/> and its missing parents, syncing each new directory's parent.</summary>
-    private static void CreateDirectories(string directory)
+    private void CreateDirectories(string directory)
     {
         if (Directory.Exists(directory))
             return;
@@ -321,7 +327,10 @@ public sealed class LocalObjectStore : IObjectStore
             missing.Push(d);
         while (missing.TryPop(out var d))
         {
-            Directory.CreateDirectory(d);
+            if (OperatingSystem.IsWindows())
+                Directory.CreateDirectory(d);
+            else
+                Directory.CreateDirectory(d, _directoryMode);
             DirectorySync.Sync(Path.GetDirectoryName(d)!);
         }
     }

@@ -31,7 +31,7 @@ public static class BackupCommand
                                  ?? throw new PgVaultException(ErrorCode.UnknownCluster, $"cluster '{id}' is not configured",
                                      "list the configured clusters with GET /clusters, or add it under PgVault:Clusters");
             await EnsureSlotFreeAsync(clusterOptions, ct).ConfigureAwait(false);
-            Directory.CreateDirectory(options.DataDirectoryFullPath);
+            StateDirectory.Prepare(options, logger: null, tighten: false);
             var catalog = CatalogFactory.Create(options);
             await catalog.MigrateAsync(ct).ConfigureAwait(false);
             using var loggers = LoggerFactory.Create(l => l.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));

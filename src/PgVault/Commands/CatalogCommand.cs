@@ -42,7 +42,7 @@ public static class CatalogCommand
 
     internal static async Task<ICatalog> OpenAsync(PgVaultOptions options, CancellationToken ct)
     {
-        Directory.CreateDirectory(options.DataDirectoryFullPath);
+        StateDirectory.Prepare(options, logger: null, tighten: false);
         var catalog = CatalogFactory.Create(options);
         await catalog.MigrateAsync(ct).ConfigureAwait(false);
         foreach (var c in options.Clusters)

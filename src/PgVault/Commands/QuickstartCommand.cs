@@ -41,6 +41,8 @@ public static class QuickstartCommand
                 var token = TokenHasher.NewToken();
                 // The configuration is a file, so the command lines printed below work against the same repository and catalog.
                 var configFile = Path.Combine(root, "pgvault.json");
+                if (LocalPostgres.IsRoot)
+                    await StateDirectory.ShareWithGroupAsync(Path.Combine(root, "pgvault-data"), "postgres", ct).ConfigureAwait(false);
                 await WriteConfigurationAsync(configFile, root, clusterId, pg.ConnectionString, TokenHasher.Hash(token), ct).ConfigureAwait(false);
                 var app = PgVaultApp.Build(configFile, [], result.GetValue(urls)!);
                 await PgVaultApp.InitializeAsync(app, Console.Out, ct).ConfigureAwait(false);
@@ -84,6 +86,8 @@ public static class QuickstartCommand
             ["PgVault"] = new System.Text.Json.Nodes.JsonObject
             {
                 ["DataDirectory"] = Path.Combine(root, "pgvault-data"),
+                // As root the throwaway cluster runs as the postgres OS user, whose restore_command reads the repository.
+                ["GroupAccess"] = LocalPostgres.IsRoot,
                 ["Clusters"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
                 {
                     ["Id"] = clusterId,

@@ -29,7 +29,10 @@ public static class WalFetchCommand
             Description = "Whole segments to fetch ahead in the background (0: none)",
             DefaultValueFactory = _ => WalFetcher.DefaultPrefetchSegments,
         };
-        var spool = new Option<string?>("--spool") { Description = "Directory for segments fetched ahead (default: under the temp directory)" };
+        var spool = new Option<string?>("--spool")
+        {
+            Description = "Private directory for segments fetched ahead (default: pgvault-spool beside DEST, i.e. in pg_wal); one that is not this user's own (mode 0700) is refused",
+        };
         var prefetchOnly = new Option<bool>("--prefetch-only") { Description = "Only fetch the segments after FILE into the spool", Hidden = true };
         var file = new Argument<string>("file") { Description = "WAL file name (%f)" };
         var destination = new Argument<string>("destination") { Description = "Where to write it (%p)" };
@@ -48,7 +51,7 @@ public static class WalFetchCommand
                 throw new PgVaultException(ErrorCode.InvalidConfiguration, "wal-fetch needs --repository PATH or --location NAME");
             var id = result.GetValue(backupId)!;
             var fileName = result.GetValue(file)!;
-            var spoolDir = result.GetValue(spool) ?? WalFetcher.DefaultSpool(id);
+            var spoolDir = result.GetValue(spool) ?? WalFetcher.DefaultSpool(result.GetValue(destination)!);
             var ahead = Math.Max(0, result.GetValue(prefetch));
             if (result.GetValue(prefetchOnly))
                 return await PrefetchAsync(store, id, fileName, ahead, spoolDir, ct).ConfigureAwait(false);
@@ -71,11 +74,17 @@ public static class WalFetchCommand
     {
         try
         {
-            Directory.CreateDirectory(spool);
+            spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
             var lockFile = Path.Combine(spool, ".prefetching");
-            if (File.Exists(lockFile) && File.GetLastWriteTimeUtc(lockFile) > DateTime.UtcNow.AddMinutes(-1))
-                return; // a prefetcher runs (it touches the lock every round)
-            File.WriteAllText(lockFile, Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+            if (PrivateFiles.LStat(lockFile) is not null)
+            {
+                if (File.GetLastWriteTimeUtc(lockFile) > DateTime.UtcNow.AddMinutes(-1))
+                    return; // a prefetcher runs (it touches the lock every round)
+                File.Delete(lockFile);
+            }
+
+            using (var held = PrivateFiles.CreateNew(lockFile, bufferSize: 0, options: FileOptions.None))
+                held.Write(System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture)));
             var (program, prefix) = WalFetchCommandLine.Self();
             var psi = new System.Diagnostics.ProcessStartInfo(program) { UseShellExecute = false };
             foreach (var a in prefix.Concat(Environment.GetCommandLineArgs().Skip(1))) // [0] is this program
@@ -83,7 +92,7 @@ public static class WalFetchCommand
             psi.ArgumentList.Add("--prefetch-only");
             using var _ = System.Diagnostics.Process.Start(psi);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception or PgVaultException)
         {
             Console.Error.WriteLine("pgvault wal-fetch: not fetching ahead: " + ex.Message);
         }
@@ -98,11 +107,20 @@ public static class WalFetchCommand
                 () => File.SetLastWriteTimeUtc(lockFile, DateTime.UtcNow), ct).ConfigureAwait(false);
             return 0;
         }
+        catch (PgVaultException ex)
+        {
+            await Console.Error.WriteLineAsync("pgvault wal-fetch: not fetching ahead: " + ex.Message).ConfigureAwait(false);
+            return 0;
+        }
         finally
         {
-            File.Delete(lockFile);
-            if (!Directory.EnumerateFileSystemEntries(spool).Any())
-                Directory.Delete(spool);
+            // Only in a spool of this user's own: never touch another user's directory.
+            if (PrivateFiles.LStat(spool) is { IsDirectory: true, IsLink: false } s && s.Uid == PrivateFiles.EffectiveUid)
+            {
+                File.Delete(lockFile);
+                if (!Directory.EnumerateFileSystemEntries(spool).Any())
+                    Directory.Delete(spool);
+            }
         }
     }
 }

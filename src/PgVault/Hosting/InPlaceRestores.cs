@@ -8,6 +8,7 @@ using PgVault.Engine;
 using PgVault.Engine.Postgres;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
+using PgVault.Text;
 
 namespace PgVault.Hosting;
 
@@ -213,7 +214,8 @@ public sealed class InPlaceRestores(PgVaultOptions options, BackupEngine engine,
             kept.Add(tokens[i]);
         }
 
-        return string.Join(' ', kept.Select(t => "\"" + t.Replace("\"", "\\\"", StringComparison.Ordinal) + "\""));
+        // pg_ctl runs the server through /bin/sh: each option one single-quoted word.
+        return string.Join(' ', kept.Select(t => SafeText.ShellWord(t, "an option in postmaster.opts")));
     }
 
     private static IEnumerable<string> Tokenize(string line)

@@ -37,7 +37,7 @@ public sealed class LocationStores(PgVaultOptions options, ILoggerFactory? logge
             }
             else
             {
-                store = new LocalObjectStore(FilesystemPath(options, loc));
+                store = new LocalObjectStore(FilesystemPath(options, loc), groupAccess: options.GroupAccess);
             }
 
             if (loc.Encryption is { } encryption)

@@ -182,7 +182,7 @@ public static partial class PgVaultApp
     {
         ArgumentNullException.ThrowIfNull(app);
         var options = app.Services.GetRequiredService<PgVaultOptions>();
-        Directory.CreateDirectory(options.DataDirectoryFullPath);
+        StateDirectory.Prepare(options, app.Logger);
         var catalog = app.Services.GetRequiredService<ICatalog>();
         await catalog.MigrateAsync(ct).ConfigureAwait(false);
         var now = app.Services.GetRequiredService<TimeProvider>().GetUtcNow();

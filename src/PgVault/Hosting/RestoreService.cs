@@ -4,9 +4,11 @@ using PgVault.Configuration;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Postgres;
 using PgVault.Engine.Restore;
+using PgVault.Engine.Storage;
 using PgVault.Errors;
 using PgVault.Postgres;
 using PgVault.Storage;
+using PgVault.Text;
 
 namespace PgVault.Hosting;
 
@@ -82,20 +84,16 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
                 args.InsertRange(0, ["--config", Path.GetFullPath(configFile)]);
         }
 
-        // A spool of this restore's own: segments fetched ahead are taken by the shell (a rename), without starting PgVault.
-        var spools = Path.Combine(Path.GetTempPath(), "pgvault-prefetch");
-        if (!Directory.Exists(spools))
-        {
-            // Shared like /tmp (sticky, world-writable): the server's OS user creates its restore's spool in it.
-            Directory.CreateDirectory(spools);
-            if (!OperatingSystem.IsWindows())
-                File.SetUnixFileMode(spools, (UnixFileMode)Convert.ToInt32("1777", 8));
-        }
-
-        var spool = Path.Combine(spools, $"{source.BackupId}-{Guid.NewGuid():N}"[..^24]);
-        args.AddRange(["--spool", spool]);
+        // Segments fetched ahead wait in a spool inside the restored data directory's pg_wal (private to PostgreSQL's OS
+        // user: mode 0700, which only that user and root can write). restore_command runs with the data directory as its
+        // working directory, so the relative path survives moving the directory. wal-fetch creates the spool (0700) and
+        // refuses one that is not its own; the shell takes a segment from it without starting PgVault only when the spool
+        // is a real directory owned by the user running the command.
+        args.AddRange(["--spool", WalFetcher.SpoolDirectory]);
         var fetch = WalFetchCommandLine.Build(args, source.BackupId);
-        return $"f=\"{spool}/%f\"; if [ -f \"$f\" ]; then mv -f \"$f\" \"%p\"; else {fetch}; fi";
+        const string dir = WalFetcher.SpoolDirectory;
+        return $"f={dir}/%f; if [ -d {dir} ] && [ ! -L {dir} ] && [ -O {dir} ] && [ -f \"$f\" ] && [ ! -L \"$f\" ]; " +
+               $"then mv -f \"$f\" \"%p\"; else {fetch}; fi";
     }
 
     /// <summary>
@@ -107,11 +105,34 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         IProgress<long>? progress, CancellationToken ct, bool directIo = true)
     {
         ArgumentNullException.ThrowIfNull(source);
+        var loc = options.Locations[source.Location];
+        if (LocalPostgres.IsRoot && string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal))
+            await CheckPostgresCanReadAsync(LocationStores.FilesystemPath(options, loc), ct).ConfigureAwait(false);
         var bytes = await new RestoreExecutor(source.Store, logger, directIo: directIo).RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct)
             .ConfigureAwait(false);
         if (LocalPostgres.IsRoot)
             await LocalPostgres.RunAsync("chown", ["-R", owner ?? "postgres:postgres", directory], asPostgres: false, ct).ConfigureAwait(false);
         return bytes;
+    }
+
+    /// <summary>
+    /// The restored server runs <c>pgvault wal-fetch</c> as the postgres OS user, which must read the repository; it is
+    /// private to PgVault's user unless shared (<see cref="PgVaultOptions.GroupAccess"/> and the directory's group).
+    /// Checked before anything is written, instead of failing at the first WAL segment of recovery.
+    /// </summary>
+    private static async Task CheckPostgresCanReadAsync(string repository, CancellationToken ct)
+    {
+        try
+        {
+            await LocalPostgres.RunAsync("test", ["-r", repository, "-a", "-x", repository], asPostgres: true, ct).ConfigureAwait(false);
+        }
+        catch (PgVaultException)
+        {
+            throw new PgVaultException(ErrorCode.InvalidConfiguration,
+                $"the postgres OS user cannot read the repository '{repository}', and the restored server's restore_command (pgvault wal-fetch) runs as that user",
+                "share the repository with PostgreSQL's group: set PgVault:GroupAccess to true for the PgVault that writes it and run " +
+                "'chgrp -R postgres DIR; chmod -R g+rX DIR; find DIR -type d -exec chmod g+s {} +' on it (see docs/SECURITY.md)");
+        }
     }
 
     /// <summary>
@@ -126,8 +147,39 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
                   ?? throw new PgVaultException(ErrorCode.PostgresUnavailable, $"PostgreSQL {major}'s programs (pg_ctl, postgres) were not found for --verify",
                       $"set PgVault:Engine:PostgresBinDirectories:{major} to the directory holding PostgreSQL {major}'s pg_ctl");
         var port = LocalPostgres.FreePort();
-        var socketDir = Path.Combine(Path.GetTempPath(), $"pgvault-verify-{port}");
-        Directory.CreateDirectory(socketDir);
+        // A fresh private directory (mkdtemp-like, 0700) for the server's socket and log, given to the postgres OS user
+        // when running as root, and removed afterwards, whatever happened.
+        var socketDir = PrivateFiles.CreateTempDirectory(VerifyTempParent(), "pgvault-verify-");
+        try
+        {
+            return await VerifyInAsync(bin, major, directory, port, socketDir, end, progress, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(socketDir, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                logger.LogWarning("restore --verify: removing the temporary directory {Directory} failed: {Error}", socketDir, ex.Message);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Where --verify makes its temporary directory: the temp directory, unless its path is one that pg_ctl (which quotes
+    /// the log path in double quotes for /bin/sh) or a Unix socket path (at most 107 bytes) cannot take; /tmp then.
+    /// </summary>
+    internal static string VerifyTempParent()
+    {
+        var temp = Path.GetTempPath();
+        return temp.Length <= 48 && temp.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-') ? temp : "/tmp";
+    }
+
+    private async Task<VerifyResult> VerifyInAsync(string bin, PostgresMajor major, string directory, int port, string socketDir, Lsn end,
+        IProgress<RecoveryProgress>? progress, CancellationToken ct)
+    {
         // The restored pg_hba.conf is the backed-up cluster's (passwords, certificates, peer maps): the temporary server
         // reads this one instead, takes no TCP connections at all, and lets in only whoever can reach its socket, in a
         // directory of the postgres OS user.
@@ -140,7 +192,9 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         {
             await LocalPostgres.RunAsync(Path.Combine(bin, "pg_ctl"),
                 ["start", "-w", "-t", "3600", "-D", directory, "-l", log,
-                 "-o", $"-p {port} -c listen_addresses='' -c unix_socket_directories={socketDir} -c unix_socket_permissions=0700 -c hba_file={hba} -c archive_mode=off"],
+                 "-o", string.Join(' ', new[] { "-p", port.ToString(CultureInfo.InvariantCulture), "-c", "listen_addresses=",
+                     "-c", $"unix_socket_directories={socketDir}", "-c", "unix_socket_permissions=0700", "-c", $"hba_file={hba}",
+                     "-c", "archive_mode=off" }.Select(w => SafeText.ShellWord(w)))],
                 asPostgres: true, ct).ConfigureAwait(false);
         }
         catch (PgVaultException ex)
@@ -319,13 +373,31 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
 /// <summary>The <c>restore_command</c> that runs this program's <c>wal-fetch</c> (PostgreSQL substitutes %f and %p).</summary>
 public static class WalFetchCommandLine
 {
+    /// <remarks>
+    /// Every word but the <c>--</c> options and PostgreSQL's <c>%f</c>/<c>%p</c> is single-quoted for <c>/bin/sh</c> and
+    /// has its <c>%</c> doubled (PostgreSQL expands <c>%</c> escapes first); control characters are refused. The result
+    /// is still to be quoted for the configuration file (<see cref="SafeText.ConfigValue"/>).
+    /// </remarks>
     public static string Build(IEnumerable<string> locationArgs, string backupId)
     {
         var (program, prefix) = Self();
-        var self = string.Join(' ', new[] { program }.Concat(prefix).Select(a => $"\"{a}\""));
-        var args = string.Join(' ', locationArgs.Select(a => a.StartsWith("--", StringComparison.Ordinal) ? a : $"\"{a}\""));
-        return $"{self} wal-fetch {args} --backup-id \"{backupId}\" \"%f\" \"%p\"";
+        return Build(program, prefix, locationArgs, backupId);
     }
+
+    /// <summary>The command line running <paramref name="program"/> (with <paramref name="prefix"/>) as pgvault.</summary>
+    public static string Build(string program, IEnumerable<string> prefix, IEnumerable<string> locationArgs, string backupId)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        ArgumentNullException.ThrowIfNull(locationArgs);
+        var words = new[] { program }.Concat(prefix).Select(w => Word(w, "the pgvault program's path")).ToList();
+        words.Add("wal-fetch");
+        words.AddRange(locationArgs.Select(a => a.StartsWith("--", StringComparison.Ordinal) && a.All(c => char.IsAsciiLetterLower(c) || c == '-')
+            ? a : Word(a, "a restore_command argument")));
+        words.AddRange(["--backup-id", Word(backupId, "the backup id"), "\"%f\"", "\"%p\""]);
+        return string.Join(' ', words);
+    }
+
+    private static string Word(string value, string what) => SafeText.PercentLiteral(SafeText.ShellWord(value, what));
 
     /// <summary>How to run this same pgvault build: the program and the arguments before the command.</summary>
     public static (string Program, IReadOnlyList<string> Prefix) Self()
