@@ -1,7 +1,7 @@
 using System.Globalization;
 using Npgsql;
 using PgVault.Configuration;
-using PgVault.Engine.BaseBackup;
+using PgVault.Engine.Postgres;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Restore;
 using PgVault.Errors;

@@ -6,7 +6,7 @@ using System.Security.Cryptography;
 using Npgsql;
 using PgVault.Errors;
 
-namespace PgVault.Engine.BaseBackup;
+namespace PgVault.Engine.Postgres;
 
 /// <summary>
 /// A PostgreSQL cluster on this machine that PgVault manages itself (<c>pgvault quickstart</c>): initdb, pg_ctl start and
