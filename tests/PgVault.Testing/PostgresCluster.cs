@@ -10,7 +10,10 @@ namespace PgVault.Testing;
 /// A real PostgreSQL cluster for tests: <c>initdb -k</c> into a temp directory, a free loopback port, <c>pg_ctl start -w</c>;
 /// on dispose <c>pg_ctl stop -m immediate</c> and the directory is deleted. When the tests run as root (sessions and CI
 /// do), every PostgreSQL program runs as the <c>postgres</c> OS user, which owns the directory.
-/// Binaries: <c>PG_BIN</c>, else <c>/usr/lib/postgresql/15/bin</c>, else <c>pg_config --bindir</c>.
+/// Binaries of PostgreSQL 15 (the default, and the major the whole suite runs on): <c>PG_BIN</c>, else
+/// <c>/usr/lib/postgresql/15/bin</c>, else <c>pg_config --bindir</c>. Of the other majors (the version matrix):
+/// <c>PG{major}_BIN</c>, else the npm server build <c>tests/tools/install-postgres.sh</c> installs (server programs only:
+/// no pg_basebackup, psql or pg_dump).
 /// </summary>
 public sealed class PostgresCluster : IAsyncDisposable
 {
@@ -18,14 +21,24 @@ public sealed class PostgresCluster : IAsyncDisposable
     private readonly TempDirectory _root;
     private bool _running;
 
-    private PostgresCluster(TempDirectory root, string binDirectory, int port)
+    private PostgresCluster(TempDirectory root, string binDirectory, int port, int major)
     {
         _root = root;
         BinDirectory = binDirectory;
         Port = port;
+        Major = major;
     }
 
+    /// <summary>The major the suite runs on unless a test asks for another.</summary>
+    public const int DefaultMajor = 15;
+
+    /// <summary>The majors the version matrix runs against (PostgreSQL 15 is covered by the whole suite).</summary>
+    public static IReadOnlyList<int> MatrixMajors { get; } = [14, 16, 17, 18];
+
     public string BinDirectory { get; }
+
+    /// <summary>The PostgreSQL major of this cluster's binaries.</summary>
+    public int Major { get; }
 
     public int Port { get; private set; }
 
@@ -44,7 +57,26 @@ public sealed class PostgresCluster : IAsyncDisposable
             Timeout = 15,
         }.ToString();
 
-    /// <summary>The PostgreSQL binaries, or null when none are installed.</summary>
+    /// <summary>The binaries of PostgreSQL <paramref name="major"/>, or null when they are not installed.</summary>
+    public static string? FindBinDirectory(int major)
+    {
+        if (major == DefaultMajor)
+            return FindBinDirectory();
+        var env = Environment.GetEnvironmentVariable($"PG{major}_BIN");
+        if (!string.IsNullOrEmpty(env) && File.Exists(Path.Combine(env, "initdb")))
+            return env;
+        // tests/tools/postgres/node_modules/pg{major}/native/bin of the checkout holding the test binary.
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "tests", "tools", "postgres", "node_modules", $"pg{major}", "native", "bin");
+            if (File.Exists(Path.Combine(candidate, "initdb")))
+                return candidate;
+        }
+
+        return null;
+    }
+
+    /// <summary>The PostgreSQL 15 binaries, or null when none are installed.</summary>
     public static string? FindBinDirectory()
     {
         var env = Environment.GetEnvironmentVariable("PG_BIN");
@@ -68,12 +100,16 @@ public sealed class PostgresCluster : IAsyncDisposable
     /// <summary>Starts a new cluster; skips the test locally (fails on CI) when PostgreSQL is not installed.</summary>
     /// <param name="name">Short name, used in the directory name.</param>
     /// <param name="extraConfig">Lines appended to postgresql.conf.</param>
-    public static async Task<PostgresCluster> StartAsync(string name, string? extraConfig = null, CancellationToken ct = default)
+    /// <param name="major">The PostgreSQL major to run (<see cref="DefaultMajor"/> unless a version matrix test).</param>
+    public static async Task<PostgresCluster> StartAsync(string name, string? extraConfig = null, CancellationToken ct = default,
+        int major = DefaultMajor)
     {
-        var bin = FindBinDirectory();
-        TestEnvironment.RequireOrSkip(bin is not null, "PostgreSQL binaries not found (set PG_BIN or install postgresql-15)");
+        var bin = FindBinDirectory(major);
+        TestEnvironment.RequireOrSkip(bin is not null, major == DefaultMajor
+            ? "PostgreSQL binaries not found (set PG_BIN or install postgresql-15)"
+            : $"PostgreSQL {major} binaries not found (run tests/tools/install-postgres.sh or set PG{major}_BIN)");
         var root = new TempDirectory("pg-" + name);
-        var cluster = new PostgresCluster(root, bin!, FreePort());
+        var cluster = new PostgresCluster(root, bin!, FreePort(), major);
         try
         {
             await cluster.InitAsync(extraConfig, ct);
@@ -94,7 +130,7 @@ public sealed class PostgresCluster : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(primary);
         var root = new TempDirectory("pg-" + name);
-        var cluster = new PostgresCluster(root, primary.BinDirectory, FreePort());
+        var cluster = new PostgresCluster(root, primary.BinDirectory, FreePort(), primary.Major);
         try
         {
             await cluster.PrepareDirectoryAsync(ct);

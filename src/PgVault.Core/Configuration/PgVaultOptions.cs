@@ -228,6 +228,15 @@ public sealed class EngineOptions
     /// <c>/usr/lib/postgresql/15/bin</c>, else the PATH.</summary>
     public string? PostgresBinDirectory { get; set; }
 
+    /// <summary>
+    /// PostgreSQL's programs per major (<c>Engine:PostgresBinDirectories:16 = /usr/lib/postgresql/16/bin</c>): the
+    /// <c>pg_ctl</c> and <c>postgres</c> that <c>restore --verify</c> and an in-place restore start on a restored data
+    /// directory of that major (a server must be of the data directory's major). A major not listed here uses
+    /// <see cref="PostgresBinDirectory"/> when its programs are of that major, else Debian's
+    /// <c>/usr/lib/postgresql/&lt;major&gt;/bin</c>, else <c>pg_config --bindir</c> when of that major. Default: empty.
+    /// </summary>
+    public Dictionary<string, string> PostgresBinDirectories { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>How often the segment being written is made durable in the repository (as a <c>.partial</c> piece
     /// holding what arrived since the last one; a whole segment is stored as soon as it is complete). Flushes start
     /// this often however long each takes. Default 250 ms, so that under load the WAL in the repository stays well

@@ -61,6 +61,7 @@ public sealed record ErrorCode
     public static readonly ErrorCode BaseBackupFailed = new("PGV-3002", 500, "base backup failed");
     public static readonly ErrorCode WalStreamFailed = new("PGV-3003", 500, "WAL streaming failed");
     public static readonly ErrorCode UnknownCluster = new("PGV-3004", 404, "cluster not configured");
+    public static readonly ErrorCode PostgresMajorUnsupported = new("PGV-3005", 422, "PostgreSQL major version not supported");
 
     /// <summary>All codes, for documentation and for the test that no code is used twice.</summary>
     public static IReadOnlyList<ErrorCode> All { get; } =
@@ -70,7 +71,7 @@ public sealed record ErrorCode
         Internal, Unavailable, InvalidConfiguration, CatalogUnavailable, CatalogSchemaTooNew,
         ObjectNotFound, ObjectCorrupt, InvalidObjectKey, WalDuplicateMismatch, RepositoryUnavailable, EncryptionKeyMissing,
         EncryptionKeyMismatch,
-        PostgresUnavailable, BaseBackupFailed, WalStreamFailed, UnknownCluster,
+        PostgresUnavailable, BaseBackupFailed, WalStreamFailed, UnknownCluster, PostgresMajorUnsupported,
     ];
 
     /// <summary>The error code for an HTTP status produced by the framework itself (routing, content negotiation).</summary>

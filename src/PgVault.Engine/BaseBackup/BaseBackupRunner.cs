@@ -8,11 +8,11 @@ using Npgsql;
 using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Postgres;
 using PgVault.Errors;
 using PgVault.Postgres;
 using PgVault.Storage;
 using PgVault.Engine.Compression;
-using PgVault.Engine.Postgres;
 using PgVault.Engine.Telemetry;
 
 namespace PgVault.Engine.BaseBackup;
@@ -86,13 +86,16 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             }
             else
             {
-                var serverCompression = engine.BaseBackupCompression != BaseBackupCompression.Client
+                var major = PostgresMajor.Require(current.Version, $"cluster '{chain.Cluster.Id}'");
+                // Auto on a major without server-side compression (14): PgVault compresses, without asking the server first.
+                var serverCompression = engine.BaseBackupCompression == BaseBackupCompression.Server
+                                        || (engine.BaseBackupCompression == BaseBackupCompression.Auto && major.ServerCompression)
                     ? string.Create(CultureInfo.InvariantCulture, $"level={engine.CompressionLevel}") +
                       (engine.CompressionWorkers > 0 ? string.Create(CultureInfo.InvariantCulture, $",workers={engine.CompressionWorkers}") : "")
                     : null;
                 try
                 {
-                    native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, $"pgvault {label}", serverCompression,
+                    native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, major, $"pgvault {label}", serverCompression,
                         engine.BaseBackupManifestChecksums, ct).ConfigureAwait(false);
                 }
                 catch (PgVaultException ex) when (engine.BaseBackupCompression == BaseBackupCompression.Auto && serverCompression is not null
@@ -102,7 +105,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                     logger.LogWarning("cluster {Cluster}: the server cannot compress the base backup ({Error}); PgVault compresses it",
                         chain.Cluster.Id, ex.Message);
                     serverCompression = null;
-                    native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, $"pgvault {label}", null,
+                    native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, major, $"pgvault {label}", null,
                         engine.BaseBackupManifestChecksums, ct).ConfigureAwait(false);
                 }
 

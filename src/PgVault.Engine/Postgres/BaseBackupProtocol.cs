@@ -2,14 +2,17 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using PgVault.Configuration;
+using PgVault.Engine.Postgres;
 using PgVault.Errors;
 using PgVault.Postgres;
 
 namespace PgVault.Engine.Postgres;
 
 /// <summary>
-/// One <c>BASE_BACKUP</c> on a replication connection (PostgreSQL 15's protocol: one COPY OUT carrying every archive
-/// and then the manifest, each CopyData tagged with a type byte). Read in order: <see cref="StartAsync"/> (the start
+/// One <c>BASE_BACKUP</c> on a replication connection, in the protocol of the cluster's major (see
+/// <see cref="PostgresMajor.OptionListBaseBackup"/>): from 15, one COPY OUT carrying every archive and then the manifest,
+/// each CopyData tagged with a type byte; before, one COPY OUT of plain tar bytes per archive and one for the manifest,
+/// the tar without its end-of-archive blocks (added here, so the archive reads the same from every major). Read in order: <see cref="StartAsync"/> (the start
 /// position), <see cref="Archive"/> to its end (the base tablespace's tar, compressed by the server when asked), then
 /// <see cref="FinishAsync"/> (the manifest and the end position).
 /// </summary>
@@ -25,7 +28,14 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
     private bool _archiveEnded;
     private byte _next;                       // the CopyData type that ended the archive: 'm', 'n' or 0 (CopyDone)
 
-    private BaseBackupProtocol(ReplicationWire wire) => _wire = wire;
+    private readonly bool _tagged;           // CopyData carry a type byte (15+)
+    private int _endBlocksLeft;               // end-of-archive bytes still to hand out (before 15, where the server sends none)
+
+    private BaseBackupProtocol(ReplicationWire wire, PostgresMajor major)
+    {
+        _wire = wire;
+        _tagged = major.OptionListBaseBackup;
+    }
 
     /// <summary>Where the backup's WAL starts (its checkpoint's redo point) and on which timeline.</summary>
     public Lsn StartLsn { get; private set; }
@@ -51,24 +61,22 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
     /// (e.g. <c>level=3,workers=2</c>) has the server compress the archive with zstd. Returns once the server has sent
     /// the start position and the archive begins.
     /// </summary>
-    public static async Task<BaseBackupProtocol> StartAsync(string connectionString, string label, string? serverCompression,
+    public static async Task<BaseBackupProtocol> StartAsync(string connectionString, PostgresMajor major, string label, string? serverCompression,
         ManifestChecksum manifestChecksums, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(major);
+        if (serverCompression is not null && !major.ServerCompression)
+        {
+            throw new PgVaultException(ErrorCode.BaseBackupFailed,
+                $"PostgreSQL {major} cannot compress a base backup on the server (BASE_BACKUP COMPRESSION is new in 15)",
+                "set PgVault:Engine:BaseBackupCompression to Auto or Client");
+        }
+
         var wire = await ReplicationWire.ConnectAsync(connectionString, "pgvault-basebackup", ct).ConfigureAwait(false);
-        var backup = new BaseBackupProtocol(wire);
+        var backup = new BaseBackupProtocol(wire, major);
         try
         {
-            var options = new List<string>
-            {
-                $"LABEL {Quote(label)}", "CHECKPOINT 'fast'", "MANIFEST 'yes'", $"MANIFEST_CHECKSUMS {Quote(ManifestChecksumName(manifestChecksums))}", "TABLESPACE_MAP",
-            };
-            if (serverCompression is not null)
-            {
-                options.Add("COMPRESSION 'zstd'");
-                options.Add($"COMPRESSION_DETAIL {Quote(serverCompression)}");
-            }
-
-            await wire.QueryAsync($"BASE_BACKUP ({string.Join(", ", options)})", ct).ConfigureAwait(false);
+            await wire.QueryAsync(Command(major, label, serverCompression, manifestChecksums), ct).ConfigureAwait(false);
             await backup.ReadStartAsync(ct).ConfigureAwait(false);
             return backup;
         }
@@ -77,6 +85,28 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
             await backup.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>The <c>BASE_BACKUP</c> command in <paramref name="major"/>'s syntax.</summary>
+    internal static string Command(PostgresMajor major, string label, string? serverCompression, ManifestChecksum manifestChecksums)
+    {
+        if (!major.OptionListBaseBackup)
+        {
+            // 14: bare keywords; page checksums are verified unless NOVERIFY_CHECKSUMS.
+            return $"BASE_BACKUP LABEL {Quote(label)} FAST MANIFEST 'yes' MANIFEST_CHECKSUMS {Quote(ManifestChecksumName(manifestChecksums))} TABLESPACE_MAP";
+        }
+
+        var options = new List<string>
+        {
+            $"LABEL {Quote(label)}", "CHECKPOINT 'fast'", "MANIFEST 'yes'", $"MANIFEST_CHECKSUMS {Quote(ManifestChecksumName(manifestChecksums))}", "TABLESPACE_MAP",
+        };
+        if (serverCompression is not null)
+        {
+            options.Add("COMPRESSION 'zstd'");
+            options.Add($"COMPRESSION_DETAIL {Quote(serverCompression)}");
+        }
+
+        return $"BASE_BACKUP ({string.Join(", ", options)})";
     }
 
     private static string Quote(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
@@ -106,6 +136,9 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
                 case (byte)'C':
                     resultSet++;
                     break;
+                case (byte)'H' when !_tagged:
+                    ArchiveName = "base.tar"; // one COPY OUT per archive, untagged: the base tablespace's tar begins
+                    return;
                 case (byte)'H':
                     var (copyType, copyBody) = await NextCopyDataAsync(ct).ConfigureAwait(false);
                     if (copyType != 'n')
@@ -128,6 +161,8 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
             var (type, body) = await _wire.ReadMessageAsync(ct).ConfigureAwait(false);
             switch (type)
             {
+                case (byte)'d' when !_tagged:
+                    return ((byte)'d', body);
                 case (byte)'d':
                     if (body.Length == 0)
                         throw Unexpected("an empty CopyData message");
@@ -164,7 +199,7 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
         while (_pending.IsEmpty)
         {
             if (_archiveEnded)
-                return 0;
+                return EndBlocks(buffer.Span);
             var (type, body) = await NextCopyDataAsync(ct).ConfigureAwait(false);
             switch (type)
             {
@@ -173,6 +208,11 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
                     break;
                 case (byte)'p':
                     break; // progress
+                case 0 when !_tagged:
+                    // Before 15 the archive's COPY OUT ends without the tar's end-of-archive blocks: add them.
+                    _archiveEnded = true;
+                    _endBlocksLeft = 1024;
+                    return EndBlocks(buffer.Span);
                 default:
                     _archiveEnded = true;
                     _next = type;
@@ -188,12 +228,22 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
         return n;
     }
 
+    private int EndBlocks(Span<byte> buffer)
+    {
+        var n = Math.Min(buffer.Length, _endBlocksLeft);
+        buffer[..n].Clear();
+        _endBlocksLeft -= n;
+        return n;
+    }
+
     /// <summary>After the archive: reads the manifest and the end position; returns the manifest.</summary>
     public async Task<byte[]> FinishAsync(CancellationToken ct)
     {
-        if (!_archiveEnded)
+        if (!_archiveEnded || _endBlocksLeft > 0)
             throw new InvalidOperationException("the archive has not been read to its end");
-        if (_next != 'm')
+        if (!_tagged)
+            await ManifestCopyAsync(ct).ConfigureAwait(false);
+        else if (_next != 'm')
             throw Unexpected("no backup manifest after the archive");
         using var manifest = new MemoryStream();
         while (true)
@@ -224,6 +274,26 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
                     return manifest.ToArray();
                 default:
                     break;
+            }
+        }
+    }
+
+    /// <summary>Before 15: waits for the COPY OUT that carries the manifest (another archive there is a tablespace).</summary>
+    private async Task ManifestCopyAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            var (type, body) = await _wire.ReadMessageAsync(ct).ConfigureAwait(false);
+            switch (type)
+            {
+                case (byte)'H':
+                    return;
+                case (byte)'E':
+                    throw ReplicationWire.ServerError(body.Span);
+                case (byte)'T' or (byte)'D':
+                    throw Unexpected("no backup manifest after the archive");
+                default:
+                    break; // CommandComplete of the COPY, NoticeResponse
             }
         }
     }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Npgsql;
+using PgVault.Configuration;
+using PgVault.Engine.Postgres;
 
 namespace PgVault.Engine.Postgres;
 
@@ -26,6 +28,46 @@ public static class PostgresTools
             var dir = p.StandardOutput.ReadToEnd().Trim();
             p.WaitForExit(10_000);
             return Directory.Exists(dir) ? dir : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The directory holding the <c>pg_ctl</c> and <c>postgres</c> of <paramref name="major"/> (to start a server on a
+    /// restored data directory of that major), or null: <c>PostgresBinDirectories[major]</c>, else
+    /// <c>PostgresBinDirectory</c>, Debian's <c>/usr/lib/postgresql/&lt;major&gt;/bin</c> or <c>pg_config --bindir</c>,
+    /// whichever first holds a <c>postgres</c> of that major.
+    /// </summary>
+    public static string? FindServerBinDirectory(EngineOptions engine, PostgresMajor major)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentNullException.ThrowIfNull(major);
+        if (engine.PostgresBinDirectories.TryGetValue(major.ToString(), out var configured) && !string.IsNullOrEmpty(configured))
+            return configured;
+        var candidates = new[] { engine.PostgresBinDirectory, $"/usr/lib/postgresql/{major}/bin", FindBinDirectory(null) };
+        return candidates.FirstOrDefault(dir => !string.IsNullOrEmpty(dir) && ServerMajor(dir) == major.Number);
+    }
+
+    /// <summary>The major of <c>postgres --version</c> in <paramref name="binDirectory"/>, or null when there is none.</summary>
+    public static int? ServerMajor(string binDirectory)
+    {
+        var program = Path.Combine(binDirectory, "postgres");
+        if (!File.Exists(program))
+            return null;
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo(program, "--version") { RedirectStandardOutput = true, UseShellExecute = false });
+            if (p is null)
+                return null;
+            var output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit(10_000);
+            // "postgres (PostgreSQL) 16.4 (Debian 16.4-1)"
+            var match = System.Text.RegularExpressions.Regex.Match(output, @"\(PostgreSQL\) (?<major>\d+)",
+                System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
+            return match.Success ? int.Parse(match.Groups["major"].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
         }
         catch (System.ComponentModel.Win32Exception)
         {

@@ -31,6 +31,13 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
     /// <summary>The WAL end durable in the repository, for tests and metrics.</summary>
     public Lsn DurableEnd { get; private set; }
 
+    /// <summary>
+    /// Why the last connection was refused because the cluster runs a PostgreSQL major PgVault does not support
+    /// (<see cref="ErrorCode.PostgresMajorUnsupported"/>), or null; <c>GET /readyz</c> reports it. Nothing is written
+    /// to the repository for such a cluster.
+    /// </summary>
+    public PgVaultException? UnsupportedMajor { get; private set; }
+
     private StreamSession? _session;
 
     /// <summary>
@@ -69,6 +76,12 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 logger.LogInformation("cluster {Cluster}: the server ended the timeline being streamed; reconnecting", chain.Cluster.Id);
                 backoff = TimeSpan.FromSeconds(1);
                 continue;
+            }
+            catch (PgVaultException ex) when (ex.Code == ErrorCode.PostgresMajorUnsupported)
+            {
+                logger.LogError("cluster {Cluster}: {Error} ({Code}); HINT: {Hint}; checking again in {Delay:0} s",
+                    chain.Cluster.Id, ex.Message, ex.Code.Code, ex.Hint, MaxBackoff.TotalSeconds);
+                backoff = MaxBackoff;
             }
             catch (Exception ex)
             {
@@ -109,8 +122,21 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         await using (conn.ConfigureAwait(false))
         {
             await conn.Open(ct).ConfigureAwait(false);
+            // The gate: a major PgVault does not support gets no chain, no slot, no object in the repository.
+            PostgresMajor postgresMajor;
+            try
+            {
+                postgresMajor = PostgresMajor.Require(conn.PostgreSqlVersion.Major, $"cluster '{chain.Cluster.Id}'");
+            }
+            catch (PgVaultException ex)
+            {
+                UnsupportedMajor = ex;
+                throw;
+            }
+
+            UnsupportedMajor = null;
             var system = await conn.IdentifySystem(ct).ConfigureAwait(false);
-            var major = conn.PostgreSqlVersion.Major.ToString(CultureInfo.InvariantCulture);
+            var major = postgresMajor.ToString();
             // A new chain starts at the last checkpoint's redo point (the server keeps that WAL for crash recovery): a base
             // backup taken from a standby starts at a restartpoint, which can lie before the current position.
             var position = new Lsn((ulong)system.XLogPos);
@@ -122,8 +148,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 ct).ConfigureAwait(false);
 
             var slotName = chain.Cluster.SlotName;
-            var slot = await conn.ReadReplicationSlot(slotName, ct).ConfigureAwait(false)
-                       ?? await conn.CreateReplicationSlot(slotName, isTemporary: false, reserveWal: true, ct).ConfigureAwait(false);
+            var slot = await SlotAsync(conn, postgresMajor, slotName, ct).ConfigureAwait(false);
             var current = chain.Current!;
             Lag.Connected(position, new Lsn(current.EndLsn ?? start.Value));
             logger.LogInformation("cluster {Cluster}: streaming WAL from {Lsn} on timeline {Timeline} into {Backup} (slot {Slot})",
@@ -188,6 +213,27 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             }
 
             return false;
+        }
+    }
+
+    /// <summary>The cluster's replication slot, created (reserving WAL) when it does not exist yet.</summary>
+    private static async Task<PhysicalReplicationSlot> SlotAsync(PhysicalReplicationConnection conn, PostgresMajor major, string slotName,
+        CancellationToken ct)
+    {
+        if (major.ReadReplicationSlot)
+        {
+            return await conn.ReadReplicationSlot(slotName, ct).ConfigureAwait(false)
+                   ?? await conn.CreateReplicationSlot(slotName, isTemporary: false, reserveWal: true, ct).ConfigureAwait(false);
+        }
+
+        // Without READ_REPLICATION_SLOT: create it, and an existing one answers "already exists" (SQLSTATE 42710).
+        try
+        {
+            return await conn.CreateReplicationSlot(slotName, isTemporary: false, reserveWal: true, ct).ConfigureAwait(false);
+        }
+        catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.DuplicateObject)
+        {
+            return new PhysicalReplicationSlot(slotName);
         }
     }
 

@@ -121,11 +121,11 @@ public static class RestoreCommand
                                              $"promoted at {r.Lsn} on timeline {r.Timeline}").ConfigureAwait(false);
             if (!verified.Passed)
             {
-                await Console.Error.WriteLineAsync("--verify: pg_amcheck reported problems: " + verified.AmcheckProblems).ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"--verify: {verified.Checker} reported problems: " + verified.AmcheckProblems).ConfigureAwait(false);
                 return Cli.ExitFailure;
             }
 
-            await Console.Out.WriteLineAsync($"--verify: pg_amcheck --all found no corruption in {verified.Databases} database(s)").ConfigureAwait(false);
+            await Console.Out.WriteLineAsync($"--verify: {verified.Checker} found no corruption in {verified.Databases} database(s)").ConfigureAwait(false);
             return 0;
         });
         return command;

@@ -5,6 +5,7 @@ using System.Text;
 using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine;
+using PgVault.Engine.BaseBackup;
 using PgVault.Engine.Postgres;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
@@ -56,6 +57,7 @@ public sealed class InPlaceRestores(PgVaultOptions options, BackupEngine engine,
         }
 
         var major = (await File.ReadAllTextAsync(versionFile, ct).ConfigureAwait(false)).Trim();
+        PostgresMajor.Require(major, $"cluster '{cluster.Id}' (its data directory)");
         var source = await restore.FindAsync(backupId, ct).ConfigureAwait(false);
         if (!string.Equals(source.PostgresMajor, major, StringComparison.Ordinal))
         {
@@ -106,9 +108,10 @@ public sealed class InPlaceRestores(PgVaultOptions options, BackupEngine engine,
         try
         {
             await SetClusterStateAsync(cluster, ClusterState.Busy, ct).ConfigureAwait(false);
-            var bin = PostgresTools.FindBinDirectory(options.Engine.PostgresBinDirectory)
-                      ?? throw new PgVaultException(ErrorCode.PostgresUnavailable, "PostgreSQL's programs (pg_ctl) were not found",
-                          "set PgVault:Engine:PostgresBinDirectory");
+            var major = PostgresMajor.Require(request.Source.PostgresMajor, $"backup '{request.Source.BackupId}'");
+            var bin = PostgresTools.FindServerBinDirectory(options.Engine, major)
+                      ?? throw new PgVaultException(ErrorCode.PostgresUnavailable, $"PostgreSQL {major}'s programs (pg_ctl) were not found",
+                          $"set PgVault:Engine:PostgresBinDirectories:{major} to the directory holding PostgreSQL {major}'s pg_ctl");
             var pgCtl = Path.Combine(bin, "pg_ctl");
             var startOptions = cluster.StartOptions ?? StartOptionsOf(dir);
             var owner = LocalPostgres.IsRoot

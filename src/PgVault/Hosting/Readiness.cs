@@ -15,8 +15,10 @@ namespace PgVault.Hosting;
 /// when the underlying call ignores cancellation (a hung mount). Concurrent requests share one run, and a result is
 /// reused for <see cref="ReuseFor"/>, so probing the endpoint in a loop cannot flood a store with writes.
 /// Failure reasons name what failed and never carry a password (they pass through <see cref="SecretRedactor"/>).
+/// A cluster whose PostgreSQL major PgVault does not support (refused when its WAL streaming connects) fails a check
+/// <c>cluster:ID</c> naming the major and the supported ones.
 /// </summary>
-public sealed class Readiness(PgVaultOptions options, ICatalog catalog, LocationStores stores, TimeProvider time,
+public sealed class Readiness(PgVaultOptions options, ICatalog catalog, LocationStores stores, BackupEngine engine, TimeProvider time,
     ILogger<Readiness> logger)
 {
     /// <summary>How long one result answers further requests.</summary>
@@ -48,6 +50,12 @@ public sealed class Readiness(PgVaultOptions options, ICatalog catalog, Location
         var checks = new List<Task<ReadinessCheck>> { CheckOneAsync("catalog", PingCatalogAsync) };
         foreach (var name in options.Locations.Keys.Order(StringComparer.Ordinal))
             checks.Add(CheckOneAsync("location:" + name, ct => ProbeLocationAsync(name, ct)));
+        foreach (var worker in engine.Workers.OrderBy(w => w.Cluster.Id, StringComparer.Ordinal))
+        {
+            if (worker.Streamer.UnsupportedMajor is { } refused)
+                checks.Add(Task.FromResult(new ReadinessCheck("cluster:" + worker.Cluster.Id, "failed", 0, refused.Message)));
+        }
+
         var results = await Task.WhenAll(checks).ConfigureAwait(false);
         var ready = results.All(r => r.Reason is null);
         lock (_lock)

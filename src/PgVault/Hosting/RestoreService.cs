@@ -1,7 +1,7 @@
 using System.Globalization;
 using PgVault.Configuration;
-using PgVault.Engine.Postgres;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Postgres;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
 using PgVault.Postgres;
@@ -18,7 +18,12 @@ public sealed record RestoreSource(string Location, IObjectStore Store, ScannedC
 }
 
 /// <summary>What <see cref="RestoreService.VerifyAsync"/> found on a restored directory.</summary>
-public sealed record VerifyResult(RecoveryResult Recovery, int Databases, string? AmcheckProblems)
+/// <param name="Recovery">How recovery ended.</param>
+/// <param name="Databases">The databases checked.</param>
+/// <param name="AmcheckProblems">What the check found, or null when nothing.</param>
+/// <param name="Checker">What checked the restored cluster: <c>pg_amcheck --all</c>, or amcheck's SQL functions where the
+/// restored major's programs have no pg_amcheck.</param>
+public sealed record VerifyResult(RecoveryResult Recovery, int Databases, string? AmcheckProblems, string Checker = "pg_amcheck --all")
 {
     public bool Passed => AmcheckProblems is null;
 }
@@ -110,13 +115,15 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
 
     /// <summary>
     /// Starts a temporary PostgreSQL on a restored directory (free loopback port), waits for recovery to end, runs
-    /// <c>pg_amcheck --all</c>, and stops it.
+    /// <c>pg_amcheck --all</c> (or amcheck's functions, see <see cref="PostgresMajor.AmcheckIndexSql"/>), and stops it. The
+    /// server is the restored directory's own major (<see cref="PostgresTools.FindServerBinDirectory"/>).
     /// </summary>
     public async Task<VerifyResult> VerifyAsync(string directory, Lsn end, IProgress<RecoveryProgress>? progress, CancellationToken ct)
     {
-        var bin = PostgresTools.FindBinDirectory(options.Engine.PostgresBinDirectory)
-                  ?? throw new PgVaultException(ErrorCode.PostgresUnavailable, "PostgreSQL's programs were not found for --verify",
-                      "set PgVault:Engine:PostgresBinDirectory");
+        var major = await MajorOfAsync(directory, ct).ConfigureAwait(false);
+        var bin = PostgresTools.FindServerBinDirectory(options.Engine, major)
+                  ?? throw new PgVaultException(ErrorCode.PostgresUnavailable, $"PostgreSQL {major}'s programs (pg_ctl, postgres) were not found for --verify",
+                      $"set PgVault:Engine:PostgresBinDirectories:{major} to the directory holding PostgreSQL {major}'s pg_ctl");
         var port = LocalPostgres.FreePort();
         var socketDir = Path.Combine(Path.GetTempPath(), $"pgvault-verify-{port}");
         Directory.CreateDirectory(socketDir);
@@ -145,8 +152,14 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
             var cs = $"Host={socketDir};Port={port};Username=postgres;Database=postgres;Pooling=false";
             var recovery = await RecoveryMonitor.WaitForPromotionAsync(cs, end, options.Engine.RecoveryTimeout, () => RecoveryMonitor.LogTail(log),
                 progress, ct).ConfigureAwait(false);
-            var (databases, problems) = await AmcheckAsync(bin, cs, socketDir, port, ct).ConfigureAwait(false);
-            return new VerifyResult(recovery, databases, problems);
+            if (File.Exists(Path.Combine(bin, "pg_amcheck")))
+            {
+                var (databases, problems) = await AmcheckAsync(bin, cs, socketDir, port, ct).ConfigureAwait(false);
+                return new VerifyResult(recovery, databases, problems);
+            }
+
+            var (checkedDatabases, found) = await AmcheckSqlAsync(major, cs, ct).ConfigureAwait(false);
+            return new VerifyResult(recovery, checkedDatabases, found, "amcheck (bt_index_check, verify_heapam)");
         }
         finally
         {
@@ -159,6 +172,89 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
             {
                 logger.LogWarning("restore --verify: stopping the temporary server failed: {Error}", ex.Message);
             }
+        }
+    }
+
+    /// <summary>The major of the data directory <paramref name="directory"/> (its <c>PG_VERSION</c>), if PgVault supports it.</summary>
+    public static async Task<PostgresMajor> MajorOfAsync(string directory, CancellationToken ct)
+    {
+        var file = Path.Combine(directory, "PG_VERSION");
+        if (!File.Exists(file))
+        {
+            throw new PgVaultException(ErrorCode.ValidationFailed, $"'{directory}' is not a PostgreSQL data directory: it has no PG_VERSION",
+                "give the directory that holds PG_VERSION and base/");
+        }
+
+        return PostgresMajor.Require(await File.ReadAllTextAsync(file, ct).ConfigureAwait(false), $"the data directory '{directory}'");
+    }
+
+    /// <summary>
+    /// What pg_amcheck --all checks, in SQL (<see cref="PostgresMajor.AmcheckIndexSql"/>, <see cref="PostgresMajor.AmcheckHeapSql"/>),
+    /// for binaries without pg_amcheck; like <see cref="AmcheckAsync"/> it adds the extension where missing and takes it
+    /// away again afterwards. Returns the databases checked and the problems found, if any.
+    /// </summary>
+    private static async Task<(int Databases, string? Problems)> AmcheckSqlAsync(PostgresMajor major, string cs, CancellationToken ct)
+    {
+        var databases = new List<string>();
+        await using (var conn = new NpgsqlConnection(cs))
+        {
+            await conn.OpenAsync(ct).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand("SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname", conn);
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+                databases.Add(r.GetString(0));
+        }
+
+        var problems = new List<string>();
+        foreach (var db in databases)
+        {
+            await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Database = db }.ToString());
+            await conn.OpenAsync(ct).ConfigureAwait(false);
+            await using (var check = new NpgsqlCommand("SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'", conn))
+            {
+                if ((long)(await check.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0)
+                    await RunChecksAsync(conn, db).ConfigureAwait(false);
+                else
+                {
+                    await using (var create = new NpgsqlCommand("CREATE EXTENSION amcheck", conn))
+                        await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    try
+                    {
+                        await RunChecksAsync(conn, db).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        await using var drop = new NpgsqlCommand("DROP EXTENSION amcheck", conn);
+                        await drop.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+
+        return (databases.Count, problems.Count == 0 ? null : string.Join("; ", problems));
+
+        async Task RunChecksAsync(NpgsqlConnection conn, string db)
+        {
+            try
+            {
+                await using (var indexes = new NpgsqlCommand(major.AmcheckIndexSql, conn) { CommandTimeout = 0 })
+                await using (var r = await indexes.ExecuteReaderAsync(ct).ConfigureAwait(false))
+                {
+                    while (await r.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        // one row per index checked
+                    }
+                }
+            }
+            catch (PostgresException ex)
+            {
+                problems.Add($"database {db}: {ex.MessageText}");
+            }
+
+            await using var heap = new NpgsqlCommand(major.AmcheckHeapSql, conn) { CommandTimeout = 0 };
+            await using var rows = await heap.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await rows.ReadAsync(ct).ConfigureAwait(false))
+                problems.Add($"database {db}: {rows.GetString(0)}");
         }
     }
 

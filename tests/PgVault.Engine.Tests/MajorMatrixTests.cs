@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using PgVault.Catalog;
+using PgVault.Engine.Postgres;
+using PgVault.Errors;
+using PgVault.Testing;
+using Xunit;
+
+namespace PgVault.Engine.Tests;
+
+/// <summary>
+/// The version matrix: the core scenario against a real server of each supported major other than 15 (which the whole
+/// suite runs on): the first base backup and WAL streaming under pgbench load, the API listing the backup with its
+/// <c>version</c>, <c>restore --verify</c> to the latest point (the restored major's own server, amcheck) with every
+/// table equal to the source's, and to a time target between marker rows. The servers are the npm builds
+/// <c>tests/tools/install-postgres.sh</c> installs (server programs only): pgbench runs from PostgreSQL 15's client
+/// programs, and data is compared by per-table checksums in SQL, since PostgreSQL 15's <c>pg_dumpall</c> refuses newer
+/// servers (14 is compared with <c>pg_dumpall</c> as well). One class per major, so the majors run in parallel.
+/// </summary>
+public abstract class MajorMatrixScenario
+{
+    private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(180);
+    private static readonly string[] Tables = ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "marker"];
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>What --verify checks with: the server-only builds have no pg_amcheck, so amcheck's functions in SQL.</summary>
+    private const string Checker = "amcheck (bt_index_check, verify_heapam)";
+
+    /// <summary>The major this class runs the scenario against.</summary>
+    protected abstract int Major { get; }
+
+    [Fact]
+    public async Task Streaming_base_backup_and_restores_to_latest_and_to_a_time_work_on_this_major()
+    {
+        var clock = Stopwatch.StartNew();
+        await using var pg = await PostgresCluster.StartAsync($"matrix{Major}", "track_commit_timestamp = on", Ct, Major);
+        Assert.Equal(Major, await ServerMajorAsync(pg));
+        await PgbenchAsync(pg, "-i", "-s", "2", "-q");
+        await pg.ExecuteAsync("CREATE TABLE marker (n int PRIMARY KEY)", ct: Ct);
+
+        var clusterId = Guid.NewGuid().ToString();
+        using var data = new TempDirectory("matrix-data");
+        var settings = StreamingAndBaseBackupTests.Settings(clusterId, pg);
+        settings["PgVault:DataDirectory"] = data.Path;
+        settings[$"PgVault:Engine:PostgresBinDirectories:{Major}"] = pg.BinDirectory;
+        string backupId;
+        await using (var server = await ApiServer.StartAsync($"matrix{Major}", settings, dataDirectory: data))
+        {
+            // The first base backup while pgbench loads the cluster and WAL streams; then marker rows (inside the
+            // recovery window, which begins where the base backup ends) while the load goes on.
+            var load = PgbenchAsync(pg, "-c", "2", "-T", "8", "-n");
+            await Wait.UntilAsync(async () => (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))?.State == BackupState.Available,
+                Bounded, $"the first base backup of PostgreSQL {Major}");
+            for (var n = 1; !load.IsCompleted || n <= 20; n++)
+                await pg.ExecuteAsync($"INSERT INTO marker SELECT {n} FROM pg_sleep(0.05)", ct: Ct);
+            await load;
+            var end = await Pg.InsertLsnAsync(pg);
+            await Wait.UntilAsync(async () => (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!.EndLsn >= end.Value, Bounded,
+                $"the repository's WAL to reach {end}");
+
+            using var http = server.Client(StreamingAndBaseBackupTests.Token);
+            var list = JsonNode.Parse(await http.GetStringAsync(new Uri($"/clusters/{clusterId}/backups", UriKind.Relative), Ct))!;
+            var backup = Assert.Single(list["items"]!.AsArray())!;
+            backupId = backup["id"]!.GetValue<string>();
+            Assert.Matches($"^{clusterId}-[a-z0-9]{{8}}-{Major}$", backupId);
+            Assert.Equal(Major.ToString(CultureInfo.InvariantCulture), backup["properties"]!["version"]!.GetValue<string>());
+            Assert.Equal("AVAILABLE", backup["metadata"]!["state"]!.GetValue<string>());
+        }
+
+        settings["PgVault:Engine:Enabled"] = "false";
+        var source = await ChecksumsAsync(pg, pg.Port);
+        var dumpA = Major < 15 ? await RestoreTests.DumpAllAsync(pg, pg.Port) : null;
+        var backedUp = clock.Elapsed;
+
+        // Latest: every table as on the source, amcheck clean, on the restored major's own server.
+        using (var latest = new TempDirectory("matrix-latest"))
+        {
+            var (code, output) = await PgVaultProcess.RunAsync(["restore", "--backup-id", backupId, "--to", latest.Path, "--verify"], settings,
+                TimeSpan.FromMinutes(5));
+            Assert.True(code == 0, output);
+            Assert.Contains(Checker + " found no corruption", output, StringComparison.Ordinal);
+            await RestoreTests.WithServerAsync(pg, latest.Path, async port =>
+            {
+                Assert.Equal(source, await ChecksumsAsync(pg, port));
+                if (dumpA is not null)
+                    Assert.Equal(dumpA, await RestoreTests.DumpAllAsync(pg, port));
+            });
+        }
+
+        // A time target between two markers: exactly the markers committed by then.
+        var commits = new List<DateTimeOffset>();
+        await using (var conn = await pg.OpenAsync(ct: Ct))
+        {
+            await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_xact_commit_timestamp(xmin) FROM marker ORDER BY n", conn);
+            await using var r = await cmd.ExecuteReaderAsync(Ct);
+            while (await r.ReadAsync(Ct))
+                commits.Add(new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(0), DateTimeKind.Utc)));
+        }
+
+        var middle = commits.Count / 2;
+        var target = commits[middle - 1] + (commits[middle] - commits[middle - 1]) / 2;
+        target = new DateTimeOffset(target.UtcTicks - (target.UtcTicks % 10), TimeSpan.Zero);
+        var expected = commits.Count(c => c <= target);
+        long count;
+        using (var timed = new TempDirectory("matrix-time"))
+        {
+            var (code, output) = await PgVaultProcess.RunAsync(
+                ["restore", "--backup-id", backupId, "--to", timed.Path, "--target-time", target.ToString("O", CultureInfo.InvariantCulture), "--verify"],
+                settings, TimeSpan.FromMinutes(5));
+            Assert.True(code == 0, output);
+            Assert.Contains(Checker + " found no corruption", output, StringComparison.Ordinal);
+            count = await RestoreTests.CountMarkersAsync(pg, timed.Path);
+        }
+
+        Assert.True(expected == count, $"target {target:O}: expected the {expected} markers committed by then, the restore holds {count}");
+        TestContext.Current.SendDiagnosticMessage(
+            $"PostgreSQL {Major}: backed up in {backedUp.TotalSeconds:0.0} s, whole scenario {clock.Elapsed.TotalSeconds:0.0} s");
+    }
+
+    /// <summary>PostgreSQL 15's pgbench (the npm builds have no client programs), against this cluster.</summary>
+    private static Task PgbenchAsync(PostgresCluster pg, params string[] args)
+    {
+        var client = PostgresCluster.FindBinDirectory(PostgresCluster.DefaultMajor);
+        TestEnvironment.RequireOrSkip(client is not null, "PostgreSQL 15's client programs (pgbench) not found");
+        return RunAsync(pg, Path.Combine(client!, "pgbench"),
+            ["-h", "127.0.0.1", "-p", pg.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", .. args, "postgres"]);
+    }
+
+    private static async Task RunAsync(PostgresCluster pg, string program, string[] args)
+    {
+        var (code, output) = await pg.RunPgRawAsync(program, args, Ct);
+        Assert.True(code == 0, $"{Path.GetFileName(program)} failed: {output}");
+    }
+
+    private static async Task<int> ServerMajorAsync(PostgresCluster pg) =>
+        int.Parse(await Pg.ScalarAsync<string>(pg, "SELECT current_setting('server_version_num')"), CultureInfo.InvariantCulture) / 10000;
+
+    /// <summary>An md5 of every row of each table (rows in text form, sorted), on the server at <paramref name="port"/>.</summary>
+    internal static async Task<string> ChecksumsAsync(PostgresCluster pg, int port)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(
+            new Npgsql.NpgsqlConnectionStringBuilder(pg.ConnectionString()) { Port = port, Pooling = false }.ToString());
+        await conn.OpenAsync(Ct);
+        var lines = new List<string>();
+        foreach (var table in Tables)
+        {
+            await using var cmd = new Npgsql.NpgsqlCommand(
+                $"SELECT count(*)::text || ' ' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {table} t", conn);
+            lines.Add($"{table}: {(string)(await cmd.ExecuteScalarAsync(Ct))!}");
+        }
+
+        return string.Join('\n', lines);
+    }
+}
+
+[Trait("Category", "Postgres")]
+[Trait("Category", "MajorMatrix")]
+public sealed class MajorMatrix14Tests : MajorMatrixScenario
+{
+    protected override int Major => 14;
+}
+
+[Trait("Category", "Postgres")]
+[Trait("Category", "MajorMatrix")]
+public sealed class MajorMatrix16Tests : MajorMatrixScenario
+{
+    protected override int Major => 16;
+}
+
+[Trait("Category", "Postgres")]
+[Trait("Category", "MajorMatrix")]
+public sealed class MajorMatrix17Tests : MajorMatrixScenario
+{
+    protected override int Major => 17;
+}
+
+[Trait("Category", "Postgres")]
+[Trait("Category", "MajorMatrix")]
+public sealed class MajorMatrix18Tests : MajorMatrixScenario
+{
+    protected override int Major => 18;
+}
+
+/// <summary>The majors PgVault accepts, and the refusal of the others.</summary>
+public sealed class PostgresMajorTests
+{
+    [Theory]
+    [InlineData(14)]
+    [InlineData(15)]
+    [InlineData(16)]
+    [InlineData(17)]
+    [InlineData(18)]
+    public void Supported_majors_are_found(int major) => Assert.Equal(major, PostgresMajor.Require(major, "cluster 'x'").Number);
+
+    [Theory]
+    [InlineData(13, "upgrade the cluster")]
+    [InlineData(12, "upgrade the cluster")]
+    [InlineData(19, "use a PgVault release that supports PostgreSQL 19")]
+    public void Other_majors_are_refused_naming_the_major_and_the_supported_ones(int major, string hint)
+    {
+        var ex = Assert.Throws<PgVaultException>(() => PostgresMajor.Require(major, "cluster 'x'"));
+        Assert.Equal(ErrorCode.PostgresMajorUnsupported, ex.Code);
+        Assert.Equal($"cluster 'x' runs PostgreSQL {major}, which PgVault does not support (supported: 14, 15, 16, 17 and 18)", ex.Message);
+        Assert.Contains(hint, ex.Hint, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Only_14_lacks_the_option_list_syntax_server_compression_and_READ_REPLICATION_SLOT()
+    {
+        Assert.Equal([14], PostgresMajor.Supported.Where(m => !m.OptionListBaseBackup).Select(m => m.Number));
+        Assert.Equal([14], PostgresMajor.Supported.Where(m => !m.ServerCompression).Select(m => m.Number));
+        Assert.Equal([14], PostgresMajor.Supported.Where(m => !m.ReadReplicationSlot).Select(m => m.Number));
+        Assert.Equal("BASE_BACKUP LABEL 'a''b' FAST MANIFEST 'yes' MANIFEST_CHECKSUMS 'SHA256' TABLESPACE_MAP",
+            Postgres.BaseBackupProtocol.Command(PostgresMajor.V14, "a'b", null, Configuration.ManifestChecksum.SHA256));
+        Assert.StartsWith("BASE_BACKUP (LABEL 'a', CHECKPOINT 'fast'",
+            Postgres.BaseBackupProtocol.Command(PostgresMajor.V16, "a", null, Configuration.ManifestChecksum.SHA256), StringComparison.Ordinal);
+    }
+}
