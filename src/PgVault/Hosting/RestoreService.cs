@@ -1,4 +1,5 @@
 using System.Globalization;
+using Npgsql;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Postgres;

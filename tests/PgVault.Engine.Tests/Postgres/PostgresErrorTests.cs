@@ -24,13 +24,13 @@ public sealed class PostgresErrorTests
         await using var pg = await PostgresCluster.StartAsync("errors-compress", ct: Ct);
 
         var error = await Assert.ThrowsAsync<PgVaultException>(() =>
-            BaseBackupProtocol.StartAsync(pg.ConnectionString(), "error test", detail, ManifestChecksum.CRC32C, Ct));
+            BaseBackupProtocol.StartAsync(pg.ConnectionString(), PostgresMajor.V15, "error test", detail, ManifestChecksum.CRC32C, Ct));
 
         Assert.Equal(ErrorCode.BaseBackupFailed, error.Code);
         Assert.Equal(sqlState, PostgresErrors.SqlState(error));
         Assert.True(PostgresErrors.ServerCannotCompress(error), error.Message);
         // The same backup without server compression goes through: the retry the classification allows.
-        await using var backup = await BaseBackupProtocol.StartAsync(pg.ConnectionString(), "error test", null, ManifestChecksum.CRC32C, Ct);
+        await using var backup = await BaseBackupProtocol.StartAsync(pg.ConnectionString(), PostgresMajor.V15, "error test", null, ManifestChecksum.CRC32C, Ct);
         Assert.True(backup.StartLsn.Value > 0);
     }
 
@@ -45,7 +45,7 @@ public sealed class PostgresErrorTests
         var wrong = new NpgsqlConnectionStringBuilder(pg.ConnectionString()) { Username = "backup_user", Password = "wrong" }.ToString();
 
         var error = await Assert.ThrowsAsync<PgVaultException>(() =>
-            BaseBackupProtocol.StartAsync(wrong, "error test", "level=3", ManifestChecksum.CRC32C, Ct));
+            BaseBackupProtocol.StartAsync(wrong, PostgresMajor.V15, "error test", "level=3", ManifestChecksum.CRC32C, Ct));
 
         Assert.Equal("28P01", PostgresErrors.SqlState(error)); // invalid_password
         Assert.False(PostgresErrors.ServerCannotCompress(error));
