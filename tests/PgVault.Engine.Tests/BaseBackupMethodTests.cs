@@ -87,7 +87,7 @@ public sealed class BaseBackupMethodTests
         await pg.ExecuteAsync("SELECT pg_reload_conf()", ct: Ct);
 
         var connection = new NpgsqlConnectionStringBuilder(pg.ConnectionString()) { Username = "backup_user", Password = "se'cret" }.ToString();
-        await using var backup = await BaseBackupProtocol.StartAsync(connection, Postgres.PostgresMajor.V15, "auth test", null, ManifestChecksum.CRC32C, Ct);
+        await using var backup = await BaseBackupProtocol.StartAsync(connection, Engine.Postgres.PostgresMajor.V15, "auth test", null, ManifestChecksum.CRC32C, Ct);
         Assert.True(backup.StartLsn.Value > 0);
         Assert.Equal(1u, backup.Timeline);
 
@@ -116,7 +116,7 @@ public sealed class BaseBackupMethodTests
 
         // A wrong password is refused with the server's message.
         var wrong = new NpgsqlConnectionStringBuilder(connection) { Password = "wrong" }.ToString();
-        var error = await Assert.ThrowsAsync<PgVault.Errors.PgVaultException>(() => BaseBackupProtocol.StartAsync(wrong, Postgres.PostgresMajor.V15, "auth test", null, ManifestChecksum.CRC32C, Ct));
+        var error = await Assert.ThrowsAsync<PgVault.Errors.PgVaultException>(() => BaseBackupProtocol.StartAsync(wrong, Engine.Postgres.PostgresMajor.V15, "auth test", null, ManifestChecksum.CRC32C, Ct));
         Assert.Contains("backup_user", error.Message, StringComparison.Ordinal);
     }
 }

@@ -115,7 +115,7 @@ public sealed class RestorePlannerTests
     [InlineData("a:b", null)]
     [InlineData(null, null)]
     public void The_next_xid_of_pg_control_checkpoint_is_read_with_its_epoch(string? text, ulong? expected) =>
-        Assert.Equal(expected, BaseBackup.BaseBackupRunner.ParseNextXid(text));
+        Assert.Equal(expected, Engine.Postgres.PostgresServer.ParseNextXid(text));
 
     private static RestoreTarget Parse(string target) => target.Split(':', 2) switch
     {

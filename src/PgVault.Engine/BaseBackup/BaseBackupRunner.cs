@@ -99,7 +99,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                         engine.BaseBackupManifestChecksums, ct).ConfigureAwait(false);
                 }
                 catch (PgVaultException ex) when (engine.BaseBackupCompression == BaseBackupCompression.Auto && serverCompression is not null
-                                                  && ex.Message.Contains("compress", StringComparison.OrdinalIgnoreCase))
+                                                  && PostgresErrors.ServerCannotCompress(ex))
                 {
                     // A server without zstd (built without it, or older than 15): PgVault compresses instead.
                     logger.LogWarning("cluster {Cluster}: the server cannot compress the base backup ({Error}); PgVault compresses it",
@@ -316,19 +316,8 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
     {
         try
         {
-            var conn = new NpgsqlConnection(chain.Cluster.ConnectionString);
-            await using (conn.ConfigureAwait(false))
-            {
-                await conn.OpenAsync(ct).ConfigureAwait(false);
-                await using var cmd = new NpgsqlCommand("SELECT backup_streamed FROM pg_stat_progress_basebackup WHERE pid = @pid", conn);
-                cmd.Parameters.AddWithValue("pid", walsenderPid);
-                while (true)
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(1), time, ct).ConfigureAwait(false);
-                    if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is long streamed)
-                        observer.Advance(streamed);
-                }
-            }
+            await new PostgresServer(chain.Cluster.ConnectionString)
+                .PollBaseBackupProgressAsync(walsenderPid, TimeSpan.FromSeconds(1), time, observer.Advance, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -485,13 +474,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
     {
         try
         {
-            var conn = new NpgsqlConnection(chain.Cluster.ConnectionString);
-            await using (conn.ConfigureAwait(false))
-            {
-                await conn.OpenAsync(ct).ConfigureAwait(false);
-                await using var cmd = new NpgsqlCommand("SELECT next_xid FROM pg_control_checkpoint()", conn);
-                return ParseNextXid(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string);
-            }
+            return await new PostgresServer(chain.Cluster.ConnectionString).NextXidAsync(ct).ConfigureAwait(false);
         }
         catch (NpgsqlException ex)
         {
@@ -501,25 +484,11 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         }
     }
 
-    /// <summary><c>pg_control_checkpoint().next_xid</c> ("epoch:xid") as one 64-bit number; null if it is not that.</summary>
-    internal static ulong? ParseNextXid(string? text) =>
-        text?.Split(':') is [var epoch, var xid]
-        && uint.TryParse(epoch, NumberStyles.None, CultureInfo.InvariantCulture, out var e)
-        && uint.TryParse(xid, NumberStyles.None, CultureInfo.InvariantCulture, out var x)
-            ? ((ulong)e << 32) | x
-            : null;
-
     private async Task<long> EstimateSizeAsync(CancellationToken ct)
     {
         try
         {
-            var conn = new NpgsqlConnection(chain.Cluster.ConnectionString);
-            await using (conn.ConfigureAwait(false))
-            {
-                await conn.OpenAsync(ct).ConfigureAwait(false);
-                await using var cmd = new NpgsqlCommand("SELECT sum(pg_database_size(oid))::bigint FROM pg_database", conn);
-                return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) ?? 0L);
-            }
+            return await new PostgresServer(chain.Cluster.ConnectionString).DatabaseSizeBytesAsync(ct).ConfigureAwait(false);
         }
         catch (NpgsqlException ex)
         {

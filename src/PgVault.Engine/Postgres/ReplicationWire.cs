@@ -274,10 +274,14 @@ internal sealed class ReplicationWire : IAsyncDisposable
         }
     }
 
-    /// <summary>The error of an ErrorResponse body (its severity, code and message fields).</summary>
+    /// <summary>
+    /// The error of an ErrorResponse body (its severity, code, message and detail fields): a <see cref="PgVaultException"/>
+    /// wrapping the server's error as a <see cref="PostgresException"/>, so callers decide on its SQLSTATE
+    /// (<see cref="PostgresErrors.SqlState"/>) as they do for errors on Npgsql's connections.
+    /// </summary>
     public static PgVaultException ServerError(ReadOnlySpan<byte> body)
     {
-        string? message = null, code = null, detail = null;
+        string? message = null, code = null, detail = null, severity = null, invariantSeverity = null;
         while (body.Length > 1 && body[0] != 0)
         {
             var field = (char)body[0];
@@ -288,14 +292,18 @@ internal sealed class ReplicationWire : IAsyncDisposable
                 case 'M': message = value; break;
                 case 'C': code = value; break;
                 case 'D': detail = value; break;
+                case 'S': severity = value; break;
+                case 'V': invariantSeverity = value; break;
             }
 
             body = end < 0 ? [] : body[(end + 2)..];
         }
 
         var text = $"the server reported an error{(code is null ? "" : $" ({code})")}: {message}{(detail is null ? "" : $" ({detail})")}";
+        var server = new PostgresException(message ?? "", severity ?? "ERROR", invariantSeverity ?? severity ?? "ERROR", code ?? "", detail: detail);
         return new PgVaultException(ErrorCode.BaseBackupFailed, text,
-            code == "XX001" ? "the server found data pages whose checksums do not match: the cluster has corrupt data" : null);
+            code == PostgresErrors.DataCorrupted ? "the server found data pages whose checksums do not match: the cluster has corrupt data" : null,
+            server);
     }
 
     private static PgVaultException Fail(string message) => new(ErrorCode.BaseBackupFailed, "replication connection: " + message);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Npgsql;
+using PgVault.Engine.Postgres;
 using PgVault.Errors;
 using PgVault.Postgres;
 
@@ -25,7 +26,7 @@ public static class RecoveryMonitor
         Func<string> describeFailure, IProgress<RecoveryProgress>? progress, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(describeFailure);
-        var cs = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, Timeout = 5 }.ToString();
+        var server = new PostgresServer(new NpgsqlConnectionStringBuilder(connectionString) { Timeout = 5 }.ToString());
         var clock = Stopwatch.StartNew();
         var failures = 0;
         while (true)
@@ -39,26 +40,12 @@ public static class RecoveryMonitor
 
             try
             {
-                await using var conn = new NpgsqlConnection(cs);
-                await conn.OpenAsync(ct).ConfigureAwait(false);
+                var status = await server.RecoveryStatusAsync(ct).ConfigureAwait(false);
                 failures = 0;
-                await using var cmd = new NpgsqlCommand(
-                    "SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn(), '0/0')::text, pg_last_xact_replay_timestamp()", conn);
-                await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                await r.ReadAsync(ct).ConfigureAwait(false);
-                var last = await r.IsDBNullAsync(2, ct).ConfigureAwait(false) ? (DateTimeOffset?)null
-                    : new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(2), DateTimeKind.Utc));
-                if (!r.GetBoolean(0))
-                {
-                    await r.DisposeAsync().ConfigureAwait(false);
-                    await using var done = new NpgsqlCommand(
-                        "SELECT pg_current_wal_lsn()::text, (SELECT timeline_id FROM pg_control_checkpoint())", conn);
-                    await using var d = await done.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                    await d.ReadAsync(ct).ConfigureAwait(false);
-                    return new RecoveryResult(Lsn.Parse(d.GetString(0)), d.GetInt32(1), last, clock.Elapsed);
-                }
+                if (!status.InRecovery)
+                    return new RecoveryResult(status.Position!.Value, status.Timeline!.Value, status.LastTransaction, clock.Elapsed);
 
-                progress?.Report(new RecoveryProgress(Lsn.Parse(r.GetString(1)), end, last));
+                progress?.Report(new RecoveryProgress(status.Replayed, end, status.LastTransaction));
             }
             catch (NpgsqlException ex) when (!ct.IsCancellationRequested)
             {

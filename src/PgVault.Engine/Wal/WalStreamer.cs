@@ -70,7 +70,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             {
                 break;
             }
-            catch (Exception ex) when (ex.Message.Contains("CopyDone", StringComparison.Ordinal))
+            catch (Exception ex) when (PostgresErrors.IsEndOfTimeline(ex))
             {
                 // The server ended the timeline (a promotion); Npgsql reports the end of the stream as an error.
                 logger.LogInformation("cluster {Cluster}: the server ended the timeline being streamed; reconnecting", chain.Cluster.Id);
@@ -115,7 +115,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
     /// <summary>One connection's life: identify, choose the chain, stream until the server ends the timeline or an error.</summary>
     public async Task StreamOnceAsync(CancellationToken ct)
     {
-        var conn = new PhysicalReplicationConnection(ReplicationConnectionString(chain.Cluster.ConnectionString))
+        var conn = new PhysicalReplicationConnection(WalReplication.ConnectionString(chain.Cluster.ConnectionString))
         {
             WalReceiverStatusInterval = TimeSpan.FromSeconds(1),
         };
@@ -144,7 +144,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             var chainStart = redo is { } r && r < position ? r : position;
             var (start, timeline) = await chain.EnsureChainAsync(
                 system.SystemId.ToString(CultureInfo.InvariantCulture), system.Timeline, chainStart, major,
-                tli => FetchHistoryAsync(conn, tli, ct),
+                tli => WalReplication.FetchHistoryAsync(conn, new PostgresServer(chain.Cluster.ConnectionString), chain.Cluster.Id, tli, ct),
                 ct).ConfigureAwait(false);
 
             var slotName = chain.Cluster.SlotName;
@@ -242,14 +242,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
     {
         try
         {
-            // Unpooled: a pooled connection may be to a server that has restarted since (an in-place restore).
-            var sql = new Npgsql.NpgsqlConnection(new Npgsql.NpgsqlConnectionStringBuilder(chain.Cluster.ConnectionString) { Pooling = false }.ToString());
-            await using (sql.ConfigureAwait(false))
-            {
-                await sql.OpenAsync(ct).ConfigureAwait(false);
-                await using var cmd = new Npgsql.NpgsqlCommand("SELECT redo_lsn::text FROM pg_control_checkpoint()", sql);
-                return Lsn.Parse((string)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
-            }
+            return await new PostgresServer(chain.Cluster.ConnectionString).RedoPointAsync(ct).ConfigureAwait(false);
         }
         catch (Npgsql.NpgsqlException ex)
         {
@@ -257,50 +250,6 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 chain.Cluster.Id, ex.Message);
             return null;
         }
-    }
-
-    /// <summary>
-    /// A timeline history file from the server. Npgsql's TIMELINE_HISTORY fails on PostgreSQL 15 (it reads the file's
-    /// content column as bytea where the server sends text); then the file is read with <c>pg_read_binary_file</c>,
-    /// which needs superuser or the <c>pg_read_server_files</c> role.
-    /// </summary>
-    private async Task<string> FetchHistoryAsync(PhysicalReplicationConnection conn, uint timeline, CancellationToken ct)
-    {
-        try
-        {
-            return System.Text.Encoding.UTF8.GetString((await conn.TimelineHistory(timeline, ct).ConfigureAwait(false)).Content);
-        }
-        catch (InvalidCastException)
-        {
-            var name = WalSegment.HistoryName(timeline);
-            try
-            {
-                // Unpooled: a pooled connection may be to a server that has restarted since (an in-place restore).
-            var sql = new Npgsql.NpgsqlConnection(new Npgsql.NpgsqlConnectionStringBuilder(chain.Cluster.ConnectionString) { Pooling = false }.ToString());
-                await using (sql.ConfigureAwait(false))
-                {
-                    await sql.OpenAsync(ct).ConfigureAwait(false);
-                    await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_read_binary_file('pg_wal/' || @name)", sql);
-                    cmd.Parameters.AddWithValue("name", name);
-                    var bytes = (byte[])(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-                    return System.Text.Encoding.UTF8.GetString(bytes);
-                }
-            }
-            catch (Npgsql.PostgresException ex)
-            {
-                throw new PgVaultException(ErrorCode.WalStreamFailed,
-                    $"unable to read timeline history file {name} from cluster '{chain.Cluster.Id}': {ex.MessageText}",
-                    "grant the role in the cluster's ConnectionString pg_read_server_files (GRANT pg_read_server_files TO ...)", ex);
-            }
-        }
-    }
-
-    /// <summary>Npgsql takes a normal connection string; replication mode is set by the connection class.</summary>
-    private static string ReplicationConnectionString(string connectionString)
-    {
-        var b = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
-        b.ApplicationName ??= "pgvault-wal";
-        return b.ToString();
     }
 
     /// <summary>

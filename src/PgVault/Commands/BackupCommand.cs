@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using PgVault.Catalog;
 using PgVault.Engine;
 using PgVault.Engine.BaseBackup;
+using PgVault.Engine.Postgres;
 using PgVault.Errors;
 using PgVault.Hosting;
 using PgVault.Postgres;
@@ -115,11 +116,7 @@ public static class BackupCommand
     {
         try
         {
-            await using var conn = new Npgsql.NpgsqlConnection(cluster.ConnectionString);
-            await conn.OpenAsync(ct).ConfigureAwait(false);
-            await using var cmd = new Npgsql.NpgsqlCommand("SELECT active FROM pg_replication_slots WHERE slot_name = @slot", conn);
-            cmd.Parameters.AddWithValue("slot", cluster.SlotName);
-            if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true)
+            if (await new PostgresServer(cluster.ConnectionString).IsReplicationSlotActiveAsync(cluster.SlotName, ct).ConfigureAwait(false))
             {
                 throw new PgVaultException(ErrorCode.Conflict,
                     $"replication slot '{cluster.SlotName}' of cluster '{cluster.Id}' is in use (by a running 'pgvault serve'?)",

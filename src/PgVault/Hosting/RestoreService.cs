@@ -319,30 +319,15 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
     /// </summary>
     private static async Task<(int Databases, string? Problems)> AmcheckAsync(string bin, string cs, string socketDir, int port, CancellationToken ct)
     {
+        var server = new PostgresServer(cs);
         var added = new List<string>();
-        var databases = new List<string>();
-        await using (var conn = new NpgsqlConnection(cs))
-        {
-            await conn.OpenAsync(ct).ConfigureAwait(false);
-            await using var cmd = new NpgsqlCommand("SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname", conn);
-            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await r.ReadAsync(ct).ConfigureAwait(false))
-                databases.Add(r.GetString(0));
-        }
-
+        var databases = await server.ConnectableDatabasesAsync(ct).ConfigureAwait(false);
         try
         {
             foreach (var db in databases)
             {
-                await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Database = db }.ToString());
-                await conn.OpenAsync(ct).ConfigureAwait(false);
-                await using var check = new NpgsqlCommand("SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'", conn);
-                if ((long)(await check.ExecuteScalarAsync(ct).ConfigureAwait(false))! == 0)
-                {
-                    await using var create = new NpgsqlCommand("CREATE EXTENSION amcheck", conn);
-                    await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                if (await server.AddAmcheckAsync(db, ct).ConfigureAwait(false))
                     added.Add(db);
-                }
             }
 
             try
@@ -360,12 +345,7 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         finally
         {
             foreach (var db in added)
-            {
-                await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Database = db }.ToString());
-                await conn.OpenAsync(CancellationToken.None).ConfigureAwait(false);
-                await using var drop = new NpgsqlCommand("DROP EXTENSION amcheck", conn);
-                await drop.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
-            }
+                await server.DropAmcheckAsync(db, CancellationToken.None).ConfigureAwait(false);
         }
     }
 }
