@@ -5,6 +5,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Compression;
+using PgVault.Engine.Repository;
 using PgVault.Errors;
 using PgVault.Storage;
 

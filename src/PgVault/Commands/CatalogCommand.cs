@@ -2,6 +2,7 @@ using System.CommandLine;
 using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Hosting;
 using PgVault.Storage;
 

@@ -3,6 +3,7 @@ using Npgsql;
 using PgVault.Configuration;
 using PgVault.Engine.BaseBackup;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
 using PgVault.Postgres;
