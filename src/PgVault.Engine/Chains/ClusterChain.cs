@@ -257,7 +257,11 @@ public sealed class ClusterChain
         return new string(chars);
     }
 
-    /// <summary>Records WAL made durable up to <paramref name="end"/> (and <paramref name="storedBytesDelta"/> bytes more in the repository).</summary>
+    /// <summary>
+    /// Records WAL made durable up to <paramref name="end"/> (and <paramref name="storedBytesDelta"/> bytes more in the
+    /// repository), in memory only: the catalog row is saved by <see cref="CatalogSaver"/> (within a second, at once when
+    /// this changes the backup's state), so a WAL flush never waits for the catalog.
+    /// </summary>
     public async Task OnWalDurableAsync(Lsn end, uint timeline, long storedBytesDelta, CancellationToken ct)
     {
         Interlocked.Add(ref _walBytes, storedBytesDelta);
@@ -270,15 +274,23 @@ public sealed class ClusterChain
             {
                 _current = _current with { EndLsn = Math.Max(end.Value, _current.EndLsn ?? 0), Timeline = (int)timeline };
                 Pulse();
+                if (StateOf(_current).State != (_saved ?? _current).State)
+                    RequestSave();
             }
         }
         finally
         {
             _gate.Release();
         }
-
-        await RefreshAsync(ct).ConfigureAwait(false);
     }
+
+    private TaskCompletionSource _saveRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the catalog row should be saved now (the backup's state changes); <see cref="CatalogSaver"/> waits for it.</summary>
+    public Task SaveRequested => Volatile.Read(ref _saveRequested).Task;
+
+    private void RequestSave() =>
+        Interlocked.Exchange(ref _saveRequested, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     /// <summary>State and recovery window of <paramref name="current"/> with the base backups as last read.</summary>
     private (BackupState State, DateTimeOffset? Earliest) StateOf(BackupRecord current)
@@ -363,7 +375,10 @@ public sealed class ClusterChain
         return true;
     }
 
-    /// <summary>Recomputes state, size and recovery window of the active chain and saves its catalog row.</summary>
+    /// <summary>
+    /// Recomputes state, size and recovery window of the active chain and saves its catalog row when it changed (called by
+    /// <see cref="CatalogSaver"/> and on every change of streaming or base backups).
+    /// </summary>
     public async Task RefreshAsync(CancellationToken ct)
     {
         await _gate.WaitAsync(ct).ConfigureAwait(false);
