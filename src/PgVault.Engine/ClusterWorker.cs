@@ -147,6 +147,10 @@ public sealed class ClusterWorker
         // Streaming never outlives this method: a failure here stops it, so a restarted worker is the only reader.
         using var stopStreaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var streaming = Streamer.RunAsync(stopStreaming.Token);
+        // The catalog row: saved every second (sooner when time alone changes the state, e.g. an interruption outlasting
+        // the lag threshold), at once on a state change, and last after streaming has stopped.
+        using var stopSaving = new CancellationTokenSource();
+        var saving = new CatalogSaver(Chain, _time, _logger, SaveInterval).RunAsync(stopSaving.Token);
         try
         {
             // Wait (bounded only by cancellation) until streaming has chosen the active chain.
@@ -154,7 +158,6 @@ public sealed class ClusterWorker
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _time, ct).ConfigureAwait(false);
 
             await FailInterruptedAsync(ct).ConfigureAwait(false);
-            var refreshing = RefreshPeriodicallyAsync(stopStreaming.Token);
             var bases = await _catalog.ListBaseBackupsAsync(Chain.Current!.Id, ct).ConfigureAwait(false);
             if (!bases.Any(b => b.State == BaseBackupState.Complete))
                 TryStartBaseBackup("the backup has no complete base backup", null, ct);
@@ -170,7 +173,6 @@ public sealed class ClusterWorker
             }
 
             await streaming.ConfigureAwait(false);
-            await refreshing.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -179,36 +181,18 @@ public sealed class ClusterWorker
         {
             await stopStreaming.CancelAsync().ConfigureAwait(false);
             await streaming.ConfigureAwait(false); // RunAsync ends quietly when cancelled
+            await stopSaving.CancelAsync().ConfigureAwait(false);
+            await saving.ConfigureAwait(false); // saves the last state
             await WaitForBaseBackupAsync().ConfigureAwait(false);
         }
     }
 
     /// <summary>
-    /// Recomputes the backup's state every few seconds, so time alone (an interruption outlasting the threshold) shows
-    /// in the API even when nothing else happens.
+    /// How often the catalog row is saved: every second, or a quarter of the lag threshold when that is shorter (time
+    /// alone, an interruption outlasting the threshold, changes the state the API shows).
     /// </summary>
-    private async Task RefreshPeriodicallyAsync(CancellationToken ct)
-    {
-        var period = TimeSpan.FromTicks(Math.Clamp(_engine.WalLagThreshold.Ticks / 4, TimeSpan.FromMilliseconds(250).Ticks, TimeSpan.FromSeconds(5).Ticks));
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                await Task.Delay(period, _time, ct).ConfigureAwait(false);
-                try
-                {
-                    await Chain.RefreshAsync(ct).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    _logger.LogWarning("cluster {Cluster}: could not update the backup's state: {Error}", Cluster.Id, ex.Message);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-        }
-    }
+    private TimeSpan SaveInterval =>
+        TimeSpan.FromTicks(Math.Clamp(_engine.WalLagThreshold.Ticks / 4, TimeSpan.FromMilliseconds(250).Ticks, CatalogSaver.MaxInterval.Ticks));
 
     /// <summary>Starts a base backup in the background; false when one is already running.</summary>
     public bool TryStartBaseBackup(string reason, IProgress<BaseBackupProgress>? progress = null, CancellationToken ct = default)

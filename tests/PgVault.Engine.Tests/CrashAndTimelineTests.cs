@@ -2,6 +2,7 @@ using System.Diagnostics;
 using PgVault.Catalog;
 using PgVault.Catalog.Sqlite;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Storage;
 using PgVault.Postgres;
 using PgVault.Storage;
@@ -191,7 +192,7 @@ public sealed class CrashAndTimelineTests
         var before = await ChainAsync(data, clusterId);
         var last = before.Wal.Where(w => !w.Partial).OrderBy(w => w.Segment).Last();
         Assert.True(last.Segment < WalSegment.Number(before.DurableEnd), "the test needs a whole segment before the head");
-        var content = (await PgVault.Engine.Wal.StoredSegment.ReadAsync(store, clusterId, before.ChainId, last.Timeline, last.Segment, Ct))!.Value;
+        var content = (await new ChainRepository(store, clusterId, before.ChainId).ReadWalSegmentAsync(last.Timeline, last.Segment, Ct))!.Value;
         Assert.Equal(WalSegment.DefaultSizeBytes, content.Covered);
 
         // Replace the whole object with two pieces of the same bytes: a session stopped between the last piece and the whole object.
@@ -200,9 +201,7 @@ public sealed class CrashAndTimelineTests
         foreach (var (from, to) in new[] { (0, half), (half, (int)WalSegment.DefaultSizeBytes) })
         {
             var piece = content.Data.AsMemory(from, to - from);
-            var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(piece.Span));
-            await PgVault.Engine.Wal.WalObjects.WriteCompressedAsync(store,
-                RepositoryLayout.WalPartial(clusterId, before.ChainId, last.Timeline, name, from, to, sha), piece, 3, Ct);
+            await new ChainRepository(store, clusterId, before.ChainId).WriteWalPieceAsync(last.Timeline, last.Segment, from, to, piece, 3, Ct);
         }
 
         await store.DeleteAsync([last.Key], Ct);

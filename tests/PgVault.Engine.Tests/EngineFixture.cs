@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Npgsql;
+using PgVault.Engine.Repository;
 using PgVault.Postgres;
 using PgVault.Testing;
 using Xunit;
@@ -28,7 +29,7 @@ public static class Wait
     public static Task FinishedSegmentsWholeAsync(PgVault.Storage.IObjectStore store, string clusterId, TimeSpan timeout) =>
         UntilAsync(async () =>
         {
-            foreach (var c in await Chains.RepositoryScanner.ScanAsync(store, clusterId, TestContext.Current.CancellationToken))
+            foreach (var c in await RepositoryScanner.ScanAsync(store, clusterId, TestContext.Current.CancellationToken))
             {
                 var head = WalSegment.Number(c.DurableEnd);
                 if (c.Wal.Any(w => w.Partial && w.Segment != head))

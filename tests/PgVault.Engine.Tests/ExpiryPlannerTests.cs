@@ -1,4 +1,5 @@
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Retention;
 using PgVault.Postgres;
 using PgVault.Storage;

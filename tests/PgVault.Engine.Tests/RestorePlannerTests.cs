@@ -1,4 +1,5 @@
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
 using PgVault.Postgres;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using PgVault.Catalog;
+using PgVault.Engine.Repository;
 using PgVault.Postgres;
 using PgVault.Testing;
 using Xunit;
@@ -204,7 +205,7 @@ public sealed class RestoreTests
         // The base backup recorded the next xid of its start checkpoint: the xid target can start from it.
         var store = new Engine.Storage.LocalObjectStore(Path.Combine(data.Path, "repository"));
         var (cluster, _) = Engine.Restore.WalFetcher.ParseBackupId(backupId);
-        var chain = (await Engine.Chains.RepositoryScanner.ScanAsync(store, cluster, Ct)).Single(c => c.Metadata?.BackupId == backupId);
+        var chain = (await RepositoryScanner.ScanAsync(store, cluster, Ct)).Single(c => c.Metadata?.BackupId == backupId);
         var nextXid = chain.BaseBackups.Single(b => b.Complete).Metadata!.NextXid;
         Assert.NotNull(nextXid);
         Assert.InRange(nextXid.Value, 3UL, (ulong)xidOfFive);
@@ -237,7 +238,7 @@ public sealed class RestoreTests
         // A full segment after the base backup's end and before the chain's last one.
         var store = new Engine.Storage.LocalObjectStore(Path.Combine(data.Path, "repository"));
         var (cluster, _) = Engine.Restore.WalFetcher.ParseBackupId(backupId);
-        var chain = (await Engine.Chains.RepositoryScanner.ScanAsync(store, cluster, Ct)).Single(c => c.Metadata?.BackupId == backupId);
+        var chain = (await RepositoryScanner.ScanAsync(store, cluster, Ct)).Single(c => c.Metadata?.BackupId == backupId);
         var baseEnd = Lsn.Parse(chain.BaseBackups.Single(b => b.Complete).Metadata!.EndLsn);
         var full = chain.Wal.Where(w => !w.Partial).OrderBy(w => w.Segment).ToList();
         var victim = full.First(w => w.Segment > baseEnd.Value / WalSegment.DefaultSizeBytes && w.Segment < full[^1].Segment);

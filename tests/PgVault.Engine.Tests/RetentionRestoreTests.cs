@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Restore;
 using PgVault.Engine.Retention;
 using PgVault.Hosting;

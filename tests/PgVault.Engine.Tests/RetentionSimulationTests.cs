@@ -2,6 +2,7 @@ using PgVault.Catalog;
 using PgVault.Catalog.Sqlite;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Restore;
 using PgVault.Engine.Retention;
 using PgVault.Postgres;

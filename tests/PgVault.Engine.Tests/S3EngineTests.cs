@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using PgVault.Catalog;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Storage.Encryption;
 using PgVault.Postgres;
 using PgVault.Storage;

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Storage.Encryption;
 using PgVault.Postgres;
 using PgVault.Storage.S3;

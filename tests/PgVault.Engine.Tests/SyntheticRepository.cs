@@ -1,4 +1,5 @@
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Postgres;
 using PgVault.Storage;
 using PgVault.Testing;

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Compression;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
 using PgVault.Storage;

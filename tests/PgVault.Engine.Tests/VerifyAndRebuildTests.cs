@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using PgVault.Catalog;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Storage;
 using PgVault.Postgres;
 using PgVault.Storage;

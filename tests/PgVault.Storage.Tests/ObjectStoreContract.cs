@@ -1,3 +1,4 @@
+using PgVault.Engine.Repository;
 using PgVault.Engine.Storage;
 using PgVault.Errors;
 using Xunit;

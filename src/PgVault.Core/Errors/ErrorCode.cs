@@ -55,6 +55,7 @@ public sealed record ErrorCode
     public static readonly ErrorCode RepositoryUnavailable = new("PGV-2005", 503, "repository unavailable");
     public static readonly ErrorCode EncryptionKeyMissing = new("PGV-2006", 500, "object encrypted with a key that is not configured");
     public static readonly ErrorCode EncryptionKeyMismatch = new("PGV-2007", 500, "object encrypted with another key of the same id");
+    public static readonly ErrorCode RepositoryFormatTooNew = new("PGV-2008", 500, "repository written by a newer PgVault");
 
     // 3xxx: PostgreSQL and the backup engine
     public static readonly ErrorCode PostgresUnavailable = new("PGV-3001", 503, "PostgreSQL cluster unreachable");
@@ -70,7 +71,7 @@ public sealed record ErrorCode
         UnsupportedMediaType, ValidationFailed, RateLimited, Conflict, NotAcceptable, RequestTooLarge,
         Internal, Unavailable, InvalidConfiguration, CatalogUnavailable, CatalogSchemaTooNew,
         ObjectNotFound, ObjectCorrupt, InvalidObjectKey, WalDuplicateMismatch, RepositoryUnavailable, EncryptionKeyMissing,
-        EncryptionKeyMismatch,
+        EncryptionKeyMismatch, RepositoryFormatTooNew,
         PostgresUnavailable, BaseBackupFailed, WalStreamFailed, UnknownCluster, PostgresMajorUnsupported,
     ];
 

@@ -9,6 +9,7 @@ using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Postgres;
+using PgVault.Engine.Repository;
 using PgVault.Errors;
 using PgVault.Postgres;
 using PgVault.Storage;
@@ -146,8 +147,8 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             }
 
 
-            var manifest = await WriteSmallAsync(RepositoryLayout.BaseBackupPrefix(chain.Cluster.Id, chainId, label) + "backup_manifest.zst",
-                manifestBytes, ct).ConfigureAwait(false);
+            var repository = new ChainRepository(chain.Store, chain.Cluster.Id, chainId);
+            var manifest = await repository.WriteBaseBackupManifestAsync(label, manifestBytes, engine.CompressionLevel, ct).ConfigureAwait(false);
             var metadata = new BaseBackupMetadata
             {
                 BackupId = current.Id,
@@ -163,10 +164,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                 Compression = "zstd",
                 NextXid = nextXid,
             };
-            using (var json = new MemoryStream(MetadataJson.Serialize(metadata, MetadataJson.Default.BaseBackupMetadata)))
-                await chain.Store.WriteAsync(RepositoryLayout.BaseBackupMetadata(chain.Cluster.Id, chainId, label), json, ct).ConfigureAwait(false);
-            using (var marker = new MemoryStream(Encoding.UTF8.GetBytes(completedAt.ToString("O", CultureInfo.InvariantCulture))))
-                await chain.Store.WriteAsync(RepositoryLayout.BaseBackupComplete(chain.Cluster.Id, chainId, label), marker, ct).ConfigureAwait(false);
+            await repository.CommitBaseBackupAsync(metadata, ct).ConfigureAwait(false);
 
             var stored = parts.Sum(p => p.StoredBytes) + manifest.StoredBytes;
             record = record with
@@ -252,19 +250,14 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         CancellationToken ct)
     {
         var parts = new List<BaseBackupPart>();
+        var repository = new ChainRepository(chain.Store, chain.Cluster.Id, chainId);
         var codec = new ZstdCodec(engine.CompressionLevel, engine.CompressionWorkers);
         for (var index = 0; ; index++)
         {
-            var key = RepositoryLayout.BaseBackupPart(chain.Cluster.Id, chainId, label, index);
             var part = new PartStream(source, engine.BaseBackupPartSizeBytes, observer.Observe);
-            var info = await chain.Store.WriteCompressedAsync(key, part, codec, ct).ConfigureAwait(false);
-            if (info.UncompressedBytes == 0 && index > 0)
-            {
-                await chain.Store.DeleteAsync([key], ct).ConfigureAwait(false);
+            if (await repository.WriteBaseBackupPartAsync(label, index, part, codec, ct).ConfigureAwait(false) is not { } stored)
                 break;
-            }
-
-            parts.Add(new BaseBackupPart(key, info.UncompressedBytes, info.CompressedBytes, info.Sha256Hex));
+            parts.Add(stored);
             if (part.SourceEnded)
                 break;
         }
@@ -283,26 +276,13 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
     private async Task<BaseBackupPart> PumpServerCompressedAsync(BaseBackupProtocol native, string chainId, string label,
         Observer observer, CancellationToken ct)
     {
-        var key = RepositoryLayout.BaseBackupPart(chain.Cluster.Id, chainId, label, 0);
         using var stopProgress = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var polling = PollServerProgressAsync(native.BackendPid, observer, stopProgress.Token);
         try
         {
-            var hashed = Sha256Stream.ForRead(native.Archive, leaveOpen: true);
-            await using (hashed.ConfigureAwait(false))
-            {
-                var stored = await chain.Store.WriteAsync(key, hashed, ct).ConfigureAwait(false);
-                if (!hashed.IsComplete)
-                    throw new InvalidOperationException($"the '{chain.Store.Kind}' store returned before reading '{key}' to its end");
-                if (stored.SizeBytes != hashed.Bytes)
-                {
-                    throw new PgVaultException(ErrorCode.ObjectCorrupt,
-                        $"object '{key}' was stored with {stored.SizeBytes} bytes, but {hashed.Bytes} were written");
-                }
-
-                // SizeBytes: filled in from the manifest once it has arrived.
-                return new BaseBackupPart(key, 0, stored.SizeBytes, hashed.HashHex, StoredChecksum: true);
-            }
+            // SizeBytes: filled in from the manifest once it has arrived.
+            return await new ChainRepository(chain.Store, chain.Cluster.Id, chainId).WriteStoredBaseBackupPartAsync(label, native.Archive, ct)
+                .ConfigureAwait(false);
         }
         finally
         {
@@ -456,12 +436,6 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         var rate = done / Math.Max(0.001, elapsed.TotalSeconds);
         TimeSpan? remaining = rate > 0 && estimate > done ? TimeSpan.FromSeconds((estimate - done) / rate) : null;
         return new BaseBackupProgress(done, estimate, rate, remaining);
-    }
-
-    private async Task<BaseBackupPart> WriteSmallAsync(string key, byte[] data, CancellationToken ct)
-    {
-        var stored = await Wal.WalObjects.WriteCompressedAsync(chain.Store, key, data, engine.CompressionLevel, ct).ConfigureAwait(false);
-        return new BaseBackupPart(key, data.Length, stored, Convert.ToHexStringLower(SHA256.HashData(data)));
     }
 
     /// <summary>

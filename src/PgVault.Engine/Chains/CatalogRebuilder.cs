@@ -1,6 +1,7 @@
 using System.Globalization;
 using PgVault.Catalog;
 using PgVault.Configuration;
+using PgVault.Engine.Repository;
 using PgVault.Storage;
 
 namespace PgVault.Engine.Chains;

@@ -1,4 +1,5 @@
 using PgVault.Engine.Compression;
+using PgVault.Engine.Repository;
 using PgVault.Postgres;
 using PgVault.Storage;
 using ZstdSharp;
@@ -59,13 +60,13 @@ public static class ChainVerifier
             }
         }
 
+        var repository = new ChainRepository(store, chain.ClusterId, chain.ChainId);
         foreach (var w in chain.Wal)
         {
             // A piece that vanished since the listing, of a segment now stored whole, was replaced by the streamer
             // (verify running beside serve): not a finding. The whole segment is checked when the chain is verified next.
-            await CheckAsync(w.Key, () => store.OpenVerifiedAsync(w.Key, ZstdCodec.Default, w.Sha256, ct, w.End - w.Offset), w.Partial
-                ? () => store.ListAsync(RepositoryLayout.WalTimelinePrefix(chain.ClusterId, chain.ChainId, w.Timeline) +
-                                        WalSegment.Name(w.Timeline, w.Segment) + "-", ct).AnyAsync(ct).AsTask()
+            await CheckAsync(w.Key, () => ChainRepository.OpenWalAsync(store, w, ct), w.Partial
+                ? async () => await repository.FindWalSegmentAsync(w.Timeline, WalSegment.Name(w.Timeline, w.Segment), ct).ConfigureAwait(false) is not null
                 : null).ConfigureAwait(false);
         }
 

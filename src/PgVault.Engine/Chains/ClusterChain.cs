@@ -4,6 +4,7 @@ using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Postgres;
 using PgVault.Storage;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Wal;
 
 namespace PgVault.Engine.Chains;
@@ -84,9 +85,7 @@ public sealed class ClusterChain
     public static string ChainIdOf(BackupRecord backup)
     {
         ArgumentNullException.ThrowIfNull(backup);
-        // <clusterId>-<chainId>-<major>
-        var rest = backup.Id[(backup.ClusterId.Length + 1)..];
-        return rest[..rest.LastIndexOf('-')];
+        return BackupId.Parse(backup.Id).ChainId;
     }
 
     /// <summary>
@@ -105,7 +104,11 @@ public sealed class ClusterChain
         {
             var active = _current ?? await _catalog.GetActiveBackupAsync(Cluster.Id, ct).ConfigureAwait(false);
             if (active is not null && _current is null)
-                _walBytes = await SumAsync(RepositoryLayout.WalPrefix(Cluster.Id, ChainIdOf(active)), ct).ConfigureAwait(false);
+            {
+                // Resuming a chain: the format gate first (a chain a newer PgVault wrote is not streamed into).
+                await Repository(active).ReadChainAsync(ct).ConfigureAwait(false);
+                _walBytes = await Repository(active).WalStoredBytesAsync(ct).ConfigureAwait(false);
+            }
 
             string? reason = null;
             if (active is null)
@@ -171,7 +174,7 @@ public sealed class ClusterChain
         if (recordStart + recordHeaderBytes > end.Value)
             return false;
         var number = WalSegment.Number(new Lsn(recordStart));
-        var stored = await StoredSegment.ReadAsync(_store, Cluster.Id, ChainIdOf(active), timeline, number, ct).ConfigureAwait(false);
+        var stored = await Repository(active).ReadWalSegmentAsync(timeline, number, ct).ConfigureAwait(false);
         if (stored is null)
             return false;
         var offset = (long)(recordStart - WalSegment.Start(number).Value);
@@ -197,7 +200,7 @@ public sealed class ClusterChain
         var now = _time.GetUtcNow();
         var backup = new BackupRecord
         {
-            Id = $"{Cluster.Id}-{chainId}-{major}",
+            Id = new BackupId(Cluster.Id, chainId, major).Format(),
             ClusterId = Cluster.Id,
             CreatedDate = now,
             State = BackupState.Busy,
@@ -223,8 +226,7 @@ public sealed class ClusterChain
         };
         // The repository first (source of truth), then the catalog.
         Interlocked.Exchange(ref _walBytes, 0);
-        await WriteBytesAsync(RepositoryLayout.Chain(Cluster.Id, chainId), MetadataJson.Serialize(metadata, MetadataJson.Default.ChainMetadata), ct)
-            .ConfigureAwait(false);
+        await new ChainRepository(_store, Cluster.Id, chainId).WriteChainAsync(metadata, ct).ConfigureAwait(false);
         if (timeline > 1)
             await WriteHistoryAsync(backup, timeline, await fetchHistory(timeline).ConfigureAwait(false), ct).ConfigureAwait(false);
         var rows = new List<BackupRecord> { backup };
@@ -239,23 +241,10 @@ public sealed class ClusterChain
     }
 
     private async Task WriteHistoryAsync(BackupRecord chain, uint timeline, string content, CancellationToken ct) =>
-        await WriteBytesAsync(RepositoryLayout.History(Cluster.Id, ChainIdOf(chain), timeline), System.Text.Encoding.UTF8.GetBytes(content), ct)
-            .ConfigureAwait(false);
+        Interlocked.Add(ref _walBytes, await Repository(chain).WriteHistoryAsync(timeline, content, ct).ConfigureAwait(false));
 
-    private async Task WriteBytesAsync(string key, byte[] bytes, CancellationToken ct)
-    {
-        using var stream = new MemoryStream(bytes, writable: false);
-        var info = await _store.WriteAsync(key, stream, ct).ConfigureAwait(false);
-        Interlocked.Add(ref _walBytes, key.Contains("/wal/", StringComparison.Ordinal) ? info.SizeBytes : 0);
-    }
-
-    private async Task<long> SumAsync(string prefix, CancellationToken ct)
-    {
-        long total = 0;
-        await foreach (var o in _store.ListAsync(prefix, ct).ConfigureAwait(false))
-            total += o.SizeBytes;
-        return total;
-    }
+    /// <summary>The repository of a chain of this cluster.</summary>
+    private ChainRepository Repository(BackupRecord chain) => new(_store, Cluster.Id, ChainIdOf(chain));
 
     private static string NewChainId()
     {
@@ -268,7 +257,11 @@ public sealed class ClusterChain
         return new string(chars);
     }
 
-    /// <summary>Records WAL made durable up to <paramref name="end"/> (and <paramref name="storedBytesDelta"/> bytes more in the repository).</summary>
+    /// <summary>
+    /// Records WAL made durable up to <paramref name="end"/> (and <paramref name="storedBytesDelta"/> bytes more in the
+    /// repository), in memory only: the catalog row is saved by <see cref="CatalogSaver"/> (within a second, at once when
+    /// this changes the backup's state), so a WAL flush never waits for the catalog.
+    /// </summary>
     public async Task OnWalDurableAsync(Lsn end, uint timeline, long storedBytesDelta, CancellationToken ct)
     {
         Interlocked.Add(ref _walBytes, storedBytesDelta);
@@ -281,14 +274,30 @@ public sealed class ClusterChain
             {
                 _current = _current with { EndLsn = Math.Max(end.Value, _current.EndLsn ?? 0), Timeline = (int)timeline };
                 Pulse();
+                if (StateOf(_current).State != (_saved ?? _current).State)
+                    RequestSave();
             }
         }
         finally
         {
             _gate.Release();
         }
+    }
 
-        await RefreshAsync(ct).ConfigureAwait(false);
+    private TaskCompletionSource _saveRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the catalog row should be saved now (the backup's state changes); <see cref="CatalogSaver"/> waits for it.</summary>
+    public Task SaveRequested => Volatile.Read(ref _saveRequested).Task;
+
+    private void RequestSave() =>
+        Interlocked.Exchange(ref _saveRequested, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    /// <summary>State and recovery window of <paramref name="current"/> with the base backups as last read.</summary>
+    private (BackupState State, DateTimeOffset? Earliest) StateOf(BackupRecord current)
+    {
+        var interruptedSince = InterruptedSince;
+        var wal = new WalStatus(current.EndLsn ?? 0, _streaming && interruptedSince is null, interruptedSince);
+        return ChainStateCalculator.Compute(Volatile.Read(ref _baseBackups), wal, _time.GetUtcNow(), _engine.WalLagThreshold);
     }
 
     /// <summary>
@@ -366,7 +375,10 @@ public sealed class ClusterChain
         return true;
     }
 
-    /// <summary>Recomputes state, size and recovery window of the active chain and saves its catalog row.</summary>
+    /// <summary>
+    /// Recomputes state, size and recovery window of the active chain and saves its catalog row when it changed (called by
+    /// <see cref="CatalogSaver"/> and on every change of streaming or base backups).
+    /// </summary>
     public async Task RefreshAsync(CancellationToken ct)
     {
         await _gate.WaitAsync(ct).ConfigureAwait(false);
@@ -376,9 +388,7 @@ public sealed class ClusterChain
                 return;
             var bases = await _catalog.ListBaseBackupsAsync(_current.Id, ct).ConfigureAwait(false);
             Volatile.Write(ref _baseBackups, bases);
-            var interruptedSince = InterruptedSince;
-            var wal = new WalStatus(_current.EndLsn ?? 0, _streaming && interruptedSince is null, interruptedSince);
-            var (state, earliest) = ChainStateCalculator.Compute(bases, wal, _time.GetUtcNow(), _engine.WalLagThreshold);
+            var (state, earliest) = StateOf(_current);
             var baseBytes = bases.Where(b => b.State == BaseBackupState.Complete).Sum(b => b.SizeBytes);
             var updated = _current with
             {

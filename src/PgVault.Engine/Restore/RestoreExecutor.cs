@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Compression;
 using PgVault.Engine.Storage;
+using PgVault.Engine.Repository;
 using PgVault.Errors;
 using PgVault.Storage;
 using PgVault.Text;

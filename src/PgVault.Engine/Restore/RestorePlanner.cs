@@ -1,5 +1,5 @@
 using System.Globalization;
-using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Errors;
 using PgVault.Postgres;
 

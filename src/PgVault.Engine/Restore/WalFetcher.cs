@@ -2,6 +2,8 @@ using System.Globalization;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Compression;
 using PgVault.Engine.Storage;
+using PgVault.Catalog;
+using PgVault.Engine.Repository;
 using PgVault.Errors;
 using PgVault.Storage;
 
@@ -19,11 +21,8 @@ public static class WalFetcher
     /// <summary>(cluster id, chain id) of a PgVault backup id <c>&lt;clusterId&gt;-&lt;chainId&gt;-&lt;major&gt;</c>.</summary>
     public static (string ClusterId, string ChainId) ParseBackupId(string backupId)
     {
-        ArgumentNullException.ThrowIfNull(backupId);
-        if (backupId.Length < 40 || !Guid.TryParseExact(backupId[..36], "D", out _) || backupId[36] != '-' || backupId.LastIndexOf('-') <= 37)
-            throw new PgVaultException(ErrorCode.NotFound, $"'{backupId}' is not a PgVault backup id (<clusterId>-<suffix>-<major>)");
-        var rest = backupId[37..];
-        return (backupId[..36], rest[..rest.LastIndexOf('-')]);
+        var id = BackupId.Parse(backupId);
+        return (id.ClusterId, id.ChainId);
     }
 
     /// <summary>Writes WAL file <paramref name="fileName"/> (a segment or a history file) to <paramref name="destination"/>.</summary>
@@ -50,13 +49,16 @@ public static class WalFetcher
             }
         }
 
+        // The format gate: a chain written by a newer PgVault is not restored from (PostgreSQL stops recovery on Fatal).
+        var repository = new ChainRepository(store, cluster, chain);
+        await repository.ReadChainAsync(ct).ConfigureAwait(false);
+
         if (fileName.EndsWith(".history", StringComparison.Ordinal) && fileName.Length == 16
             && uint.TryParse(fileName.AsSpan(0, 8), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var historyTimeline))
         {
-            var key = RepositoryLayout.History(cluster, chain, historyTimeline);
-            if (await store.StatAsync(key, ct).ConfigureAwait(false) is null)
+            var source = await repository.OpenHistoryAsync(historyTimeline, ct).ConfigureAwait(false);
+            if (source is null)
                 return (NotFound, $"{fileName}: not in backup {backupId}");
-            var source = await store.OpenReadAsync(key, ReadRange.All, ct).ConfigureAwait(false);
             await using (source.ConfigureAwait(false))
                 await WriteAtomicallyAsync(source, destination, ct).ConfigureAwait(false);
             return (0, $"{fileName}: restored");
@@ -65,11 +67,11 @@ public static class WalFetcher
         if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return (NotFound, $"{fileName}: not a WAL file PgVault stores");
 
-        if (await FetchWholeAsync(store, cluster, chain, timeline, fileName, destination, ct).ConfigureAwait(false))
+        if (await FetchWholeAsync(repository, timeline, fileName, destination, ct).ConfigureAwait(false))
             return (0, $"{fileName}: restored");
 
         // The chain's last segment is stored as pieces: the contiguous ones from its start, the rest zeros (end of WAL).
-        if (await Wal.StoredSegment.ReadAsync(store, cluster, chain, timeline, number, ct).ConfigureAwait(false) is { } partial)
+        if (await repository.ReadWalSegmentAsync(timeline, number, ct).ConfigureAwait(false) is { } partial)
         {
             using var source = new MemoryStream(partial.Data, writable: false);
             await WriteAtomicallyAsync(source, destination, ct).ConfigureAwait(false);
@@ -77,7 +79,7 @@ public static class WalFetcher
         }
 
         // Missing: fatal inside the chain's WAL, normal past its end (PostgreSQL asks for the next segment to find the end).
-        var scanned = (await RepositoryScanner.ScanAsync(store, cluster, ct).ConfigureAwait(false)).FirstOrDefault(c => c.ChainId == chain);
+        var scanned = await repository.ScanAsync(ct).ConfigureAwait(false);
         if (scanned is not null && scanned.Wal.Any(w => w.Segment > number && w.Timeline >= timeline))
             return (Fatal, $"{fileName}: missing from backup {backupId} although its WAL continues past it; recovery must not stop early here");
         return (NotFound, $"{fileName}: past the end of backup {backupId}'s WAL");
@@ -128,6 +130,7 @@ public static class WalFetcher
         if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return 0;
         var (cluster, chain) = ParseBackupId(backupId);
+        var repository = new ChainRepository(store, cluster, chain);
         spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
         foreach (var old in Directory.EnumerateFiles(spool).Where(f => File.GetLastWriteTimeUtc(f) < DateTime.UtcNow.AddHours(-1)))
             File.Delete(old);
@@ -138,7 +141,7 @@ public static class WalFetcher
             var target = Path.Combine(spool, name);
             if (PrivateFiles.LStat(target) is not null)
                 continue;
-            if (!await FetchWholeAsync(store, cluster, chain, timeline, name, target, ct).ConfigureAwait(false))
+            if (!await FetchWholeAsync(repository, timeline, name, target, ct).ConfigureAwait(false))
                 break;
             fetched++;
         }
@@ -161,6 +164,7 @@ public static class WalFetcher
         if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return 0;
         var (cluster, chain) = ParseBackupId(backupId);
+        var repository = new ChainRepository(store, cluster, chain);
         spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
         var next = number + 1;
         var fetched = 0;
@@ -184,7 +188,7 @@ public static class WalFetcher
                 }
 
                 var name = PgVault.Postgres.WalSegment.Name(timeline, next);
-                if (!await FetchWholeAsync(store, cluster, chain, timeline, name, Path.Combine(spool, name), ct).ConfigureAwait(false))
+                if (!await FetchWholeAsync(repository, timeline, name, Path.Combine(spool, name), ct).ConfigureAwait(false))
                     break;
                 next++;
                 fetched++;
@@ -213,20 +217,14 @@ public static class WalFetcher
     }
 
     /// <summary>Writes one whole segment object (checked) to <paramref name="target"/>; false when the repository has none.</summary>
-    private static async Task<bool> FetchWholeAsync(IObjectStore store, string cluster, string chain, uint timeline, string name, string target,
-        CancellationToken ct)
+    private static async Task<bool> FetchWholeAsync(ChainRepository repository, uint timeline, string name, string target, CancellationToken ct)
     {
-        await foreach (var o in store.ListAsync(RepositoryLayout.WalTimelinePrefix(cluster, chain, timeline) + name + "-", ct).ConfigureAwait(false))
-        {
-            if (!RepositoryLayout.TryParseWalSegmentFile(o.Key[(o.Key.LastIndexOf('/') + 1)..], out _, out var sha))
-                continue;
-            var verified = await store.OpenVerifiedAsync(o.Key, ZstdCodec.Default, sha, ct, PgVault.Postgres.WalSegment.DefaultSizeBytes).ConfigureAwait(false);
-            await using (verified.ConfigureAwait(false))
-                await WriteAtomicallyAsync(verified, target, ct).ConfigureAwait(false);
-            return true;
-        }
-
-        return false;
+        if (await repository.FindWalSegmentAsync(timeline, name, ct).ConfigureAwait(false) is not { } segment)
+            return false;
+        var verified = await repository.OpenWalSegmentAsync(segment, ct).ConfigureAwait(false);
+        await using (verified.ConfigureAwait(false))
+            await WriteAtomicallyAsync(verified, target, ct).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using PgVault.Catalog;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Postgres;
 using PgVault.Storage;
 
@@ -55,7 +56,7 @@ public sealed class ExpiryExecutor(IObjectStore store, ICatalog catalog, TimePro
         {
             if (backupId is not null && await catalog.GetBackupAsync(backupId, ct).ConfigureAwait(false) is { } row)
                 await catalog.SaveBackupsAsync([row with { State = BackupState.Destroying }], ct).ConfigureAwait(false);
-            var chainJson = plan.Other.Where(o => o.Key == RepositoryLayout.Chain(chain.ClusterId, chain.ChainId)).ToList();
+            var chainJson = plan.Other.Where(o => RepositoryKey.TryParse(o.Key, out var k) && k.Kind == RepositoryObjectKind.ChainMetadata).ToList();
             await DeleteAsync(chainJson).ConfigureAwait(false);
             await DeleteBaseBackupsAsync(plan, backupId, DeleteAsync, ct).ConfigureAwait(false);
             foreach (var batch in plan.Wal.Chunk(WalBatch))
@@ -70,8 +71,7 @@ public sealed class ExpiryExecutor(IObjectStore store, ICatalog catalog, TimePro
         if (plan.NewWalStart is { } walStart)
         {
             var expiry = new ExpiryMetadata { WalStartLsn = walStart.ToString(), ExpiredAt = time.GetUtcNow() };
-            using var content = new MemoryStream(MetadataJson.Serialize(expiry, MetadataJson.Default.ExpiryMetadata), writable: false);
-            await store.WriteAsync(RepositoryLayout.ChainExpiry(chain.ClusterId, chain.ChainId), content, ct).ConfigureAwait(false);
+            await new ChainRepository(store, chain.ClusterId, chain.ChainId).WriteExpiryAsync(expiry, ct).ConfigureAwait(false);
         }
 
         foreach (var batch in plan.Wal.Chunk(WalBatch))
@@ -107,14 +107,16 @@ public sealed class ExpiryExecutor(IObjectStore store, ICatalog catalog, TimePro
         {
             if (backupId is not null)
                 await catalog.DeleteBaseBackupAsync(backupId, b.Label, ct).ConfigureAwait(false);
-            var marker = b.Objects.Where(o => o.Key.EndsWith("/backup.complete", StringComparison.Ordinal)).ToList();
-            var metadata = b.Objects.Where(o => o.Key.EndsWith("/backup.json", StringComparison.Ordinal)).ToList();
+            var marker = b.Objects.Where(o => Is(o, RepositoryObjectKind.BaseBackupMarker)).ToList();
+            var metadata = b.Objects.Where(o => Is(o, RepositoryObjectKind.BaseBackupMetadata)).ToList();
             await delete(marker).ConfigureAwait(false);
             await delete(b.Objects.Except(marker).Except(metadata).ToList()).ConfigureAwait(false);
             await delete(metadata).ConfigureAwait(false);
             logger.LogDebug("expire: deleted base backup {Label} of {Backup}: {Reason}", b.Label, backupId, b.Reason);
         }
     }
+
+    private static bool Is(ObjectInfo o, RepositoryObjectKind kind) => RepositoryKey.TryParse(o.Key, out var k) && k.Kind == kind;
 
     /// <summary>The backup's new WAL start, size and recovery window, through the running engine when it owns the row.</summary>
     private async Task RefreshRowAsync(ChainExpiryPlan plan, string backupId, IExpiryCoordinator? coordinator, CancellationToken ct)
@@ -141,7 +143,7 @@ public sealed class ExpiryExecutor(IObjectStore store, ICatalog catalog, TimePro
         {
             var page = await catalog.ListBackupsAsync(ClusterScope.Only([chain.ClusterId]), new PageRequest(offset, PageRequest.MaxLimit), ct)
                 .ConfigureAwait(false);
-            if (page.Items.FirstOrDefault(b => b.Id.StartsWith($"{chain.ClusterId}-{chain.ChainId}-", StringComparison.Ordinal)) is { } found)
+            if (page.Items.FirstOrDefault(b => BackupId.IsOfChain(b.Id, chain.ClusterId, chain.ChainId)) is { } found)
                 return found.Id;
             if (!page.HasMore)
                 return null;

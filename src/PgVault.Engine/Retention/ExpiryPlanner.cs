@@ -1,4 +1,5 @@
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Postgres;
 using PgVault.Storage;
 
@@ -112,8 +113,7 @@ public static class ExpiryPlanner
             return WholeChain(chain, "it has no chain.json (left by an interrupted expiry)");
         var windowStart = now - TimeSpan.FromDays(policy.RetentionDays);
         // The chain's last write by the engine (expiry's own expiry.json does not count).
-        var expiryKey = RepositoryLayout.ChainExpiry(chain.ClusterId, chain.ChainId);
-        var engineObjects = chain.Objects.Where(o => o.Key != expiryKey).ToList();
+        var engineObjects = chain.Objects.Where(o => Kind(o) != RepositoryObjectKind.ExpiryRecord).ToList();
         var lastWrite = engineObjects.Count > 0 ? engineObjects.Max(o => o.LastModified) : chain.Metadata.CreatedAt;
         if (!active && mayGoWhole && lastWrite < windowStart)
         {
@@ -163,9 +163,7 @@ public static class ExpiryPlanner
                 .Select(w => byKey.GetValueOrDefault(w.Key) ?? new ObjectInfo(w.Key, w.StoredBytes, DateTimeOffset.MinValue)));
             foreach (var h in chain.HistoryKeys.Order(StringComparer.Ordinal))
             {
-                var name = h[(h.LastIndexOf('/') + 1)..];
-                if (uint.TryParse(name.AsSpan(0, Math.Min(8, name.Length)), System.Globalization.NumberStyles.HexNumber,
-                        System.Globalization.CultureInfo.InvariantCulture, out var timeline) && timeline < keepTimeline)
+                if (RepositoryKey.TryParse(h, out var history) && history.Kind == RepositoryObjectKind.History && history.Timeline < keepTimeline)
                     wal.Add(byKey.GetValueOrDefault(h) ?? new ObjectInfo(h, 0, DateTimeOffset.MinValue));
             }
 
@@ -192,17 +190,17 @@ public static class ExpiryPlanner
         var byKey = chain.Objects.ToDictionary(o => o.Key, StringComparer.Ordinal);
         var wal = walKeys.Where(byKey.ContainsKey).Select(k => byKey[k]).ToList();
         taken.UnionWith(walKeys);
-        var chainJson = RepositoryLayout.Chain(chain.ClusterId, chain.ChainId);
         var other = chain.Objects.Where(o => !taken.Contains(o.Key))
-            .OrderBy(o => o.Key == chainJson ? 0 : 1).ThenBy(o => o.Key, StringComparer.Ordinal).ToList();
+            .OrderBy(o => Kind(o) == RepositoryObjectKind.ChainMetadata ? 0 : 1).ThenBy(o => o.Key, StringComparer.Ordinal).ToList();
         return new ChainExpiryPlan(chain, true, reason, bases, wal, null, null, other);
     }
 
     /// <summary>A base backup's objects in deletion order: marker, data (parts, manifest, anything else), metadata.</summary>
     private static List<ObjectInfo> Ordered(ScannedBaseBackup b) =>
-        [.. b.Objects.OrderBy(o => o.Key.EndsWith("/backup.complete", StringComparison.Ordinal) ? 0
-                : o.Key.EndsWith("/backup.json", StringComparison.Ordinal) ? 2 : 1)
+        [.. b.Objects.OrderBy(o => Kind(o) switch { RepositoryObjectKind.BaseBackupMarker => 0, RepositoryObjectKind.BaseBackupMetadata => 2, _ => 1 })
             .ThenBy(o => o.Key, StringComparer.Ordinal)];
+
+    private static RepositoryObjectKind Kind(ObjectInfo o) => RepositoryKey.TryParse(o.Key, out var k) ? k.Kind : RepositoryObjectKind.Unknown;
 
     private static bool IsRestorable(ScannedChain c) =>
         c.BaseBackups.Any(b => b.Complete && Lsn.Parse(b.Metadata!.EndLsn) <= c.DurableEnd);

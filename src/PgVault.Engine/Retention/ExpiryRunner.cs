@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Storage;
 
 namespace PgVault.Engine.Retention;

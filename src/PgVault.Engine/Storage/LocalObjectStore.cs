@@ -13,7 +13,7 @@ namespace PgVault.Engine.Storage;
 /// <para>Temporary files are named <c>.tmp-{guid}</c>; names starting with '.' are never keys, so listings never show
 /// them. A crash can leave such a file behind; it is never mistaken for an object.</para>
 /// <para>Unlike S3, a filesystem cannot hold both an object <c>a</c> and an object <c>a/b</c>; PgVault's
-/// <see cref="RepositoryLayout"/> never produces such pairs, and writing one fails with an <see cref="IOException"/>.</para>
+/// <see cref="Repository.RepositoryLayout"/> never produces such pairs, and writing one fails with an <see cref="IOException"/>.</para>
 /// <para>Files and directories in the tree whose names are not valid key segments (see <see cref="ObjectKeys"/>) are
 /// not objects: listings skip them.</para>
 /// </remarks>

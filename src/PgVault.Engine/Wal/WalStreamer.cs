@@ -8,6 +8,7 @@ using NpgsqlTypes;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Postgres;
+using PgVault.Engine.Repository;
 using PgVault.Errors;
 using PgVault.Postgres;
 using PgVault.Storage;
@@ -269,6 +270,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         private readonly ILogger _logger;
         private readonly ReplicationConnection _conn;
         private readonly WalLagTracker _lag;
+        private readonly ChainRepository _repository;
 
         // Finished segments on their way to the archiver (bounded: the receiver waits when the archiver is behind).
         private readonly Channel<Segment> _finished = Channel.CreateBounded<Segment>(MaxQueuedSegments);
@@ -293,6 +295,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             _time = time;
             _logger = logger;
             _conn = conn;
+            _repository = new ChainRepository(chain.Store, chain.Cluster.Id, chainId);
             _segment = new Segment(WalSegment.Number(start));
             DurableEnd = start;
         }
@@ -458,10 +461,8 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                     copy = segment.Data.AsSpan(from, to - from).ToArray();
                 }
 
-                var name = WalSegment.Name(_timeline, segment.Number);
-                var sha = Convert.ToHexStringLower(SHA256.HashData(copy));
-                var key = RepositoryLayout.WalPartial(_chain.Cluster.Id, _chainId, _timeline, name, from, to, sha);
-                var stored = await WalObjects.WriteCompressedAsync(_chain.Store, key, copy, _engine.CompressionLevel, ct).ConfigureAwait(false);
+                var stored = await _repository.WriteWalPieceAsync(_timeline, segment.Number, from, to, copy, _engine.CompressionLevel, ct)
+                    .ConfigureAwait(false);
                 lock (_lock)
                     segment.Flushed = Math.Max(segment.Flushed, to);
                 if (to == WalSegment.DefaultSizeBytes)
@@ -493,62 +494,20 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
 
         private async Task ConsolidateAsync(ulong number, CancellationToken ct)
         {
-            var name = WalSegment.Name(_timeline, number);
-            var pieces = RepositoryLayout.WalPartialPrefix(_chain.Cluster.Id, _chainId, _timeline, name);
-            var any = false;
-            await foreach (var _ in _chain.Store.ListAsync(pieces, ct).ConfigureAwait(false))
-            {
-                any = true;
-                break;
-            }
-
-            if (!any)
+            if (!await _repository.HasWalPiecesAsync(_timeline, number, ct).ConfigureAwait(false))
                 return;
-            var stored = await StoredSegment.ReadAsync(_chain.Store, _chain.Cluster.Id, _chainId, _timeline, number, ct).ConfigureAwait(false);
+            var stored = await _repository.ReadWalSegmentAsync(_timeline, number, ct).ConfigureAwait(false);
             if (stored is { Covered: var covered } && covered == WalSegment.DefaultSizeBytes)
             {
                 _logger.LogInformation("cluster {Cluster}: storing WAL segment {Segment} whole from its pieces (left by an earlier session)",
-                    _chain.Cluster.Id, name);
+                    _chain.Cluster.Id, WalSegment.Name(_timeline, number));
                 await StoreWholeAsync(number, stored.Value.Data, ct).ConfigureAwait(false);
             }
         }
 
         private async Task StoreWholeAsync(ulong number, byte[] data, CancellationToken ct)
         {
-            var name = WalSegment.Name(_timeline, number);
-            var sha = Convert.ToHexStringLower(SHA256.HashData(data.AsSpan(0, (int)WalSegment.DefaultSizeBytes)));
-            var prefix = RepositoryLayout.WalTimelinePrefix(_chain.Cluster.Id, _chainId, _timeline) + name + "-";
-            long delta = 0;
-            var exists = false;
-            await foreach (var existing in _chain.Store.ListAsync(prefix, ct).ConfigureAwait(false))
-            {
-                if (!existing.Key.Contains(sha, StringComparison.Ordinal))
-                {
-                    throw new PgVaultException(ErrorCode.WalDuplicateMismatch,
-                        $"WAL segment {name} is already in the repository with other content ('{existing.Key}')",
-                        "the repository may hold WAL of another cluster with the same id; check the configuration");
-                }
-
-                exists = true;
-            }
-
-            if (!exists)
-            {
-                var key = RepositoryLayout.WalSegment(_chain.Cluster.Id, _chainId, _timeline, name, sha);
-                delta += await WalObjects.WriteCompressedAsync(_chain.Store, key, data.AsMemory(0, (int)WalSegment.DefaultSizeBytes),
-                    _engine.CompressionLevel, ct).ConfigureAwait(false);
-            }
-
-            // The pieces are no longer needed once the whole segment is stored.
-            var partialPrefix = RepositoryLayout.WalPartialPrefix(_chain.Cluster.Id, _chainId, _timeline, name);
-            var pieces = new List<string>();
-            await foreach (var piece in _chain.Store.ListAsync(partialPrefix, ct).ConfigureAwait(false))
-            {
-                pieces.Add(piece.Key);
-                delta -= piece.SizeBytes;
-            }
-
-            await _chain.Store.DeleteAsync(pieces, ct).ConfigureAwait(false);
+            var delta = await _repository.StoreWalSegmentAsync(_timeline, number, data, _engine.CompressionLevel, ct).ConfigureAwait(false);
             // The durable end is the flusher's; this only moves the stored size (the segment's end is durable already).
             await _chain.OnWalDurableAsync(WalSegment.Start(number + 1), _timeline, delta, ct).ConfigureAwait(false);
         }

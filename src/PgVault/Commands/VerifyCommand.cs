@@ -1,6 +1,7 @@
 using System.CommandLine;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Hosting;
 
 namespace PgVault.Commands;

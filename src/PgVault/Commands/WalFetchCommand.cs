@@ -56,8 +56,19 @@ public static class WalFetchCommand
             if (result.GetValue(prefetchOnly))
                 return await PrefetchAsync(store, id, fileName, ahead, spoolDir, ct).ConfigureAwait(false);
 
-            var (code, message) = await WalFetcher.FetchAsync(store, id, fileName, result.GetValue(destination)!, ct,
-                ahead > 0 ? spoolDir : null).ConfigureAwait(false);
+            int code;
+            string message;
+            try
+            {
+                (code, message) = await WalFetcher.FetchAsync(store, id, fileName, result.GetValue(destination)!, ct,
+                    ahead > 0 ? spoolDir : null).ConfigureAwait(false);
+            }
+            catch (PgVaultException ex) when (ex.Code == ErrorCode.RepositoryFormatTooNew)
+            {
+                // Not "no such file" (exit 1), which would end recovery early as if the WAL ended here.
+                (code, message) = (WalFetcher.Fatal, ex.Describe());
+            }
+
             await (code == WalFetcher.Fatal ? Console.Error : Console.Out).WriteLineAsync("pgvault wal-fetch: " + message).ConfigureAwait(false);
             if (code == 0 && ahead > 0 && WalSegment.TryParse(fileName, out _, out _))
                 StartPrefetcher(spoolDir);

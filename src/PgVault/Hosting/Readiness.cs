@@ -2,6 +2,7 @@ using System.Diagnostics;
 using PgVault.Api.Contracts;
 using PgVault.Catalog;
 using PgVault.Configuration;
+using PgVault.Engine.Repository;
 using PgVault.Errors;
 using PgVault.Security;
 using PgVault.Storage;

@@ -3,6 +3,7 @@ using Npgsql;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Postgres;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Restore;
 using PgVault.Engine.Storage;
 using PgVault.Errors;

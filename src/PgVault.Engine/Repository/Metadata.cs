@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 using PgVault.Engine.Compression;
 using PgVault.Storage;
 
-namespace PgVault.Engine.Chains;
+namespace PgVault.Engine.Repository;
 
 /// <summary>
 /// <c>chain.json</c>: what a chain is, written once when the chain starts, so the repository describes itself
@@ -11,7 +11,8 @@ namespace PgVault.Engine.Chains;
 /// </summary>
 public sealed record ChainMetadata
 {
-    public int FormatVersion { get; init; } = 1;
+    /// <summary>The format this object was written in (see <see cref="RepositoryFormat"/>).</summary>
+    public int FormatVersion { get; init; } = RepositoryFormat.ChainVersion;
 
     public required string BackupId { get; init; }
 
@@ -59,7 +60,8 @@ public sealed record BaseBackupPart(string Key, long SizeBytes, long StoredBytes
 /// </summary>
 public sealed record BaseBackupMetadata
 {
-    public int FormatVersion { get; init; } = 1;
+    /// <summary>The format this object was written in (see <see cref="RepositoryFormat"/>).</summary>
+    public int FormatVersion { get; init; } = RepositoryFormat.BaseBackupVersion;
 
     public required string BackupId { get; init; }
 
@@ -101,7 +103,8 @@ public sealed record BaseBackupMetadata
 /// </summary>
 public sealed record ExpiryMetadata
 {
-    public int FormatVersion { get; init; } = 1;
+    /// <summary>The format this object was written in (see <see cref="RepositoryFormat"/>).</summary>
+    public int FormatVersion { get; init; } = RepositoryFormat.ExpiryVersion;
 
     /// <summary>First WAL position kept: the start of the segment holding the oldest kept base backup's start.</summary>
     public required string WalStartLsn { get; init; }

@@ -1,9 +1,7 @@
-using System.Globalization;
-using System.Text.Json;
 using PgVault.Postgres;
 using PgVault.Storage;
 
-namespace PgVault.Engine.Chains;
+namespace PgVault.Engine.Repository;
 
 /// <summary>A stored WAL object: a whole segment, or a piece [<see cref="Offset"/>, <see cref="End"/>) of one.</summary>
 public sealed record WalObject(string Key, uint Timeline, ulong Segment, long Offset, long End, string Sha256, bool Partial, long StoredBytes);
@@ -99,23 +97,27 @@ public sealed record ScannedChain(
     public uint Timeline => Wal.Count > 0 ? Wal.Max(w => w.Timeline) : Metadata?.Timeline ?? 1;
 }
 
-/// <summary>Reads a repository's chains from their keys and metadata objects (the repository is the source of truth).</summary>
+/// <summary>
+/// Reads a repository's chains from their keys (<see cref="RepositoryKey"/>) and metadata objects (the repository is the
+/// source of truth). Every metadata object passes the format gate (<see cref="RepositoryFormat"/>): a chain written by a
+/// newer PgVault fails the whole scan, so nothing built on a scan (restore, verify, catalog rebuild, expiry) acts on
+/// what it cannot read.
+/// </summary>
 public static class RepositoryScanner
 {
     public static async Task<IReadOnlyList<ScannedChain>> ScanAsync(IObjectStore store, string? clusterId, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var prefix = clusterId is null ? "clusters/" : RepositoryLayout.ClusterPrefix(clusterId);
-        var byChain = new SortedDictionary<(string Cluster, string Chain), List<ObjectInfo>>();
+        var prefix = clusterId is null ? RepositoryLayout.ClustersPrefix : RepositoryLayout.ClusterPrefix(clusterId);
+        var byChain = new SortedDictionary<(string Cluster, string Chain), List<(ObjectInfo Info, RepositoryKey Key)>>();
         await foreach (var o in store.ListAsync(prefix, ct).ConfigureAwait(false))
         {
-            var parts = o.Key.Split('/');
-            if (parts.Length < 5 || parts[0] != "clusters" || parts[2] != "chains")
+            if (!RepositoryKey.TryParse(o.Key, out var key))
                 continue;
-            var key = (parts[1], parts[3]);
-            if (!byChain.TryGetValue(key, out var list))
-                byChain[key] = list = [];
-            list.Add(o);
+            var chain = (key.ClusterId, key.ChainId);
+            if (!byChain.TryGetValue(chain, out var list))
+                byChain[chain] = list = [];
+            list.Add((o, key));
         }
 
         var chains = new List<ScannedChain>();
@@ -124,100 +126,68 @@ public static class RepositoryScanner
         return chains;
     }
 
-    private static async Task<ScannedChain> ScanChainAsync(IObjectStore store, string cluster, string chain, List<ObjectInfo> objects,
-        CancellationToken ct)
+    private static async Task<ScannedChain> ScanChainAsync(IObjectStore store, string cluster, string chain,
+        List<(ObjectInfo Info, RepositoryKey Key)> objects, CancellationToken ct)
     {
-        var chainPrefix = RepositoryLayout.ChainPrefix(cluster, chain);
         ChainMetadata? metadata = null;
         ExpiryMetadata? expiry = null;
         var wal = new List<WalObject>();
         var history = new List<string>();
         var unknown = new List<string>();
         long walBytes = 0;
-        var bases = new SortedDictionary<string, List<ObjectInfo>>(StringComparer.Ordinal);
-        foreach (var o in objects)
+        var bases = new SortedDictionary<string, List<(ObjectInfo Info, RepositoryKey Key)>>(StringComparer.Ordinal);
+        foreach (var (o, key) in objects)
         {
-            var rest = o.Key[chainPrefix.Length..];
-            if (rest == "chain.json")
-            {
-                metadata = await ReadJsonAsync(store, o.Key, MetadataJson.Default.ChainMetadata, ct).ConfigureAwait(false);
-            }
-            else if (rest == "expiry.json")
-            {
-                expiry = await ReadJsonAsync(store, o.Key, MetadataJson.Default.ExpiryMetadata, ct).ConfigureAwait(false);
-            }
-            else if (rest.StartsWith("wal/", StringComparison.Ordinal))
-            {
+            if (key.InWal)
                 walBytes += o.SizeBytes;
-                if (rest.StartsWith("wal/history/", StringComparison.Ordinal))
+            switch (key.Kind)
+            {
+                case RepositoryObjectKind.ChainMetadata:
+                    metadata = await ChainRepository.ReadMetadataAsync(store, o.Key, MetadataJson.Default.ChainMetadata,
+                        RepositoryFormat.ChainVersion, ct).ConfigureAwait(false);
+                    break;
+                case RepositoryObjectKind.ExpiryRecord:
+                    expiry = await ChainRepository.ReadMetadataAsync(store, o.Key, MetadataJson.Default.ExpiryMetadata,
+                        RepositoryFormat.ExpiryVersion, ct).ConfigureAwait(false);
+                    break;
+                case RepositoryObjectKind.History:
                     history.Add(o.Key);
-                else if (TryParseWal(o, rest, out var w))
-                    wal.Add(w);
-                else
+                    break;
+                case RepositoryObjectKind.WalSegment or RepositoryObjectKind.WalPiece:
+                    wal.Add(new WalObject(o.Key, key.Timeline, key.Segment, key.Offset, key.End, key.Sha256,
+                        key.Kind == RepositoryObjectKind.WalPiece, o.SizeBytes));
+                    break;
+                case RepositoryObjectKind.BaseBackupPart or RepositoryObjectKind.BaseBackupManifest or RepositoryObjectKind.BaseBackupMetadata
+                    or RepositoryObjectKind.BaseBackupMarker or RepositoryObjectKind.BaseBackupOther:
+                    if (!bases.TryGetValue(key.Label, out var list))
+                        bases[key.Label] = list = [];
+                    list.Add((o, key));
+                    break;
+                default:
                     unknown.Add(o.Key);
-            }
-            else if (rest.StartsWith("base/", StringComparison.Ordinal) && rest.Split('/') is { Length: 3 } b)
-            {
-                if (!bases.TryGetValue(b[1], out var list))
-                    bases[b[1]] = list = [];
-                list.Add(o);
-            }
-            else
-            {
-                unknown.Add(o.Key);
+                    break;
             }
         }
 
         var scannedBases = new List<ScannedBaseBackup>();
         foreach (var (label, files) in bases)
         {
-            var basePrefix = RepositoryLayout.BaseBackupPrefix(cluster, chain, label);
-            var complete = files.Any(f => f.Key == RepositoryLayout.BaseBackupComplete(cluster, chain, label));
+            var complete = files.Any(f => f.Key.Kind == RepositoryObjectKind.BaseBackupMarker);
             BaseBackupMetadata? meta = null;
-            if (files.Any(f => f.Key == RepositoryLayout.BaseBackupMetadata(cluster, chain, label)))
-                meta = await ReadJsonAsync(store, RepositoryLayout.BaseBackupMetadata(cluster, chain, label), MetadataJson.Default.BaseBackupMetadata, ct)
-                    .ConfigureAwait(false);
-            var stored = meta is null ? 0 : meta.Parts.Sum(p => p.StoredBytes) + meta.Manifest.StoredBytes;
-            scannedBases.Add(new ScannedBaseBackup(label, basePrefix, meta, complete && meta is not null, stored) { Objects = files });
-        }
-
-        return new ScannedChain(cluster, chain, metadata, wal, history, walBytes, scannedBases, unknown) { Expiry = expiry, Objects = objects };
-    }
-
-    private static bool TryParseWal(ObjectInfo o, string rest, out WalObject wal)
-    {
-        wal = null!;
-        // wal/{TL}/{segment}-{sha}.zst  or  wal/{TL}/{segment}.partial/{off}-{end}-{sha}.zst
-        var parts = rest.Split('/');
-        if (parts.Length == 3 && RepositoryLayout.TryParseWalSegmentFile(parts[2], out var name, out var sha)
-            && WalSegment.TryParse(name, out var tl, out var number))
-        {
-            wal = new WalObject(o.Key, tl, number, 0, WalSegment.DefaultSizeBytes, sha, Partial: false, o.SizeBytes);
-            return true;
-        }
-
-        if (parts.Length == 4 && parts[2].EndsWith(".partial", StringComparison.Ordinal)
-            && WalSegment.TryParse(parts[2][..24], out var ptl, out var pnumber)
-            && parts[3].EndsWith(RepositoryLayout.CompressedSuffix, StringComparison.Ordinal))
-        {
-            var fields = parts[3][..^RepositoryLayout.CompressedSuffix.Length].Split('-');
-            if (fields.Length == 3
-                && long.TryParse(fields[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var off)
-                && long.TryParse(fields[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var end) && fields[2].Length == 64)
+            if (files.FirstOrDefault(f => f.Key.Kind == RepositoryObjectKind.BaseBackupMetadata) is { Info: { } metadataObject })
             {
-                wal = new WalObject(o.Key, ptl, pnumber, off, end, fields[2], Partial: true, o.SizeBytes);
-                return true;
+                meta = await ChainRepository.ReadMetadataAsync(store, metadataObject.Key, MetadataJson.Default.BaseBackupMetadata,
+                    RepositoryFormat.BaseBackupVersion, ct).ConfigureAwait(false);
             }
+
+            var stored = meta is null ? 0 : meta.Parts.Sum(p => p.StoredBytes) + meta.Manifest.StoredBytes;
+            scannedBases.Add(new ScannedBaseBackup(label, RepositoryLayout.BaseBackupPrefix(cluster, chain, label), meta, complete && meta is not null,
+                stored) { Objects = [.. files.Select(f => f.Info)] });
         }
 
-        return false;
-    }
-
-    private static async Task<T?> ReadJsonAsync<T>(IObjectStore store, string key, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info,
-        CancellationToken ct)
-    {
-        var stream = await store.OpenReadAsync(key, ReadRange.All, ct).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-            return await JsonSerializer.DeserializeAsync(stream, info, ct).ConfigureAwait(false);
+        return new ScannedChain(cluster, chain, metadata, wal, history, walBytes, scannedBases, unknown)
+        {
+            Expiry = expiry, Objects = [.. objects.Select(o => o.Info)],
+        };
     }
 }

@@ -1,10 +1,11 @@
 using System.Globalization;
+using PgVault.Errors;
 using PgVault.Postgres;
 
-namespace PgVault.Storage;
+namespace PgVault.Engine.Repository;
 
 /// <summary>
-/// The one place that builds repository keys. Everything of a backup (chain) lives under
+/// The one place that builds repository keys (<see cref="RepositoryKey"/> parses them). Everything of a backup (chain) lives under
 /// <c>clusters/&lt;clusterId&gt;/chains/&lt;chainId&gt;/</c>; keys sort in time order within each folder.
 /// Objects holding data end in <c>.zst</c> (zstd-compressed) and carry the SHA-256 of their uncompressed content in
 /// their name or in the base backup's metadata, so a reader can always check what it read.
@@ -18,6 +19,7 @@ namespace PgVault.Storage;
 ///                                                                           durable pieces of the segment being written
 /// clusters/{cluster}/chains/{chain}/wal/history/{TTTTTTTT}.history          timeline history file (small, uncompressed)
 /// clusters/{cluster}/chains/{chain}/base/{label}/data.{part:D5}.tar.zst      base backup tar stream, in parts
+/// clusters/{cluster}/chains/{chain}/base/{label}/backup_manifest.zst       PostgreSQL's backup_manifest, compressed
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup.json                base backup metadata (parts, checksums, LSNs)
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup.complete            completion marker, written last
 /// probes/readyz-{random}                                                    written and deleted at once by GET /readyz
@@ -27,7 +29,10 @@ public static class RepositoryLayout
 {
     public const string CompressedSuffix = ".zst";
 
-    public static string ClusterPrefix(string clusterId) => $"clusters/{Check(clusterId)}/";
+    /// <summary>Everything of every cluster lies under this prefix.</summary>
+    public const string ClustersPrefix = "clusters/";
+
+    public static string ClusterPrefix(string clusterId) => $"{ClustersPrefix}{Check(clusterId)}/";
 
     public static string ChainPrefix(string clusterId, string chainId) => $"{ClusterPrefix(clusterId)}chains/{Check(chainId)}/";
 
@@ -44,6 +49,10 @@ public static class RepositoryLayout
     public static string WalSegment(string clusterId, string chainId, uint timeline, string segmentName, string sha256) =>
         $"{WalTimelinePrefix(clusterId, chainId, timeline)}{segmentName}-{sha256}{CompressedSuffix}";
 
+    /// <summary>Lists the whole-segment object of <paramref name="segmentName"/> (its key continues with the SHA-256).</summary>
+    public static string WalSegmentPrefix(string clusterId, string chainId, uint timeline, string segmentName) =>
+        $"{WalTimelinePrefix(clusterId, chainId, timeline)}{segmentName}-";
+
     public static string WalPartialPrefix(string clusterId, string chainId, uint timeline, string segmentName) =>
         $"{WalTimelinePrefix(clusterId, chainId, timeline)}{segmentName}.partial/";
 
@@ -53,7 +62,7 @@ public static class RepositoryLayout
             $"{WalPartialPrefix(clusterId, chainId, timeline, segmentName)}{offset:X8}-{end:X8}-{sha256}{CompressedSuffix}");
 
     public static string History(string clusterId, string chainId, uint timeline) =>
-        $"{WalPrefix(clusterId, chainId)}history/{Postgres.WalSegment.HistoryName(timeline)}";
+        $"{WalPrefix(clusterId, chainId)}history/{PgVault.Postgres.WalSegment.HistoryName(timeline)}";
 
     public static string BasePrefix(string clusterId, string chainId) => ChainPrefix(clusterId, chainId) + "base/";
 
@@ -62,6 +71,10 @@ public static class RepositoryLayout
 
     public static string BaseBackupPart(string clusterId, string chainId, string label, int part) =>
         string.Create(CultureInfo.InvariantCulture, $"{BaseBackupPrefix(clusterId, chainId, label)}data.{part:D5}.tar{CompressedSuffix}");
+
+    /// <summary>PostgreSQL's <c>backup_manifest</c> of the base backup, compressed (also inside the tar).</summary>
+    public static string BaseBackupManifest(string clusterId, string chainId, string label) =>
+        BaseBackupPrefix(clusterId, chainId, label) + "backup_manifest" + CompressedSuffix;
 
     public static string BaseBackupMetadata(string clusterId, string chainId, string label) =>
         BaseBackupPrefix(clusterId, chainId, label) + "backup.json";
@@ -75,22 +88,15 @@ public static class RepositoryLayout
     public static string BaseBackupComplete(string clusterId, string chainId, string label) =>
         BaseBackupPrefix(clusterId, chainId, label) + "backup.complete";
 
-    /// <summary>Parses a complete-segment key's file name (<c>{segment}-{sha256}.zst</c>).</summary>
-    public static bool TryParseWalSegmentFile(string fileName, out string segmentName, out string sha256)
-    {
-        segmentName = sha256 = "";
-        if (fileName is null || !fileName.EndsWith(CompressedSuffix, StringComparison.Ordinal) || fileName.Length != 24 + 1 + 64 + 4)
-            return false;
-        segmentName = fileName[..24];
-        sha256 = fileName[25..89];
-        return fileName[24] == '-' && Postgres.WalSegment.TryParse(segmentName, out _, out _);
-    }
+    /// <summary>Parses a complete-segment key's file name (<c>{segment}-{sha256}.zst</c>); see <see cref="RepositoryKey"/>.</summary>
+    public static bool TryParseWalSegmentFile(string fileName, out string segmentName, out string sha256) =>
+        RepositoryKey.TryParseWalSegmentFile(fileName, out segmentName, out sha256);
 
     private static string Check(string part)
     {
         ArgumentException.ThrowIfNullOrEmpty(part);
         if (part.AsSpan().ContainsAnyExcept("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.=") || part.Contains("..", StringComparison.Ordinal))
-            throw new Errors.PgVaultException(Errors.ErrorCode.InvalidObjectKey, $"'{part}' cannot be part of a repository key");
+            throw new PgVaultException(ErrorCode.InvalidObjectKey, $"'{part}' cannot be part of a repository key");
         return part;
     }
 }
