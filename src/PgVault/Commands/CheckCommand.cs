@@ -281,7 +281,8 @@ public static class CheckCommand
         if (slot.WalStatus == "lost")
         {
             return new("slot", subject, Error, $"replication slot '{name}' lost WAL (wal_status = lost): the backup's WAL has a gap",
-                $"SELECT pg_drop_replication_slot('{name}'), restart 'pgvault serve' (a new backup starts), and consider a larger max_slot_wal_keep_size");
+                "no restore can cross the gap: take a new base backup, consider a larger max_slot_wal_keep_size, " +
+                "and see docs/OPERATIONS.md (Replication slot and disk space)");
         }
 
         var status = slot.WalStatus is null ? "" : $", wal_status = {slot.WalStatus}";
