@@ -29,6 +29,19 @@ public sealed class ConfigurationValidatorTests
         Assert.Equal(o.Clusters[0].Id, o.Tokens[0].Clusters[0]);
     }
 
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(1, true)]
+    [InlineData(64, true)]
+    [InlineData(65, false)]
+    public void RestoreJobs_is_from_1_to_64(int jobs, bool valid)
+    {
+        var o = Valid();
+        o.Engine.RestoreJobs = jobs;
+        var errors = PgVaultOptionsValidator.Validate(o);
+        Assert.Equal(valid, !errors.Any(e => e.StartsWith("PgVault:Engine:RestoreJobs must be from 1 to 64", StringComparison.Ordinal)));
+    }
+
     [Fact]
     public void Every_problem_is_reported_with_its_key()
     {

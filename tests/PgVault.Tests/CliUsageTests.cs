@@ -23,6 +23,7 @@ public sealed class CliUsageTests
         new[] { "catalog", "rebuild" },
         new[] { "backup", "--cluster", "6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f" },
         new[] { "verify" },
+        new[] { "check" },
         new[] { "expire" },
         new[] { "quickstart" },
         new[] { "restore", "--backup-id", "b", "--to", "/nonexistent/pgvault-cli-test" },
@@ -82,6 +83,26 @@ public sealed class CliUsageTests
         Assert.Contains(expected, stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("restore", "0")]
+    [InlineData("restore", "x")]
+    [InlineData("restore", "65")]
+    [InlineData("backup", "0")]
+    [InlineData("backup", "-1")]
+    public async Task Jobs_outside_1_to_64_is_refused_with_exit_2(string command, string value)
+    {
+        using var dir = new TempDirectory("cli-jobs");
+        string[] args = command == "restore"
+            ? ["restore", "--backup-id", "b", "--to", Path.Combine(dir.Path, "r"), "--jobs", value]
+            : ["backup", "--cluster", "6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f", "--jobs", value];
+        var (code, stdout, stderr) = await RunAsync(dir.Path, args);
+        Assert.Equal(2, code);
+        Assert.Contains($"--jobs '{value}' is not a number from 1 to 64, e.g. --jobs 4", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        Assert.Empty(stdout);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
     }
 
     [Theory]
@@ -146,6 +167,33 @@ public sealed class CliUsageTests
         Assert.DoesNotContain("additional arguments", stdout, StringComparison.Ordinal);
         Assert.Contains("--target-time <TIME>", stdout, StringComparison.Ordinal);
         Assert.Contains("--set <KEY=VALUE>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--jobs <N>", stdout, StringComparison.Ordinal);
+        Assert.Contains("default: Engine:RestoreJobs, which defaults to 2", stdout, StringComparison.Ordinal);
+        Assert.Contains("e.g. 2026-12-01T10:00:00Z", stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>Every option of every command says what it does; one that takes a value names it and shows an example.</summary>
+    [Fact]
+    public void Every_option_has_a_description_and_every_value_an_example()
+    {
+        static IEnumerable<System.CommandLine.Command> All(System.CommandLine.Command c) => c.Subcommands.SelectMany(All).Prepend(c);
+        var missing = new List<string>();
+        foreach (var command in All(Cli.CreateRoot()))
+        {
+            foreach (var option in command.Options.Where(o => !o.Hidden && o.Name is not ("--help" or "--version")))
+            {
+                var where = $"{command.Name} {option.Name}";
+                if (string.IsNullOrWhiteSpace(option.Description))
+                    missing.Add(where + ": no description");
+                else if (option.ValueType != typeof(bool) && option.Arity.MaximumNumberOfValues > 0 && string.IsNullOrEmpty(option.HelpName))
+                    missing.Add(where + ": no value name");
+                else if (option.ValueType != typeof(bool) && option.Arity.MaximumNumberOfValues > 0 && option.Name != "--config"
+                         && !option.Description.Contains("e.g.", StringComparison.Ordinal) && !option.Description.Contains(" or ", StringComparison.Ordinal))
+                    missing.Add(where + ": no example (e.g. …) or choices (a or b)");
+            }
+        }
+
+        Assert.Empty(missing);
     }
 
     private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string workingDirectory, string[] args)

@@ -296,8 +296,12 @@ public sealed class EngineOptions
     public int CompressionLevel { get; set; } = 1;
 
     /// <summary>zstd worker threads compressing a base backup in parallel (WAL is compressed on the streaming thread).
-    /// Default 2; 0 compresses on the copying thread.</summary>
+    /// Default 2; 0 compresses on the copying thread. <c>pgvault backup --jobs N</c> overrides it for one backup.</summary>
     public int CompressionWorkers { get; set; } = 2;
+
+    /// <summary>Base backup parts a restore (<c>pgvault restore</c>, an in-place restore) fetches and decompresses at
+    /// once, each with up to 8 MiB buffered. Default 2; from 1 to 64. <c>pgvault restore --jobs N</c> overrides it.</summary>
+    public int RestoreJobs { get; set; } = 2;
 
     /// <summary>Cron expression (5 fields, UTC) for expiry runs in <c>serve</c> (every repository, every cluster's
     /// <see cref="ClusterOptions.RetentionDays"/>). Default <c>30 * * * *</c> (hourly at half past). Empty turns

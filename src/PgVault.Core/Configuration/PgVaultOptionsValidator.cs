@@ -115,6 +115,8 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Engine:BaseBackupCompression=Server needs {p}:Engine:BaseBackupMethod=Native");
         if (o.Engine.CompressionWorkers is < 0 or > 64)
             errors.Add($"{p}:Engine:CompressionWorkers must be from 0 to 64");
+        if (o.Engine.RestoreJobs is < 1 or > 64)
+            errors.Add($"{p}:Engine:RestoreJobs must be from 1 to 64");
         if (o.Engine.CompressionLevel is < 1 or > 22)
             errors.Add($"{p}:Engine:CompressionLevel must be from 1 to 22");
         if (!string.IsNullOrWhiteSpace(o.Engine.ExpirySchedule) && !IsCron(o.Engine.ExpirySchedule))

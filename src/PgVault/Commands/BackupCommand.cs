@@ -22,11 +22,18 @@ public static class BackupCommand
     public static Command Create()
     {
         var config = Cli.ConfigOption();
-        var cluster = new Option<string>("--cluster") { Description = "Id of a configured cluster", Required = true };
-        var command = new Command("backup", "Take a base backup of a cluster now") { config, cluster };
+        var cluster = new Option<string>("--cluster")
+        {
+            Description = "Id of a configured cluster, e.g. --cluster 6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f", HelpName = "ID", Required = true,
+        };
+        var jobs = Cli.JobsOption("zstd threads compressing the base backup, 1 to 64, e.g. --jobs 4 " +
+                                  "(default: Engine:CompressionWorkers, which defaults to 2)");
+        var command = new Command("backup", "Take a base backup of a cluster now") { config, cluster, jobs };
         command.SetAction(async (result, ct) =>
         {
             var options = Cli.LoadOptions(result, config);
+            if (result.GetValue(jobs) is { } n)
+                options.Engine.CompressionWorkers = n;
             var id = PgVault.Configuration.PgVaultOptionsValidator.CanonicalClusterId(result.GetValue(cluster)!);
             var clusterOptions = options.Clusters.FirstOrDefault(c => string.Equals(c.Id, id, StringComparison.Ordinal))
                                  ?? throw new PgVaultException(ErrorCode.UnknownCluster, $"cluster '{id}' is not configured",

@@ -86,6 +86,7 @@ public static partial class Cli
         root.Subcommands.Add(CatalogCommand.Create());
         root.Subcommands.Add(BackupCommand.Create());
         root.Subcommands.Add(VerifyCommand.Create());
+        root.Subcommands.Add(CheckCommand.Create());
         root.Subcommands.Add(ExpireCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());
         root.Subcommands.Add(RestoreCommand.Create());
@@ -307,6 +308,24 @@ public static partial class Cli
         result.AddError($"{OptionName(result)} '{text}' is not a time: give ISO 8601 with an offset or Z, e.g. 2026-12-01T10:00:00Z");
         return null;
     }
+
+    /// <summary>
+    /// <c>--jobs N</c> (1 to 64; <paramref name="description"/> says what runs in parallel and which configuration key is
+    /// the default). Not given, the value is null and the configuration's default applies.
+    /// </summary>
+    public static Option<int?> JobsOption(string description) => new("--jobs")
+    {
+        Description = description,
+        HelpName = "N",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 64)
+                return n;
+            r.AddError($"--jobs '{text}' is not a number from 1 to 64, e.g. --jobs 4");
+            return null;
+        },
+    };
 
     private static string OptionName(ArgumentResult result) => result.Parent is OptionResult o ? o.Option.Name : result.Argument.Name;
 

@@ -16,7 +16,11 @@ public static class ExpireCommand
     public static Command Create()
     {
         var config = Cli.ConfigOption();
-        var cluster = new Option<string?>("--cluster") { Description = "Expire only this cluster's backups (configured or not)" };
+        var cluster = new Option<string?>("--cluster")
+        {
+            Description = "Expire only this cluster's backups (configured or not), e.g. --cluster 6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f (default: every cluster)",
+            HelpName = "ID",
+        };
         var dryRun = new Option<bool>("--dry-run") { Description = "List what would be deleted and how many bytes; delete nothing" };
         var command = new Command("expire", "Delete base backups and WAL outside each cluster's retention (RetentionDays)") { config, cluster, dryRun };
         command.SetAction(async (result, ct) =>

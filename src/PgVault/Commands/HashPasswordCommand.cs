@@ -10,7 +10,8 @@ public static class HashPasswordCommand
     {
         var iterations = new Option<int>("--iterations")
         {
-            Description = $"PBKDF2 iterations (at least {PasswordHasher.MinIterations})",
+            Description = $"PBKDF2 iterations (at least {PasswordHasher.MinIterations}), e.g. --iterations {PasswordHasher.DefaultIterations * 2}",
+            HelpName = "N",
             DefaultValueFactory = _ => PasswordHasher.DefaultIterations,
         };
         var command = new Command("hash-password", "Read a password from stdin (one line) and print its hash") { iterations };

@@ -17,10 +17,11 @@ public static class QuickstartCommand
     {
         var directory = new Option<DirectoryInfo>("--directory")
         {
-            Description = "Where the throwaway cluster and PgVault's data live",
+            Description = "Where the throwaway cluster and PgVault's data live, e.g. /tmp/pgvault-quickstart",
+            HelpName = "DIR",
             DefaultValueFactory = _ => new DirectoryInfo("pgvault-quickstart"),
         };
-        var urls = new Option<string>("--urls") { Description = "URLs to listen on", DefaultValueFactory = _ => PgVaultApp.DefaultUrls };
+        var urls = new Option<string>("--urls") { Description = "URLs to listen on, e.g. http://127.0.0.1:8081", HelpName = "URLS", DefaultValueFactory = _ => PgVaultApp.DefaultUrls };
         var command = new Command("quickstart", "Create a throwaway PostgreSQL cluster, back it up continuously, and serve the API") { directory, urls };
         command.SetAction(async (result, ct) =>
         {

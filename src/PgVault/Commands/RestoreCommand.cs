@@ -19,8 +19,14 @@ public static class RestoreCommand
     public static Command Create()
     {
         var config = Cli.ConfigOption();
-        var backupId = new Option<string>("--backup-id") { Description = "The backup (chain) to restore from", Required = true };
-        var to = new Option<DirectoryInfo>("--to") { Description = "Target data directory (empty, or --force)", Required = true };
+        var backupId = new Option<string>("--backup-id")
+        {
+            Description = "The backup (chain) to restore from, e.g. --backup-id 6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f", HelpName = "ID", Required = true,
+        };
+        var to = new Option<DirectoryInfo>("--to")
+        {
+            Description = "Target data directory (empty, or --force), e.g. --to /var/lib/postgresql/15/restored", HelpName = "DIR", Required = true,
+        };
         var time = new Option<DateTimeOffset?>("--target-time")
         {
             Description = "Recover to this time: ISO 8601 with an offset or Z, e.g. 2026-12-01T10:00:00Z",
@@ -41,8 +47,11 @@ public static class RestoreCommand
             CustomParser = r => ulong.TryParse(r.Tokens[0].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v
                 : Fail<ulong?>(r, $"--target-xid '{r.Tokens[0].Value}' is not a transaction id: give a whole number, e.g. 7412"),
         };
-        var name = new Option<string?>("--target-name") { Description = "Recover to this restore point (pg_create_restore_point)", HelpName = "NAME" };
-        var immediate = new Option<string?>("--target") { Description = "'immediate': stop at the base backup's consistency point" };
+        var name = new Option<string?>("--target-name") { Description = "Recover to this restore point (pg_create_restore_point), e.g. before-upgrade", HelpName = "NAME" };
+        var immediate = new Option<string?>("--target")
+        {
+            Description = "Only 'immediate': stop at the base backup's consistency point, e.g. --target immediate", HelpName = "immediate",
+        };
         immediate.AcceptOnlyFromAmong("immediate");
         var exclusive = new Option<bool>("--exclusive") { Description = "Stop just before the target instead of just after it" };
         var force = new Option<bool>("--force") { Description = "Replace the contents of a non-empty target directory" };
@@ -51,9 +60,11 @@ public static class RestoreCommand
         {
             Description = "Write the files through the page cache instead of with direct I/O (the default where the filesystem supports it)",
         };
+        var jobs = Cli.JobsOption("Base backup parts fetched and decompressed at once, 1 to 64, e.g. --jobs 4 " +
+                                  "(default: Engine:RestoreJobs, which defaults to 2)");
         var command = new Command("restore", "Restore a backup to a data directory, to a point in its recovery window")
         {
-            config, backupId, to, time, lsn, xid, name, immediate, exclusive, force, verify, bufferedIo,
+            config, backupId, to, time, lsn, xid, name, immediate, exclusive, force, verify, bufferedIo, jobs,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -103,7 +114,7 @@ public static class RestoreCommand
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var total = plan.BaseBackup.Metadata!.DatabaseBytes;
             var bytes = await service.RestoreToAsync(source, plan, dir, result.GetValue(force), owner: null, new Progress(total), ct,
-                directIo: !result.GetValue(bufferedIo)).ConfigureAwait(false);
+                directIo: !result.GetValue(bufferedIo), jobs: result.GetValue(jobs)).ConfigureAwait(false);
             await Console.Out.WriteLineAsync($"\nrestored {bytes / 1e6:0.0} MB in {clock.Elapsed.TotalSeconds:0.0} s " +
                                              $"({bytes / 1e6 / Math.Max(clock.Elapsed.TotalSeconds, 0.001):0.0} MB/s); recovery settings: " +
                                              string.Join(", ", plan.RecoverySettings.Select(kv => $"{kv.Key}={kv.Value}"))).ConfigureAwait(false);

@@ -11,7 +11,8 @@ public static class ServeCommand
         var config = Cli.ConfigOption();
         var urls = new Option<string>("--urls")
         {
-            Description = "URLs to listen on, separated by ';'",
+            Description = "URLs to listen on, separated by ';', e.g. http://0.0.0.0:8080",
+            HelpName = "URLS",
             DefaultValueFactory = _ => PgVaultApp.DefaultUrls,
         };
         var command = new Command("serve", "Serve the IONOS-compatible Backups API") { config, urls };

@@ -9,10 +9,11 @@ public static class TokenCommand
 {
     public static Command Create()
     {
-        var name = new Option<string>("--name") { Description = "Name of the token's principal", DefaultValueFactory = _ => "token" };
+        var name = new Option<string>("--name") { Description = "Name of the token's principal, e.g. --name monitoring", HelpName = "NAME", DefaultValueFactory = _ => "token" };
         var clusters = new Option<string[]>("--cluster")
         {
-            Description = "Cluster id the token may see (repeat for several; default '*' = all)",
+            Description = "Cluster id the token may see, e.g. --cluster 6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f (repeat for several; default '*' = all)",
+            HelpName = "ID",
             AllowMultipleArgumentsPerToken = true,
         };
         var create = new Command("create", "Create an API token; prints the token once and the config entry holding its hash") { name, clusters };

@@ -12,7 +12,10 @@ public static class VerifyCommand
     public static Command Create()
     {
         var config = Cli.ConfigOption();
-        var backupId = new Option<string?>("--backup-id") { Description = "Verify only this backup (default: every backup)" };
+        var backupId = new Option<string?>("--backup-id")
+        {
+            Description = "Verify only this backup, e.g. --backup-id 6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f (default: every backup)", HelpName = "ID",
+        };
         var command = new Command("verify", "Check every object's checksum and the WAL's continuity; exit 1 on any problem") { config, backupId };
         command.SetAction(async (result, ct) =>
         {
@@ -44,6 +47,15 @@ public static class VerifyCommand
             if (only is not null && reports == 0)
             {
                 await Console.Error.WriteLineAsync($"pgvault: backup '{only}' not found in any configured location").ConfigureAwait(false);
+                return Cli.ExitFailure;
+            }
+
+            if (reports == 0)
+            {
+                // "0 ok" would read as success: a wrong location or an empty repository restores nothing.
+                await Console.Error.WriteLineAsync(
+                    $"pgvault: no backup found in the configured location(s) ({string.Join(", ", options.Locations.Keys)}): " +
+                    "the repository is empty or not the one meant; check PgVault:Locations (or run 'pgvault check')").ConfigureAwait(false);
                 return Cli.ExitFailure;
             }
 

@@ -21,17 +21,20 @@ public static class WalFetchCommand
     public static Command Create()
     {
         var config = Cli.ConfigOption();
-        var repository = new Option<string?>("--repository") { Description = "Filesystem repository path" };
-        var location = new Option<string?>("--location") { Description = "A configured location's name (read with the configuration)" };
-        var backupId = new Option<string>("--backup-id") { Description = "The backup (chain) to read", Required = true };
+        var repository = new Option<string?>("--repository") { Description = "Filesystem repository path, e.g. /var/lib/pgvault/repository", HelpName = "PATH" };
+        var location = new Option<string?>("--location") { Description = "A configured location's name (read with the configuration), e.g. --location s3", HelpName = "NAME" };
+        var backupId = new Option<string>("--backup-id") { Description = "The backup (chain) to read, e.g. 6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f", HelpName = "ID", Required = true };
         var prefetch = new Option<int>("--prefetch")
         {
-            Description = "Whole segments to fetch ahead in the background (0: none)",
+            Description = "Whole segments to fetch ahead in the background (0: none), e.g. --prefetch 16",
+            HelpName = "N",
             DefaultValueFactory = _ => WalFetcher.DefaultPrefetchSegments,
         };
         var spool = new Option<string?>("--spool")
         {
-            Description = "Private directory for segments fetched ahead (default: pgvault-spool beside DEST, i.e. in pg_wal); one that is not this user's own (mode 0700) is refused",
+            Description = "Private directory for segments fetched ahead, e.g. /var/lib/postgresql/restore/pg_wal/pgvault-spool " +
+                          "(default: pgvault-spool beside DEST, i.e. in pg_wal); one that is not this user's own (mode 0700) is refused",
+            HelpName = "DIR",
         };
         var prefetchOnly = new Option<bool>("--prefetch-only") { Description = "Only fetch the segments after FILE into the spool", Hidden = true };
         var file = new Argument<string>("file") { Description = "WAL file name (%f)" };

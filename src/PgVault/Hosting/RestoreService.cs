@@ -100,17 +100,18 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
     /// <summary>
     /// Writes the planned base backup into <paramref name="directory"/> with the recovery settings, owned by the
     /// <c>postgres</c> OS user (or <paramref name="owner"/>) when running as root. Returns the bytes written.
-    /// Files are written with direct I/O where the filesystem supports it, unless <paramref name="directIo"/> is false.
+    /// Files are written with direct I/O where the filesystem supports it, unless <paramref name="directIo"/> is false;
+    /// <paramref name="jobs"/> parts are fetched at once (default <c>Engine:RestoreJobs</c>).
     /// </summary>
     public async Task<long> RestoreToAsync(RestoreSource source, RestorePlan plan, string directory, bool force, string? owner,
-        IProgress<long>? progress, CancellationToken ct, bool directIo = true)
+        IProgress<long>? progress, CancellationToken ct, bool directIo = true, int? jobs = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         var loc = options.Locations[source.Location];
         if (LocalPostgres.IsRoot && string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal))
             await CheckPostgresCanReadAsync(LocationStores.FilesystemPath(options, loc), ct).ConfigureAwait(false);
-        var bytes = await new RestoreExecutor(source.Store, logger, directIo: directIo).RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct)
-            .ConfigureAwait(false);
+        var bytes = await new RestoreExecutor(source.Store, logger, jobs ?? options.Engine.RestoreJobs, directIo)
+            .RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct).ConfigureAwait(false);
         if (LocalPostgres.IsRoot)
             await LocalPostgres.RunAsync("chown", ["-R", owner ?? "postgres:postgres", directory], asPostgres: false, ct).ConfigureAwait(false);
         return bytes;
