@@ -48,7 +48,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     /// <summary>
     /// The part buffers' own pool, keeping at most UploadConcurrency + 2 of them between writes. Not the shared pool:
     /// that one caches large arrays per thread and per core (parts are rented on one thread and returned on another),
-    /// the suspected cause of S3 backups' peak RSS growing to ~390 MB during long backups (bench/backup S3 mode).
+    /// which let S3 backups' peak RSS grow during long backups (bench/README.md, bench/backup S3 mode).
     /// </summary>
     private readonly ArrayPool<byte> _parts;
 

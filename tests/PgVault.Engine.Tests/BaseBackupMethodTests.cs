@@ -4,6 +4,7 @@ using Npgsql;
 using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine.BaseBackup;
+using PgVault.Engine.Postgres;
 using PgVault.Testing;
 using Xunit;
 

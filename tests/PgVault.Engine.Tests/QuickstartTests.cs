@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Npgsql;
 using PgVault.Testing;
 using Xunit;
 
@@ -66,6 +67,22 @@ public sealed class QuickstartTests
             // The command lines it printed work as printed, against the same configuration, while it serves.
             var config = Path.Combine(dir.Path, "pgvault.json");
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(config));
+            // The throwaway cluster takes TCP connections only with the generated password (in that file), never on trust.
+            var connectionString = JsonNode.Parse(await File.ReadAllTextAsync(config, ct))!["PgVault"]!["Clusters"]![0]!["ConnectionString"]!
+                .GetValue<string>();
+            var withPassword = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false };
+            Assert.False(string.IsNullOrEmpty(withPassword.Password), "the quickstart's connection string has no password");
+            await using (var ok = new NpgsqlConnection(withPassword.ConnectionString))
+                await ok.OpenAsync(ct);
+            var noPassword = new NpgsqlConnectionStringBuilder(withPassword.ConnectionString) { Password = null };
+            await using (var refused = new NpgsqlConnection(noPassword.ConnectionString))
+                await Assert.ThrowsAnyAsync<NpgsqlException>(() => refused.OpenAsync(ct));
+            var wrongPassword = new NpgsqlConnectionStringBuilder(withPassword.ConnectionString) { Password = "postgres" };
+            await using (var refused = new NpgsqlConnection(wrongPassword.ConnectionString))
+                Assert.Equal("28P01", (await Assert.ThrowsAsync<PostgresException>(() => refused.OpenAsync(ct))).SqlState);
+            var hba = await File.ReadAllLinesAsync(Path.Combine(dir.Path, "postgres", "pgdata", "pg_hba.conf"), ct);
+            Assert.DoesNotContain(hba, l => l.StartsWith("host", StringComparison.Ordinal) && l.Contains("trust", StringComparison.Ordinal));
+
             var lines = output.ToString().Split('\n').Select(l => l.Trim()).ToList();
             var verify = lines.Single(l => l.Contains(" verify --config ", StringComparison.Ordinal));
             var restore = lines.Single(l => l.Contains(" restore --config ", StringComparison.Ordinal));

@@ -27,10 +27,10 @@ public sealed class RestoreTests
     /// <summary>Starts PostgreSQL on a restored directory (as the fixture's user), runs <paramref name="body"/>, stops it.</summary>
     internal static async Task WithServerAsync(PostgresCluster tools, string dataDir, Func<int, Task> body)
     {
-        var port = Engine.BaseBackup.LocalPostgres.FreePort();
+        var port = Engine.Postgres.LocalPostgres.FreePort();
         using var socket = new TempDirectory("sock");
         if (TestEnvironment.IsRoot)
-            await Engine.BaseBackup.LocalPostgres.RunAsync("chown", ["postgres:postgres", socket.Path], asPostgres: false, Ct);
+            await Engine.Postgres.LocalPostgres.RunAsync("chown", ["postgres:postgres", socket.Path], asPostgres: false, Ct);
         var (code, output) = await tools.RunPgRawAsync("pg_ctl",
             ["start", "-w", "-t", "300", "-D", dataDir, "-l", Path.Combine(socket.Path, "log"),
              "-o", $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={socket.Path}"], Ct);

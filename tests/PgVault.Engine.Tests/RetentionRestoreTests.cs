@@ -145,10 +145,10 @@ public sealed class RetentionRestoreTests
     /// <summary>Starts PostgreSQL on the restored directory and answers "marker:&lt;n&gt;" with the highest marker, asserting it is 3.</summary>
     private static async Task<string> CountMarkersAsync(PostgresCluster tools, string dataDir)
     {
-        var port = BaseBackup.LocalPostgres.FreePort();
+        var port = Postgres.LocalPostgres.FreePort();
         using var socket = new TempDirectory("sock");
         if (TestEnvironment.IsRoot)
-            await BaseBackup.LocalPostgres.RunAsync("chown", ["postgres:postgres", socket.Path], asPostgres: false, Ct);
+            await Postgres.LocalPostgres.RunAsync("chown", ["postgres:postgres", socket.Path], asPostgres: false, Ct);
         var (code, output) = await tools.RunPgRawAsync("pg_ctl",
             ["start", "-w", "-t", "300", "-D", dataDir, "-l", Path.Combine(socket.Path, "log"),
              "-o", $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={socket.Path}"], Ct);

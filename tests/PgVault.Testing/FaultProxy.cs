@@ -107,11 +107,15 @@ public sealed class FaultProxy : IAsyncDisposable
         }
     }
 
-    /// <summary>A policy failing a random <paramref name="share"/> of requests with a random fault (seeded: repeatable).</summary>
-    public static Func<string, string, int, Fault> Random(double share, int seed)
+    /// <summary>
+    /// A policy failing a random <paramref name="share"/> of requests with a random fault (seeded: repeatable) drawn
+    /// from <paramref name="faults"/> (default: every fault).
+    /// </summary>
+    public static Func<string, string, int, Fault> Random(double share, int seed, params Fault[] faults)
     {
         var random = new Random(seed);
-        var faults = new[] { Fault.InternalError, Fault.ServiceUnavailable, Fault.TooManyRequests, Fault.ResetBeforeResponse, Fault.ResetMidResponse, Fault.Slow };
+        if (faults.Length == 0)
+            faults = [Fault.InternalError, Fault.ServiceUnavailable, Fault.TooManyRequests, Fault.ResetBeforeResponse, Fault.ResetMidResponse, Fault.Slow];
         var gate = new Lock();
         return (_, _, _) =>
         {

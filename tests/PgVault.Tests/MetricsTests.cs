@@ -77,9 +77,9 @@ public sealed partial class MetricsTests
         Assert.NotEmpty(documented);
         var families = scrape.Types.Keys.ToHashSet(StringComparer.Ordinal);
         foreach (var name in documented)
-            Assert.True(families.Contains(name), $"README documents {name}, but /metrics has no such family");
+            Assert.True(families.Contains(name), $"docs/OPERATIONS.md documents {name}, but /metrics has no such family");
         foreach (var name in families.Where(f => f.StartsWith("pgvault_", StringComparison.Ordinal)))
-            Assert.True(documented.Contains(name), $"/metrics serves {name}, which README.md does not document");
+            Assert.True(documented.Contains(name), $"/metrics serves {name}, which docs/OPERATIONS.md does not document");
 
         var lastBaseBackup = scrape.Single("pgvault_base_backup_last_success_timestamp_seconds", c);
         Assert.InRange(lastBaseBackup, started.ToUnixTimeSeconds() - 1, now.ToUnixTimeSeconds() + 1);
@@ -182,10 +182,10 @@ public sealed partial class MetricsTests
         Assert.Equal(t0 + TimeSpan.FromSeconds(4), lag.OldestPendingSince);
     }
 
-    /// <summary>The series names README.md's metrics table documents (first column, in backticks).</summary>
+    /// <summary>The series names docs/OPERATIONS.md's metrics table documents (first column, in backticks).</summary>
     private static HashSet<string> DocumentedSeries()
     {
-        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "OPERATIONS.md"));
         var section = readme[readme.IndexOf("## Metrics", StringComparison.Ordinal)..];
         var next = section.IndexOf("\n## ", 3, StringComparison.Ordinal);
         if (next > 0)

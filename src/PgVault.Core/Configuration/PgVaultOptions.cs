@@ -273,8 +273,8 @@ public sealed class EngineOptions
     /// <summary>
     /// The checksum PostgreSQL computes of every file for a base backup's <c>backup_manifest</c>, which
     /// <c>pg_verifybackup</c> checks a restored copy against. Default <see cref="ManifestChecksum.CRC32C"/>
-    /// (pg_basebackup's default); the SHA-2 ones cost the database server about 1 CPU-second per 1.5 GB backed up (PgVault
-    /// checks what it stores with its own SHA-256 either way).
+    /// (pg_basebackup's default), the cheapest for the database server; the SHA-2 ones cost it more CPU per byte backed up
+    /// (PgVault checks what it stores with its own SHA-256 either way).
     /// </summary>
     public ManifestChecksum BaseBackupManifestChecksums { get; set; } = ManifestChecksum.CRC32C;
 
@@ -286,8 +286,8 @@ public sealed class EngineOptions
 
     /// <summary>
     /// zstd level for everything written (WAL, base backups, by PgVault or the server). Default 1: on the datasets of
-    /// bench/backup it stored 0.94× (pgbench) and 1.02× (40 % compressible) what level 3 stores, for about two thirds of
-    /// the compression CPU; 3 (pgBackRest's default for zst) trades that CPU for a little less storage.
+    /// bench/backup it stores about what level 3 stores for clearly less compression CPU (bench/README.md has the
+    /// figures); 3 (pgBackRest's default for zst) trades that CPU for a little less storage.
     /// </summary>
     public int CompressionLevel { get; set; } = 1;
 
@@ -384,7 +384,7 @@ public sealed class TlsOptions
 /// The API's in-memory read model of the backups: every backup's JSON item, already serialized, in listing order and per
 /// cluster, so a page is written from memory (no catalog query, no serialization). It follows the catalog's change feed:
 /// writes of this process are visible to the next request; writes of other processes sharing the catalog within
-/// <see cref="MaxStaleness"/>. About 0.66 KB of memory per backup (bench/README.md measures it).
+/// <see cref="MaxStaleness"/>. Its memory grows with the number of backups (bench/README.md, bench/api, measures it).
 /// </summary>
 public sealed class ReadModelOptions
 {
@@ -398,9 +398,9 @@ public sealed class ReadModelOptions
     /// looks before every request.</summary>
     public TimeSpan MaxStaleness { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>The most backups the read model holds (the bound of its memory, about 0.66 KB each). With more, the read
-    /// model turns itself off (with a warning in the log) and the listings are served from the catalog. Default
-    /// 1,000,000 (about 0.7 GB; 0.9 GB at the peak of a reload).</summary>
+    /// <summary>The most backups the read model holds (the bound of its memory, which grows with each backup). With more,
+    /// the read model turns itself off (with a warning in the log) and the listings are served from the catalog. Default
+    /// 1,000,000 (docs/CONFIGURATION.md gives the memory that takes).</summary>
     public int MaxBackups { get; set; } = 1_000_000;
 }
 

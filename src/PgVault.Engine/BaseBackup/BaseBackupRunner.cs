@@ -12,6 +12,7 @@ using PgVault.Errors;
 using PgVault.Postgres;
 using PgVault.Storage;
 using PgVault.Engine.Compression;
+using PgVault.Engine.Postgres;
 using PgVault.Engine.Telemetry;
 
 namespace PgVault.Engine.BaseBackup;

@@ -105,15 +105,15 @@ public sealed class TarTap(IReadOnlySet<string> capture, long maxCaptureBytes = 
     }
 
     /// <summary>Parses <c>START WAL LOCATION: 0/2000028 (file ...)</c> and <c>START TIMELINE: 1</c> from backup_label.</summary>
-    public static (Postgres.Lsn Start, uint Timeline) ParseBackupLabel(string label)
+    public static (PgVault.Postgres.Lsn Start, uint Timeline) ParseBackupLabel(string label)
     {
         ArgumentNullException.ThrowIfNull(label);
-        Postgres.Lsn? start = null;
+        PgVault.Postgres.Lsn? start = null;
         uint timeline = 0;
         foreach (var line in label.Split('\n'))
         {
             if (line.StartsWith("START WAL LOCATION: ", StringComparison.Ordinal))
-                start = Postgres.Lsn.Parse(line["START WAL LOCATION: ".Length..].Split(' ')[0]);
+                start = PgVault.Postgres.Lsn.Parse(line["START WAL LOCATION: ".Length..].Split(' ')[0]);
             else if (line.StartsWith("START TIMELINE: ", StringComparison.Ordinal))
                 timeline = uint.Parse(line["START TIMELINE: ".Length..].Trim(), CultureInfo.InvariantCulture);
         }

@@ -31,7 +31,7 @@ public sealed record ChainMetadata
 
     public required string Location { get; init; }
 
-    public long WalSegmentSizeBytes { get; init; } = Postgres.WalSegment.DefaultSizeBytes;
+    public long WalSegmentSizeBytes { get; init; } = PgVault.Postgres.WalSegment.DefaultSizeBytes;
 }
 
 /// <summary>One stored part of a base backup's tar stream (or the stored manifest).</summary>

@@ -5,8 +5,8 @@ namespace PgVault.Engine.Compression;
 
 /// <summary>
 /// zstd. Compression through ZstdSharp.Port, the managed C# port of libzstd. Decompression through the native libzstd
-/// (ZstdNet, which ships libzstd for Linux, macOS and Windows on x64 and arm64) where it loads — about a quarter less
-/// CPU per restored byte than the port, and no JIT warm-up of the port's decoder in every short-lived
+/// (ZstdNet, which ships libzstd for Linux, macOS and Windows on x64 and arm64) where it loads — less
+/// CPU per restored byte than the port (bench/README.md), and no JIT warm-up of the port's decoder in every short-lived
 /// <c>wal-fetch</c> process — and through the port otherwise, so a repository can be restored on any machine that runs
 /// .NET. Both read the same frames. <c>bench/compression/README.md</c> compares the two libraries.
 /// </summary>
@@ -49,7 +49,7 @@ public sealed class ZstdCodec : ICompressionCodec
     /// <summary>
     /// Worker threads compressing in parallel (zstd's <c>nbWorkers</c>). If zero, compression runs on the calling thread.
     /// With workers, each compressor holds a few jobs of input and output (up to workers + 2 jobs of some MiB each at the
-    /// default levels; about 17 MiB for 2 workers at level 1 on incompressible data), so give it workers only where
+    /// default levels), so give it workers only where
     /// that memory is available.
     /// </summary>
     public int Workers { get; }

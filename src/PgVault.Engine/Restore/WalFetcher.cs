@@ -59,7 +59,7 @@ public static class WalFetcher
             return (0, $"{fileName}: restored");
         }
 
-        if (!Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
+        if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return (NotFound, $"{fileName}: not a WAL file PgVault stores");
 
         if (await FetchWholeAsync(store, cluster, chain, timeline, fileName, destination, ct).ConfigureAwait(false))
@@ -86,7 +86,7 @@ public static class WalFetcher
     /// <summary>The default spool of segments fetched ahead for a backup: a directory under the system's temp directory.</summary>
     public static string DefaultSpool(string backupId) => Path.Combine(Path.GetTempPath(), "pgvault-prefetch", backupId);
 
-    private static bool IsSegmentName(string fileName) => Postgres.WalSegment.TryParse(fileName, out _, out _);
+    private static bool IsSegmentName(string fileName) => PgVault.Postgres.WalSegment.TryParse(fileName, out _, out _);
 
     /// <summary>
     /// Fetches up to <paramref name="count"/> whole segments after <paramref name="fileName"/> (same timeline) into
@@ -98,7 +98,7 @@ public static class WalFetcher
     public static async Task<int> PrefetchAsync(IObjectStore store, string backupId, string fileName, int count, string spool, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(store);
-        if (!Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
+        if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return 0;
         var (cluster, chain) = ParseBackupId(backupId);
         Directory.CreateDirectory(spool);
@@ -107,7 +107,7 @@ public static class WalFetcher
         var fetched = 0;
         for (var i = 1; i <= count; i++)
         {
-            var name = Postgres.WalSegment.Name(timeline, number + (ulong)i);
+            var name = PgVault.Postgres.WalSegment.Name(timeline, number + (ulong)i);
             var target = Path.Combine(spool, name);
             if (File.Exists(target))
                 continue;
@@ -131,7 +131,7 @@ public static class WalFetcher
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(alive);
-        if (!Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
+        if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
             return 0;
         var (cluster, chain) = ParseBackupId(backupId);
         Directory.CreateDirectory(spool);
@@ -156,7 +156,7 @@ public static class WalFetcher
                     continue;
                 }
 
-                var name = Postgres.WalSegment.Name(timeline, next);
+                var name = PgVault.Postgres.WalSegment.Name(timeline, next);
                 if (!await FetchWholeAsync(store, cluster, chain, timeline, name, Path.Combine(spool, name), ct).ConfigureAwait(false))
                     break;
                 next++;
@@ -193,7 +193,7 @@ public static class WalFetcher
         {
             if (!RepositoryLayout.TryParseWalSegmentFile(o.Key[(o.Key.LastIndexOf('/') + 1)..], out _, out var sha))
                 continue;
-            var verified = await store.OpenVerifiedAsync(o.Key, ZstdCodec.Default, sha, ct, Postgres.WalSegment.DefaultSizeBytes).ConfigureAwait(false);
+            var verified = await store.OpenVerifiedAsync(o.Key, ZstdCodec.Default, sha, ct, PgVault.Postgres.WalSegment.DefaultSizeBytes).ConfigureAwait(false);
             await using (verified.ConfigureAwait(false))
                 await WriteAtomicallyAsync(verified, target, ct).ConfigureAwait(false);
             return true;

@@ -8,9 +8,9 @@ namespace PgVault.Engine.Storage;
 
 /// <summary>
 /// Writes a stream into a new, open file with direct I/O (<c>O_DIRECT</c>) on Linux, from aligned, pinned 1 MiB
-/// buffers: the data goes from PgVault's buffer to the disk without a copy into the page cache. On the machines
-/// measured, buffered writing of 1.6 GB cost ~4 s of kernel CPU and direct writing ~0.3 s (bench/README.md,
-/// bench/restore), and nothing is left dirty for the final fsync to flush. A file's last partial 4 KiB block is written
+/// buffers: the data goes from PgVault's buffer to the disk without a copy into the page cache, which saves the kernel
+/// CPU of that copy (bench/README.md, bench/restore, has the figures), and nothing is left dirty for the final fsync to
+/// flush. A file's last partial 4 KiB block is written
 /// through the page cache. Filesystems without direct I/O (tmpfs, some network filesystems) refuse it with EINVAL: the
 /// writer then writes through the page cache from then on and says so once. Thread-safe: concurrent writes each take
 /// a buffer from a small pool.

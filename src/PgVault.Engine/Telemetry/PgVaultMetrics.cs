@@ -8,7 +8,7 @@ namespace PgVault.Engine.Telemetry;
 /// <see cref="Meter"/>. Values that describe current state (last base backup, WAL lag, recovery window, repository
 /// size) are observable gauges registered by <c>serve</c> over its workers instead (<c>Hosting/EngineGauges</c>).
 /// Here in the engine so that the CLI, the API and the restore code all reach the same instruments; exported only
-/// where a metrics listener runs (<c>serve</c>'s <c>GET /metrics</c>), and free otherwise. README.md documents every series.
+/// where a metrics listener runs (<c>serve</c>'s <c>GET /metrics</c>), and free otherwise. docs/OPERATIONS.md documents every series.
 /// </summary>
 public static class PgVaultMetrics
 {

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using PgVault.Engine.BaseBackup;
+using PgVault.Engine.Postgres;
 using PgVault.Errors;
 using PgVault.Hosting;
 using PgVault.Security;

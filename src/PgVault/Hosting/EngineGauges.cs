@@ -8,7 +8,7 @@ namespace PgVault.Hosting;
 
 /// <summary>
 /// The observable gauges of <c>serve</c> (per cluster, and the API's read model): read from the current state at each scrape (no values
-/// are pushed around, nothing is queried). A cluster whose worker has not chosen its chain yet has no series. README.md
+/// are pushed around, nothing is queried). A cluster whose worker has not chosen its chain yet has no series. docs/OPERATIONS.md
 /// documents every series. The meter comes from the host's <see cref="IMeterFactory"/>, which disposes it.
 /// </summary>
 public sealed class EngineGauges

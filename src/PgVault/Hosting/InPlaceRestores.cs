@@ -5,7 +5,7 @@ using System.Text;
 using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine;
-using PgVault.Engine.BaseBackup;
+using PgVault.Engine.Postgres;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
 

@@ -186,7 +186,7 @@ public static partial class PgVaultApp
         catch (InvalidOperationException ex)
         {
             throw new PgVaultException(ErrorCode.InvalidConfiguration, $"invalid configuration: {ex.Message}",
-                "check the keys under 'PgVault' against the README's configuration reference", ex);
+                "check the keys under 'PgVault' against the configuration reference, docs/CONFIGURATION.md", ex);
         }
 
         PgVaultOptionsValidator.ApplyDefaults(options);

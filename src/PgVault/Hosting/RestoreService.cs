@@ -1,7 +1,7 @@
 using System.Globalization;
 using Npgsql;
 using PgVault.Configuration;
-using PgVault.Engine.BaseBackup;
+using PgVault.Engine.Postgres;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
@@ -121,14 +121,19 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         var port = LocalPostgres.FreePort();
         var socketDir = Path.Combine(Path.GetTempPath(), $"pgvault-verify-{port}");
         Directory.CreateDirectory(socketDir);
+        // The restored pg_hba.conf is the backed-up cluster's (passwords, certificates, peer maps): the temporary server
+        // reads this one instead, takes no TCP connections at all, and lets in only whoever can reach its socket, in a
+        // directory of the postgres OS user.
+        var hba = Path.Combine(socketDir, "pg_hba.conf");
+        await File.WriteAllTextAsync(hba, "local all all trust\n", ct).ConfigureAwait(false);
         if (LocalPostgres.IsRoot)
-            await LocalPostgres.RunAsync("chown", ["postgres:postgres", socketDir], asPostgres: false, ct).ConfigureAwait(false);
+            await LocalPostgres.RunAsync("chown", ["postgres:postgres", socketDir, hba], asPostgres: false, ct).ConfigureAwait(false);
         var log = Path.Combine(socketDir, "postgres.log");
         try
         {
             await LocalPostgres.RunAsync(Path.Combine(bin, "pg_ctl"),
                 ["start", "-w", "-t", "3600", "-D", directory, "-l", log,
-                 "-o", $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={socketDir} -c archive_mode=off"],
+                 "-o", $"-p {port} -c listen_addresses='' -c unix_socket_directories={socketDir} -c unix_socket_permissions=0700 -c hba_file={hba} -c archive_mode=off"],
                 asPostgres: true, ct).ConfigureAwait(false);
         }
         catch (PgVaultException ex)
@@ -138,10 +143,10 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
 
         try
         {
-            var cs = $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false";
+            var cs = $"Host={socketDir};Port={port};Username=postgres;Database=postgres;Pooling=false";
             var recovery = await RecoveryMonitor.WaitForPromotionAsync(cs, end, options.Engine.RecoveryTimeout, () => RecoveryMonitor.LogTail(log),
                 progress, ct).ConfigureAwait(false);
-            var (databases, problems) = await AmcheckAsync(bin, cs, port, ct).ConfigureAwait(false);
+            var (databases, problems) = await AmcheckAsync(bin, cs, socketDir, port, ct).ConfigureAwait(false);
             return new VerifyResult(recovery, databases, problems);
         }
         finally
@@ -162,7 +167,7 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
     /// pg_amcheck needs the amcheck extension: adds it where missing and takes it away again afterwards, so the restored
     /// cluster holds exactly what the backup held. Returns the databases checked and pg_amcheck's complaint, if any.
     /// </summary>
-    private static async Task<(int Databases, string? Problems)> AmcheckAsync(string bin, string cs, int port, CancellationToken ct)
+    private static async Task<(int Databases, string? Problems)> AmcheckAsync(string bin, string cs, string socketDir, int port, CancellationToken ct)
     {
         var added = new List<string>();
         var databases = new List<string>();
@@ -193,7 +198,7 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
             try
             {
                 await LocalPostgres.RunAsync(Path.Combine(bin, "pg_amcheck"),
-                    ["--all", "-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-U", "postgres"],
+                    ["--all", "-h", socketDir, "-p", port.ToString(CultureInfo.InvariantCulture), "-U", "postgres"],
                     asPostgres: true, ct).ConfigureAwait(false);
                 return (databases.Count, null);
             }

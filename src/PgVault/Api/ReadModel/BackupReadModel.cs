@@ -21,8 +21,8 @@ namespace PgVault.Api.ReadModel;
 /// <para>Whenever the model cannot answer for the catalog's current state — not loaded yet, reloading, turned off, or
 /// over <see cref="ReadModelOptions.MaxBackups"/> — the read methods return null and the caller asks the catalog, which
 /// is always current. So the model changes the cost of a request, never its answer (beyond the staleness bound).</para>
-/// <para>Memory: one <see cref="BackupItem"/> per backup (its id, order key, cluster and JSON bytes: about 0.66 KB measured), the
-/// order arrays and an id index; a reload builds the new model beside the old one (twice that, briefly).</para>
+/// <para>Memory: one <see cref="BackupItem"/> per backup (its id, order key, cluster and JSON bytes; bench/README.md measures the
+/// total), the order arrays and an id index; a reload builds the new model beside the old one (twice that, briefly).</para>
 /// </remarks>
 public sealed class BackupReadModel : IDisposable
 {

@@ -6,7 +6,7 @@ using System.Text;
 using Npgsql;
 using PgVault.Errors;
 
-namespace PgVault.Engine.BaseBackup;
+namespace PgVault.Engine.Postgres;
 
 /// <summary>
 /// A minimal client of PostgreSQL's frontend/backend protocol (version 3) for a physical replication connection

@@ -5,7 +5,7 @@ using PgVault.Configuration;
 using PgVault.Errors;
 using PgVault.Postgres;
 
-namespace PgVault.Engine.BaseBackup;
+namespace PgVault.Engine.Postgres;
 
 /// <summary>
 /// One <c>BASE_BACKUP</c> on a replication connection (PostgreSQL 15's protocol: one COPY OUT carrying every archive

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Npgsql;
 
-namespace PgVault.Engine.BaseBackup;
+namespace PgVault.Engine.Postgres;
 
 /// <summary>Finds PostgreSQL's client programs and turns Npgsql connection strings into libpq terms.</summary>
 public static class PostgresTools

@@ -2,14 +2,21 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using Npgsql;
 using PgVault.Errors;
 
-namespace PgVault.Engine.BaseBackup;
+namespace PgVault.Engine.Postgres;
 
 /// <summary>
 /// A PostgreSQL cluster on this machine that PgVault manages itself (<c>pgvault quickstart</c>): initdb, pg_ctl start and
 /// stop. PostgreSQL refuses to run as root, so when PgVault runs as root every program runs as the <c>postgres</c> OS user,
 /// which is made owner of the cluster's directory.
+/// <para>
+/// Who may connect: over TCP (loopback) only with the password this class generates at each start (SCRAM-SHA-256);
+/// without a password only through the Unix socket, which sits in the cluster's own directory (mode 0700) with socket
+/// permissions 0700, so only the OS user that owns the cluster (and root) can reach it. Other local users get nothing.
+/// </para>
 /// </summary>
 public sealed class LocalPostgres(string binDirectory, string rootDirectory)
 {
@@ -37,6 +44,8 @@ public sealed class LocalPostgres(string binDirectory, string rootDirectory)
             }
         }
 
+        if (OperatingSystem.IsLinux())
+            File.SetUnixFileMode(rootDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         if (!File.Exists(Path.Combine(DataDirectory, "PG_VERSION")))
         {
             await RunAsync(Path.Combine(binDirectory, "initdb"),
@@ -46,22 +55,58 @@ public sealed class LocalPostgres(string binDirectory, string rootDirectory)
                 "wal_level = replica\nmax_wal_senders = 5\nmax_replication_slots = 5\n", ct).ConfigureAwait(false);
         }
 
+        // Written at every start, so a cluster made by an older quickstart (which trusted every local TCP connection) is
+        // locked down too. The file is the cluster's; PostgreSQL reads it as its owner.
+        await File.WriteAllTextAsync(Path.Combine(DataDirectory, "pg_hba.conf"), HbaConf, ct).ConfigureAwait(false);
+        if (IsRoot)
+            await RunAsync("chown", ["postgres:postgres", Path.Combine(DataDirectory, "pg_hba.conf")], asPostgres: false, ct).ConfigureAwait(false);
+
         Port = FreePort();
         await RunAsync(Path.Combine(binDirectory, "pg_ctl"),
-            ["start", "-w", "-t", "60", "-D", DataDirectory, "-l", LogFile, "-o", $"-p {Port.ToString(CultureInfo.InvariantCulture)}"],
+            ["start", "-w", "-t", "60", "-D", DataDirectory, "-l", LogFile, "-o",
+                $"-p {Port.ToString(CultureInfo.InvariantCulture)} -c unix_socket_permissions=0700 -c password_encryption=scram-sha-256"],
             asPostgres: true, ct).ConfigureAwait(false);
+
+        // A new password at every start: it lives only in the configuration the quickstart writes (mode 0600).
+        Password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        await using var connection = new NpgsqlConnection(SocketConnectionString);
+        await connection.OpenAsync(ct).ConfigureAwait(false);
+        await using var alter = new NpgsqlCommand($"ALTER ROLE postgres PASSWORD '{Password}'", connection);
+        await alter.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The cluster's <c>pg_hba.conf</c>: the Unix socket (in a directory only the cluster's owner can enter) without a
+    /// password, loopback TCP — replication included — only with one.
+    /// </summary>
+    public const string HbaConf = """
+        # Written by pgvault quickstart at every start.
+        # Unix socket: its directory and the socket are mode 0700, so only the cluster's OS user (and root) reach it.
+        local   all           all                     trust
+        local   replication   all                     trust
+        # Loopback TCP: the password pgvault quickstart generates at every start (in its pgvault.json, mode 0600).
+        host    all           all     127.0.0.1/32    scram-sha-256
+        host    replication   all     127.0.0.1/32    scram-sha-256
+
+        """;
+
+    /// <summary>The password of the <c>postgres</c> role for TCP connections, set by <see cref="StartAsync"/>.</summary>
+    public string Password { get; private set; } = "";
+
+    private string SocketConnectionString =>
+        $"Host={rootDirectory};Port={Port.ToString(CultureInfo.InvariantCulture)};Username=postgres;Database=postgres;Pooling=false";
 
     /// <summary>Fills the cluster with pgbench's tables (scale 1, about 15 MB) unless they exist.</summary>
     public async Task InitSampleDataAsync(CancellationToken ct) => await
         RunAsync(Path.Combine(binDirectory, "pgbench"),
-            ["-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "postgres"],
+            ["-i", "-s", "1", "-q", "-h", rootDirectory, "-p", Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "postgres"],
             asPostgres: true, ct).ConfigureAwait(false);
 
     public async Task StopAsync(CancellationToken ct) =>
         await RunAsync(Path.Combine(binDirectory, "pg_ctl"), ["stop", "-m", "fast", "-w", "-D", DataDirectory], asPostgres: true, ct).ConfigureAwait(false);
 
-    public string ConnectionString => $"Host=127.0.0.1;Port={Port.ToString(CultureInfo.InvariantCulture)};Username=postgres;Database=postgres";
+    public string ConnectionString =>
+        $"Host=127.0.0.1;Port={Port.ToString(CultureInfo.InvariantCulture)};Username=postgres;Password={Password};Database=postgres";
 
     public static async Task<string> RunAsync(string program, string[] args, bool asPostgres, CancellationToken ct)
     {
