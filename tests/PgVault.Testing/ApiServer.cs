@@ -46,8 +46,9 @@ public sealed class ApiServer : IAsyncDisposable
 
     /// <param name="dataDirectory">An existing data directory, which the caller keeps (and deletes); null for a new one
     /// that the server deletes when disposed.</param>
+    /// <param name="urls">Kestrel URLs; default plain HTTP on a free loopback port.</param>
     public static async Task<ApiServer> StartAsync(string name, IDictionary<string, string?> settings,
-        Action<WebApplication>? mapExtra = null, TempDirectory? dataDirectory = null)
+        Action<WebApplication>? mapExtra = null, TempDirectory? dataDirectory = null, string urls = "http://127.0.0.1:0")
     {
         var dir = dataDirectory ?? new TempDirectory("api-" + name);
         var all = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
@@ -68,7 +69,7 @@ public sealed class ApiServer : IAsyncDisposable
         }
 
         var logs = new CapturingLoggerProvider();
-        var app = PgVaultApp.Build(null, [], "http://127.0.0.1:0", all, mapExtra, l =>
+        var app = PgVaultApp.Build(null, [], urls, all, mapExtra, l =>
         {
             l.ClearProviders();
             l.AddProvider(logs);

@@ -44,10 +44,14 @@ public sealed class ReadinessTests
         {
             ["PgVault:Locations:local:Path"] = repository,
             ["PgVault:Locations:second:Path"] = Path.Combine(root.Path, "second"),
+            ["PgVault:Tokens:0:Name"] = "admin",
+            ["PgVault:Tokens:0:TokenHash"] = PgVault.Security.TokenHasher.Hash(SeededApi.AdminToken),
+            ["PgVault:Tokens:0:Clusters:0"] = "*",
         });
-        using var anonymous = server.Client((System.Net.Http.Headers.AuthenticationHeaderValue?)null);
+        // The checks' details are shown to a principal granted every cluster (admin callers get the status only).
+        using var admin = server.Client(SeededApi.AdminToken);
 
-        var (status, ready) = await ReadyzAsync(anonymous);
+        var (status, ready) = await ReadyzAsync(admin);
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("ready", ready["status"]!.GetValue<string>());
         foreach (var name in new[] { "catalog", "location:local", "location:second" })
@@ -62,7 +66,7 @@ public sealed class ReadinessTests
         // The directory is replaced by a file: nothing can be written there any more.
         Directory.Delete(repository, recursive: true);
         await File.WriteAllTextAsync(repository, "not a directory", Ct);
-        var failed = await WaitForAsync(anonymous, HttpStatusCode.ServiceUnavailable);
+        var failed = await WaitForAsync(admin, HttpStatusCode.ServiceUnavailable);
         Assert.Equal("unavailable", failed["status"]!.GetValue<string>());
         var local = Check(failed, "location:local");
         Assert.Equal("failed", local["status"]!.GetValue<string>());
@@ -74,10 +78,10 @@ public sealed class ReadinessTests
         // Fixed again: ready again.
         File.Delete(repository);
         Directory.CreateDirectory(repository);
-        await WaitForAsync(anonymous, HttpStatusCode.OK);
+        await WaitForAsync(admin, HttpStatusCode.OK);
 
         // Unauthenticated like /healthz, and never rate limited.
-        Assert.Equal(HttpStatusCode.OK, (await Json.GetAsync(anonymous, "/healthz")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await Json.GetAsync(admin, "/healthz")).Status);
     }
 
     [Fact]
@@ -95,13 +99,16 @@ public sealed class ReadinessTests
                 ["PgVault:Catalog:Provider"] = "postgres",
                 ["PgVault:Catalog:ConnectionString"] = cs,
                 ["PgVault:Health:Timeout"] = "00:00:03",
+                ["PgVault:Tokens:0:Name"] = "admin",
+                ["PgVault:Tokens:0:TokenHash"] = PgVault.Security.TokenHasher.Hash(SeededApi.AdminToken),
+                ["PgVault:Tokens:0:Clusters:0"] = "*",
             });
-            using var anonymous = server.Client((System.Net.Http.Headers.AuthenticationHeaderValue?)null);
-            Assert.Equal(HttpStatusCode.OK, (await ReadyzAsync(anonymous)).Status);
+            using var admin = server.Client(SeededApi.AdminToken);
+            Assert.Equal(HttpStatusCode.OK, (await ReadyzAsync(admin)).Status);
 
             await pg.DisposeAsync(); // the catalog's server goes away
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var failed = await WaitForAsync(anonymous, HttpStatusCode.ServiceUnavailable);
+            var failed = await WaitForAsync(admin, HttpStatusCode.ServiceUnavailable);
             var catalog = Check(failed, "catalog");
             Assert.Equal("failed", catalog["status"]!.GetValue<string>());
             var reason = catalog["reason"]!.GetValue<string>();

@@ -44,6 +44,8 @@ public sealed class SeededApi : IAsyncLifetime
             ["PgVault:Tokens:1:TokenHash"] = TokenHasher.Hash(ScopedToken),
             ["PgVault:Tokens:1:Clusters:0"] = ClusterB,
             ["PgVault:RateLimit:PermitsPerSecond"] = "0",
+            // The tests send wrong passwords on purpose, far more than the failed-login throttle allows by default.
+            ["PgVault:RateLimit:FailedLoginBurst"] = "1000000",
         };
         _server = await ApiServer.StartAsync("seeded", settings);
 

@@ -226,6 +226,20 @@ public sealed class RateLimitOptions
 
     /// <summary>Requests a principal may make at once above the sustained rate. Default 400.</summary>
     public int Burst { get; set; } = 400;
+
+    /// <summary>Failed HTTP Basic logins one client address (and, separately, one user name) may make in a row before
+    /// further attempts are refused with 429 without checking the password. Successful logins give their attempt back.
+    /// Default 10.</summary>
+    public int FailedLoginBurst { get; set; } = 10;
+
+    /// <summary>Failed HTTP Basic logins per minute one client address (and one user name) may make after the burst.
+    /// Default 6.</summary>
+    public double FailedLoginsPerMinute { get; set; } = 6;
+
+    /// <summary>Password checks (PBKDF2, about 0.2 s of one core each at the default cost) running at the same time;
+    /// others wait up to a second for a slot, then get 429. Verified credentials are remembered for a few minutes, so
+    /// a client pays the check once. Default: half the processors, at least 1.</summary>
+    public int MaxConcurrentPasswordChecks { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);
 }
 
 public sealed class EngineOptions
@@ -362,6 +376,30 @@ public sealed class ApiOptions
 
     /// <summary>The in-memory read model the backup listings are served from.</summary>
     public ReadModelOptions ReadModel { get; set; } = new();
+
+    /// <summary>HTTPS for the API (the <c>https://</c> URLs of <c>serve --urls</c>). Default: none (HTTP only).</summary>
+    public TlsOptions Tls { get; set; } = new();
+}
+
+/// <summary>
+/// The API's TLS certificate: PEM files, read again when either changes (checked at most every few seconds, at a new
+/// connection), so a renewed certificate (certbot, cert-manager) is served without a restart.
+/// </summary>
+public sealed class TlsOptions
+{
+    /// <summary>PEM file of the certificate (and its chain). Relative paths are taken from <c>DataDirectory</c>.
+    /// Default: none (no HTTPS).</summary>
+    public string? CertificateFile { get; set; }
+
+    /// <summary>PEM file of the private key (PKCS#8, PKCS#1 or SEC1, unencrypted). Default: none, meaning the key is in
+    /// <see cref="CertificateFile"/>. Keep it readable by the pgvault user only.</summary>
+    public string? KeyFile { get; set; }
+
+    /// <summary><c>Strict-Transport-Security</c> max-age sent on HTTPS responses. Default 365 days; zero sends none.</summary>
+    public TimeSpan HstsMaxAge { get; set; } = TimeSpan.FromDays(365);
+
+    /// <summary>True when a certificate is configured.</summary>
+    public bool Enabled => !string.IsNullOrWhiteSpace(CertificateFile);
 }
 
 /// <summary>

@@ -129,6 +129,16 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:RateLimit:PermitsPerSecond must be 0 (off) or more");
         if (o.RateLimit.PermitsPerSecond > 0 && o.RateLimit.Burst < 1)
             errors.Add($"{p}:RateLimit:Burst must be at least 1");
+        if (!o.Api.Tls.Enabled && !string.IsNullOrWhiteSpace(o.Api.Tls.KeyFile))
+            errors.Add($"{p}:Api:Tls:KeyFile needs {p}:Api:Tls:CertificateFile");
+        if (o.Api.Tls.HstsMaxAge < TimeSpan.Zero)
+            errors.Add($"{p}:Api:Tls:HstsMaxAge must not be negative (zero sends no Strict-Transport-Security)");
+        if (o.RateLimit.FailedLoginBurst < 1)
+            errors.Add($"{p}:RateLimit:FailedLoginBurst must be at least 1");
+        if (!(o.RateLimit.FailedLoginsPerMinute > 0) || o.RateLimit.FailedLoginsPerMinute > 60_000)
+            errors.Add($"{p}:RateLimit:FailedLoginsPerMinute must be more than 0 and at most 60000");
+        if (o.RateLimit.MaxConcurrentPasswordChecks is < 1 or > 1024)
+            errors.Add($"{p}:RateLimit:MaxConcurrentPasswordChecks must be from 1 to 1024");
         if (!string.Equals(o.Logging.Format, LoggingOptions.Text, StringComparison.Ordinal)
             && !string.Equals(o.Logging.Format, LoggingOptions.Json, StringComparison.Ordinal))
         {

@@ -37,6 +37,8 @@ public sealed record ErrorCode
     public static readonly ErrorCode Conflict = new("PGV-0111", 409, "conflict");
     public static readonly ErrorCode NotAcceptable = new("PGV-0112", 406, "not acceptable");
     public static readonly ErrorCode RequestTooLarge = new("PGV-0113", 413, "request too large");
+    public static readonly ErrorCode UriTooLong = new("PGV-0114", 414, "request URI too long");
+    public static readonly ErrorCode HeadersTooLarge = new("PGV-0115", 431, "request headers too large");
 
     // 05xx: the server
     public static readonly ErrorCode Internal = new("PGV-0500", 500, "internal server error");
@@ -68,7 +70,7 @@ public sealed record ErrorCode
     public static IReadOnlyList<ErrorCode> All { get; } =
     [
         InvalidParameter, MalformedRequest, Unauthorized, Forbidden, NotFound, RouteNotFound, MethodNotAllowed,
-        UnsupportedMediaType, ValidationFailed, RateLimited, Conflict, NotAcceptable, RequestTooLarge,
+        UnsupportedMediaType, ValidationFailed, RateLimited, Conflict, NotAcceptable, RequestTooLarge, UriTooLong, HeadersTooLarge,
         Internal, Unavailable, InvalidConfiguration, CatalogUnavailable, CatalogSchemaTooNew,
         ObjectNotFound, ObjectCorrupt, InvalidObjectKey, WalDuplicateMismatch, RepositoryUnavailable, EncryptionKeyMissing,
         EncryptionKeyMismatch, RepositoryFormatTooNew,
@@ -86,9 +88,11 @@ public sealed record ErrorCode
         406 => NotAcceptable,
         409 => Conflict,
         413 => RequestTooLarge,
+        414 => UriTooLong,
         415 => UnsupportedMediaType,
         422 => ValidationFailed,
         429 => RateLimited,
+        431 => HeadersTooLarge,
         503 => Unavailable,
         _ => Internal,
     };

@@ -15,6 +15,10 @@ public static class PasswordHasher
     /// <summary>Below this a hash is refused as too weak.</summary>
     public const int MinIterations = 10_000;
 
+    /// <summary>Above this a hash is refused: each check would cost seconds of CPU (about 0.35 s per million iterations
+    /// on one core), which any client could make the server pay with a wrong password.</summary>
+    public const int MaxIterations = 2_000_000;
+
     private const string Prefix = "$pbkdf2-sha256$";
     private const int SaltBytes = 16;
     private const int HashBytes = 32;
@@ -23,6 +27,7 @@ public static class PasswordHasher
     {
         ArgumentNullException.ThrowIfNull(password);
         ArgumentOutOfRangeException.ThrowIfLessThan(iterations, MinIterations);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(iterations, MaxIterations);
         var salt = RandomNumberGenerator.GetBytes(SaltBytes);
         var hash = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA256, HashBytes);
         return $"{Prefix}i={iterations.ToString(CultureInfo.InvariantCulture)}${Convert.ToBase64String(salt)}${Convert.ToBase64String(hash)}";
@@ -61,6 +66,12 @@ public static class PasswordHasher
         if (iterations < MinIterations)
         {
             reason = $"{iterations} iterations is below the minimum of {MinIterations}";
+            return false;
+        }
+
+        if (iterations > MaxIterations)
+        {
+            reason = $"{iterations} iterations is above the maximum of {MaxIterations} (each check would cost seconds of CPU)";
             return false;
         }
 

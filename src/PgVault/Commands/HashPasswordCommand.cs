@@ -10,7 +10,7 @@ public static class HashPasswordCommand
     {
         var iterations = new Option<int>("--iterations")
         {
-            Description = $"PBKDF2 iterations (at least {PasswordHasher.MinIterations}), e.g. --iterations {PasswordHasher.DefaultIterations * 2}",
+            Description = $"PBKDF2 iterations (from {PasswordHasher.MinIterations} to {PasswordHasher.MaxIterations}), e.g. --iterations {PasswordHasher.DefaultIterations * 2}",
             HelpName = "N",
             DefaultValueFactory = _ => PasswordHasher.DefaultIterations,
         };
@@ -25,9 +25,9 @@ public static class HashPasswordCommand
             }
 
             var n = result.GetValue(iterations);
-            if (n < PasswordHasher.MinIterations)
+            if (n is < PasswordHasher.MinIterations or > PasswordHasher.MaxIterations)
             {
-                await Console.Error.WriteLineAsync($"pgvault: --iterations must be at least {PasswordHasher.MinIterations}").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"pgvault: --iterations must be from {PasswordHasher.MinIterations} to {PasswordHasher.MaxIterations}").ConfigureAwait(false);
                 return Cli.ExitConfiguration;
             }
 

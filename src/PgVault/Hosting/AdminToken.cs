@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using PgVault.Configuration;
 using PgVault.Security;
 
@@ -31,19 +32,28 @@ public static class AdminToken
 
         var token = TokenHasher.NewToken();
         var tokenHash = TokenHasher.Hash(token);
-        var temp = path + ".tmp";
+        // A new file of a random name (O_CREAT|O_EXCL: never a file or link someone else put there), then renamed.
+        var temp = $"{path}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.tmp";
         var fileOptions = new FileStreamOptions
         {
-            Mode = FileMode.Create,
+            Mode = FileMode.CreateNew,
             Access = FileAccess.Write,
             Options = FileOptions.WriteThrough,
         };
         if (!OperatingSystem.IsWindows())
             fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using (var stream = new FileStream(temp, fileOptions))
-        using (var writer = new StreamWriter(stream))
-            writer.WriteLine(tokenHash);
-        File.Move(temp, path, overwrite: false);
+        try
+        {
+            using (var stream = new FileStream(temp, fileOptions))
+            using (var writer = new StreamWriter(stream))
+                writer.WriteLine(tokenHash);
+            File.Move(temp, path, overwrite: false);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
 
         console.WriteLine("No users or tokens are configured, so an admin token was created. It is shown only this once:");
         console.WriteLine();

@@ -1,9 +1,8 @@
-using System.Threading.RateLimiting;
-using Microsoft.AspNetCore.RateLimiting;
 using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
 using PgVault.Api.Endpoints;
 using PgVault.Api.Errors;
+using PgVault.Api.Limits;
 using PgVault.Api.ReadModel;
 using PgVault.Catalog;
 using PgVault.Configuration;
@@ -47,6 +46,21 @@ public static partial class PgVaultApp
 
         var options = LoadOptions(config);
         builder.WebHost.UseUrls(urls);
+        var certificates = options.Api.Tls.Enabled ? new TlsCertificates(options, TimeProvider.System) : null;
+        if (certificates is null && urls.Contains("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new PgVaultException(ErrorCode.InvalidConfiguration, $"an https:// URL ({urls}) needs a certificate",
+                "set PgVault:Api:Tls:CertificateFile (and KeyFile) to PEM files");
+        }
+
+        if (certificates is not null)
+            builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves HTTPS out unless asked
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            RequestSizeLimits.ConfigureKestrel(k);
+            if (certificates is not null)
+                k.ConfigureHttpsDefaults(h => h.ServerCertificateSelector = (_, _) => certificates.Current);
+        });
         builder.Logging.ClearProviders();
         if (string.Equals(options.Logging.Format, LoggingOptions.Json, StringComparison.Ordinal))
         {
@@ -65,12 +79,9 @@ public static partial class PgVaultApp
         }
         else
         {
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' ";
-                o.UseUtcTimestamp = true;
-            });
+            // One line per event, control characters escaped (a client's "%0d" cannot forge a line).
+            builder.Logging.AddConsole(o => o.FormatterName = TextLogFormatter.FormatterName)
+                .AddConsoleFormatter<TextLogFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>();
         }
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -94,22 +105,35 @@ public static partial class PgVaultApp
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<RestoreService>()));
         services.AddSingleton<InPlaceRestores>();
         services.AddSingleton<CredentialStore>();
+        services.AddSingleton<LoginThrottle>();
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.AddProblemDetails();
         services.AddAuthentication(PgVaultAuthenticationHandler.SchemeName)
             .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, PgVaultAuthenticationHandler>(
                 PgVaultAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
-        services.AddRateLimiter(o => ConfigureRateLimiter(o, options.RateLimit));
         services.AddSingleton<Readiness>();
         if (options.Metrics.Enabled)
             Observability.AddMetrics(services);
 
         var app = builder.Build();
+        if (certificates is not null)
+            certificates.Logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<TlsCertificates>();
         // Outermost, so the logged status is the one sent (after the exception handler and status code pages).
         app.UseMiddleware<RequestLogging>();
         app.UseExceptionHandler();
         app.UseStatusCodePages(StatusCodeErrors.WriteAsync);
+        app.UseMiddleware<RequestSizeLimits>();
+        if (certificates is not null && options.Api.Tls.HstsMaxAge > TimeSpan.Zero)
+        {
+            var hsts = $"max-age={(long)options.Api.Tls.HstsMaxAge.TotalSeconds}";
+            app.Use((context, next) =>
+            {
+                if (context.Request.IsHttps)
+                    context.Response.Headers.StrictTransportSecurity = hsts;
+                return next(context);
+            });
+        }
         // A client base URL ending in '/' (".../databases/postgresql/") asks for "//clusters/backups": one slash is meant.
         app.Use((context, next) =>
         {
@@ -118,8 +142,11 @@ public static partial class PgVaultApp
             return next(context);
         });
         app.UseRouting();
+        // Sees the outcome of every audited request, refusals by authentication, rate limit and authorization included.
+        app.UseMiddleware<AuditLogging>();
+        app.UseMiddleware<RequestBodyLimits>();
         app.UseAuthentication();
-        app.UseRateLimiter();
+        app.UseMiddleware<RequestRateLimit>();
         app.UseAuthorization();
 
         app.MapServiceEndpoints(options.Api.EnableBenchmarkEndpoint);
@@ -204,40 +231,6 @@ public static partial class PgVaultApp
 
         // The backup listings are served from the catalog until the read model has loaded (in the background).
         app.Services.GetRequiredService<BackupReadModel>().StartLoading();
-    }
-
-    private static void ConfigureRateLimiter(RateLimiterOptions o, RateLimitOptions limits)
-    {
-        o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-        o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(ctx =>
-        {
-            // Probes and scrapes are never refused: a 429 there would look like an outage (and /readyz reuses results).
-            if (limits.PermitsPerSecond <= 0 || ctx.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal)
-                || ctx.Request.Path.StartsWithSegments("/readyz", StringComparison.Ordinal)
-                || ctx.Request.Path.StartsWithSegments("/metrics", StringComparison.Ordinal))
-            {
-                return RateLimitPartition.GetNoLimiter("unlimited");
-            }
-
-            var key = ctx.Items[typeof(ApiPrincipal)] is ApiPrincipal p
-                ? "principal:" + p.Name
-                : "address:" + ctx.Connection.RemoteIpAddress;
-            return RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
-            {
-                TokenLimit = limits.Burst,
-                TokensPerPeriod = Math.Max(1, limits.PermitsPerSecond / 10),
-                ReplenishmentPeriod = TimeSpan.FromMilliseconds(100),
-                QueueLimit = 0,
-                AutoReplenishment = true,
-            });
-        });
-        o.OnRejected = async (ctx, ct) =>
-        {
-            var retryAfter = ctx.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : 1;
-            ctx.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await ErrorWriter.WriteAsync(ctx.HttpContext, ErrorCode.RateLimited,
-                $"request rate limit exceeded; retry after {retryAfter} s").ConfigureAwait(false);
-        };
     }
 
     [System.Text.RegularExpressions.GeneratedRegex("/{2,}", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]

@@ -27,6 +27,7 @@ public sealed class CredentialStore
     private readonly TimeProvider _time;
     private readonly Lock _tokensLock = new();
     private string _dummyHash;
+    private long _passwordChecks;
 
     public CredentialStore(PgVaultOptions options, TimeProvider time)
     {
@@ -36,8 +37,13 @@ public sealed class CredentialStore
             _users[u.Name] = (u.PasswordHash, ToScope(u.Clusters));
         foreach (var t in options.Tokens)
             AddToken(t);
-        // Unknown users are checked against a hash of the same cost, so timing does not reveal which users exist.
-        _dummyHash = options.Users.Count > 0 ? options.Users[0].PasswordHash : PasswordHasher.Hash("unused", PasswordHasher.MinIterations);
+        // Unknown users are checked against a hash of the highest configured cost, so timing does not reveal which
+        // users exist.
+        var iterations = options.Users
+            .Select(u => PasswordHasher.TryParse(u.PasswordHash, out var parsed, out _) ? parsed.Iterations : PasswordHasher.MinIterations)
+            .DefaultIfEmpty(PasswordHasher.MinIterations)
+            .Max();
+        _dummyHash = PasswordHasher.Hash(Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)), iterations);
     }
 
     /// <summary>True when no user and no token is configured (the zero-configuration start).</summary>
@@ -77,15 +83,27 @@ public sealed class CredentialStore
         return found;
     }
 
+    /// <summary>The principal of a Basic credential verified less than <see cref="BasicCacheTtl"/> ago (no hashing).</summary>
+    public ApiPrincipal? FindVerified(string user, string password)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(password);
+        return _basicCache.TryGetValue(CacheKey(user, password), out var cached) && cached.ExpiresAt > _time.GetTimestamp()
+            ? cached.Principal
+            : null;
+    }
+
+    /// <summary>Checks a Basic credential (the slow hash, unless it was verified recently).</summary>
     public ApiPrincipal? VerifyPassword(string user, string password)
     {
         ArgumentNullException.ThrowIfNull(user);
         ArgumentNullException.ThrowIfNull(password);
-        var cacheKey = Convert.ToBase64String(HMACSHA256.HashData(_cacheKey, Encoding.UTF8.GetBytes(user + "\0" + password)));
+        var cacheKey = CacheKey(user, password);
         var now = _time.GetTimestamp();
         if (_basicCache.TryGetValue(cacheKey, out var cached) && cached.ExpiresAt > now)
             return cached.Principal;
 
+        Interlocked.Increment(ref _passwordChecks);
         if (!_users.TryGetValue(user, out var entry))
         {
             _ = PasswordHasher.Verify(password, _dummyHash);
@@ -102,10 +120,23 @@ public sealed class CredentialStore
         return principal;
     }
 
+    /// <summary>A keyed hash of the credential: the cache never holds a password, nor anything that can be checked
+    /// against one without the per-process key.</summary>
+    private string CacheKey(string user, string password) =>
+        Convert.ToBase64String(HMACSHA256.HashData(_cacheKey, Encoding.UTF8.GetBytes(user + "\0" + password)));
+
     private static ClusterScope ToScope(List<string> grants) =>
         grants.Contains(PgVaultOptionsValidator.AllClusters, StringComparer.Ordinal)
             ? ClusterScope.All
             : ClusterScope.Only(grants.Select(PgVaultOptionsValidator.CanonicalClusterId));
 
     internal void UseDummyHashForTests(string hash) => _dummyHash = hash;
+
+    internal void ClearVerifiedForTests() => _basicCache.Clear();
+
+    /// <summary>Slow password hashes computed so far (tests prove a refused attempt costs none).</summary>
+    internal long PasswordChecks => Interlocked.Read(ref _passwordChecks);
+
+    /// <summary>The hash unknown users are checked against (tests read its cost).</summary>
+    internal string DummyHash => _dummyHash;
 }

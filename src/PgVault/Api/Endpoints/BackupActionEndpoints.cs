@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
+using PgVault.Api.Limits;
 using PgVault.Catalog;
 using PgVault.Errors;
 using PgVault.Hosting;
@@ -16,7 +17,8 @@ public static class BackupActionEndpoints
     public static RouteGroupBuilder MapBackupActionEndpoints(this IEndpointRouteBuilder routes, string prefix)
     {
         var group = routes.MapGroup(prefix).RequireAuthorization();
-        group.MapPost("/clusters/{clusterId}/backups", StartBaseBackupAsync).WithName(prefix + "clusterBackupsPost");
+        group.MapPost("/clusters/{clusterId}/backups", StartBaseBackupAsync).WithName(prefix + "clusterBackupsPost")
+            .WithMetadata(new AuditedAction("backup.start"), new RequestBodyLimit(RequestBodyLimits.ActionBytes));
         return group;
     }
 

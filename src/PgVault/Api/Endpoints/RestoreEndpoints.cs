@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
+using PgVault.Api.Limits;
 using PgVault.Catalog;
 using PgVault.Errors;
 using PgVault.Hosting;
@@ -13,12 +14,13 @@ namespace PgVault.Api.Endpoints;
 /// (<c>backupId</c>, optional <c>recoveryTargetTime</c>) answers 202 Accepted once the request is checked; the restore
 /// runs in the background while <c>GET /clusters/{clusterId}</c> shows the cluster BUSY.
 /// </summary>
-public static class RestoreEndpoints
+public static partial class RestoreEndpoints
 {
     public static RouteGroupBuilder MapRestoreEndpoints(this IEndpointRouteBuilder routes, string prefix)
     {
         var group = routes.MapGroup(prefix).RequireAuthorization();
-        group.MapPost("/clusters/{clusterId}/restore", RestoreAsync).WithName(prefix + "clusterRestorePost");
+        group.MapPost("/clusters/{clusterId}/restore", RestoreAsync).WithName(prefix + "clusterRestorePost")
+            .WithMetadata(new AuditedAction("restore.start"), new RequestBodyLimit(RequestBodyLimits.ActionBytes));
         return group;
     }
 
@@ -31,14 +33,8 @@ public static class RestoreEndpoints
         var body = await ReadBodyAsync(context, ct);
         if (string.IsNullOrWhiteSpace(body.BackupId))
             throw new PgVaultException(ErrorCode.MalformedRequest, "the request body needs 'backupId'");
+        var target = body.RecoveryTargetTime is { } t ? ParseTargetTime(t) : (DateTimeOffset?)null;
         await queries.GetBackupAsync(scope, body.BackupId, ct); // 404 unless the principal may see it
-        DateTimeOffset? target = null;
-        if (body.RecoveryTargetTime is { } t)
-        {
-            if (!DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
-                throw new PgVaultException(ErrorCode.MalformedRequest, $"'recoveryTargetTime' ('{t}') is not an ISO 8601 date-time");
-            target = parsed.ToUniversalTime();
-        }
 
         var prepared = await restores.PrepareAsync(id, body.BackupId, target, ct);
         restores.Start(prepared, lifetime.ApplicationStopping);
@@ -46,6 +42,24 @@ public static class RestoreEndpoints
         context.Response.Headers.Location = $"{context.Request.PathBase}{path[..path.LastIndexOf("/restore", StringComparison.Ordinal)]}";
         return Results.StatusCode(StatusCodes.Status202Accepted);
     }
+
+    /// <summary>An RFC 3339 date-time (the spec's <c>format: date-time</c>), as UTC. Anything else (a bare date, a
+    /// weekday, a local time without offset) is refused, and the message does not repeat what was sent.</summary>
+    internal static DateTimeOffset ParseTargetTime(string text)
+    {
+        if (!Rfc3339().IsMatch(text)
+            || !DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
+        {
+            throw new PgVaultException(ErrorCode.MalformedRequest,
+                "'recoveryTargetTime' is not an RFC 3339 date-time such as 2026-11-01T08:30:00Z or 2026-11-01T09:30:00.5+01:00");
+        }
+
+        return parsed.ToUniversalTime();
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,7})?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
+        System.Text.RegularExpressions.RegexOptions.CultureInvariant | System.Text.RegularExpressions.RegexOptions.ExplicitCapture, 1000)]
+    private static partial System.Text.RegularExpressions.Regex Rfc3339();
 
     private static async Task<CreateRestoreRequest> ReadBodyAsync(HttpContext context, CancellationToken ct)
     {

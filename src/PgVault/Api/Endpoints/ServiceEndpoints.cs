@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
+using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
 using PgVault.Errors;
 using PgVault.Hosting;
@@ -29,13 +30,16 @@ public static class ServiceEndpoints
             routes.MapGet("/bench/ceiling", Ceiling).RequireAuthorization();
     }
 
-    /// <summary>200 when the catalog and every location answer, 503 naming each failed check otherwise.</summary>
+    /// <summary>200 when the catalog and every location answer, 503 otherwise. Each check (with the failure's reason,
+    /// which may name paths and storage errors) is shown only to a principal granted every cluster; anyone else, an
+    /// anonymous probe included, gets the status alone.</summary>
     private static async Task<JsonHttpResult<ReadinessResponse>> ReadyAsync(Readiness readiness, HttpContext context)
     {
         var result = await readiness.CheckAsync().ConfigureAwait(false);
         context.Response.Headers.CacheControl = "no-store";
-        var status = result.Checks.All(c => c.Reason is null) ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
-        return TypedResults.Json(result, ApiJsonContext.Api.ReadinessResponse, statusCode: status);
+        var status = result.Checks!.All(c => c.Reason is null) ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        var detailed = context.Items[typeof(ApiPrincipal)] is ApiPrincipal { Scope.IsAll: true };
+        return TypedResults.Json(detailed ? result : result with { Checks = null }, ApiJsonContext.Api.ReadinessResponse, statusCode: status);
     }
 
     /// <summary>A fixed JSON body of the requested size: the most any endpoint of this server could serve.</summary>
@@ -47,17 +51,33 @@ public static class ServiceEndpoints
         return TypedResults.Bytes(CeilingBodies.Get(size), "application/json");
     }
 
-    private static class CeilingBodies
+    internal static class CeilingBodies
     {
         private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte[]> Cache = new();
 
-        public static byte[] Get(int size) => Cache.GetOrAdd(size, n =>
+        /// <summary>Bodies kept at most: a benchmark uses a few sizes; a client asking for every size gets them built
+        /// each time instead of filling memory.</summary>
+        public const int MaxCached = 8;
+
+        public static byte[] Get(int size)
+        {
+            if (Cache.TryGetValue(size, out var body))
+                return body;
+            body = Build(size);
+            if (Cache.Count < MaxCached)
+                Cache.TryAdd(size, body);
+            return body;
+        }
+
+        public static int Count => Cache.Count;
+
+        private static byte[] Build(int n)
         {
             var sb = new StringBuilder(n);
             sb.Append("{\"pad\":\"");
             sb.Append('x', n - 10);
             sb.Append("\"}");
             return Encoding.ASCII.GetBytes(sb.ToString());
-        });
+        }
     }
 }
