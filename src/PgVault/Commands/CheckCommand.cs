@@ -6,6 +6,7 @@ using Npgsql;
 using Npgsql.Replication;
 using PgVault.Configuration;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Errors;
 using PgVault.Hosting;
 using PgVault.Postgres;
