@@ -198,7 +198,7 @@ public sealed class S3FaultCycleTests(S3ServerFixture fixture) : IClassFixture<S
     /// Writes flat configuration keys (<c>PgVault:Locations:s3:Type</c>) as a nested JSON file in <paramref name="dir"/>,
     /// readable by the postgres user. Numeric keys stay object members: configuration binds them to list items the same.
     /// </summary>
-    private static async Task<string> WriteConfigAsync(TempDirectory dir, Dictionary<string, string?> settings)
+    internal static async Task<string> WriteConfigAsync(TempDirectory dir, Dictionary<string, string?> settings)
     {
         var root = new JsonObject();
         foreach (var (k, v) in settings)

@@ -73,12 +73,21 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         ArgumentNullException.ThrowIfNull(source);
         var loc = options.Locations[source.Location];
         List<string> args;
-        if (string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal))
+        if (string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal) && loc.Encryption is null)
         {
             args = ["--repository", LocationStores.FilesystemPath(options, loc)];
         }
         else
         {
+            // Other stores, and an encrypted directory, need their settings (endpoint, credentials, keys): wal-fetch
+            // reads the same configuration. A bare --repository would hand it ciphertext.
+            if (configFile is null && loc.Encryption is not null)
+            {
+                throw new PgVaultException(ErrorCode.InvalidConfiguration,
+                    $"location '{source.Location}' is encrypted, and the restored server's restore_command (pgvault wal-fetch) needs its keys",
+                    "give the configuration as a file (--config FILE) that the postgres OS user can read");
+            }
+
             // Other stores need their settings (endpoint, credentials, keys): wal-fetch reads the same configuration.
             args = ["--location", source.Location];
             if (configFile is not null)
