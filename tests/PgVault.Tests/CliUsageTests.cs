@@ -23,6 +23,7 @@ public sealed class CliUsageTests
         new[] { "catalog", "rebuild" },
         new[] { "backup", "--cluster", "6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f" },
         new[] { "verify" },
+        new[] { "info" },
         new[] { "check" },
         new[] { "expire" },
         new[] { "quickstart" },
