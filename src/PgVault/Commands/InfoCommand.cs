@@ -21,6 +21,13 @@ public static class InfoCommand
             Description = "Show only this cluster's backups, e.g. --cluster 8b1a6c2e-5d3f-4a7b-9c1e-2f3a4b5c6d7e (default: every cluster)",
             HelpName = "ID",
         };
+        cluster.Validators.Add(r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (text.Length == 0 || text.Contains("..", StringComparison.Ordinal)
+                || text.AsSpan().ContainsAnyExcept("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.="))
+                r.AddError($"--cluster '{text}' is not a cluster id, e.g. 8b1a6c2e-5d3f-4a7b-9c1e-2f3a4b5c6d7e");
+        });
         var backupId = new Option<string?>("--backup-id")
         {
             Description = "Show only this backup, e.g. --backup-id 6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f-15 (default: every backup)",
