@@ -23,6 +23,7 @@ public sealed class CliUsageTests
         new[] { "catalog", "rebuild" },
         new[] { "backup", "--cluster", "6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f" },
         new[] { "verify" },
+        new[] { "info" },
         new[] { "check" },
         new[] { "expire" },
         new[] { "quickstart" },
@@ -111,6 +112,8 @@ public sealed class CliUsageTests
     [InlineData(new[] { "catalog", "rebiuld" }, "pgvault: unknown command 'rebiuld' for 'pgvault catalog'; did you mean 'rebuild'?")]
     [InlineData(new[] { "hash-password", "--PgVault:DataDirectory=/x" }, "'pgvault hash-password' reads no configuration")]
     [InlineData(new[] { "verify", "--set", "DataDirectory" }, "configuration override 'DataDirectory' is not KEY=VALUE")]
+    [InlineData(new[] { "info", "--cluster", "../x" }, "--cluster '../x' is not a cluster id")]
+    [InlineData(new[] { "info", "--output", "yaml" }, "yaml")]
     public async Task Bad_usage_exits_2_with_one_line_per_problem(string[] args, string expected)
     {
         using var dir = new TempDirectory("cli-usage");
@@ -155,6 +158,16 @@ public sealed class CliUsageTests
         var (code, stdout, stderr) = await RunAsync(dir.Path, args);
         Assert.True(code == 0, stdout + stderr);
         Assert.True(File.Exists(Path.Combine(data, "catalog.db")));
+    }
+
+    [Fact]
+    public async Task Info_on_an_empty_repository_says_no_backup_found_and_exits_1()
+    {
+        using var dir = new TempDirectory("cli-info-empty");
+        var (code, stdout, stderr) = await RunAsync(dir.Path, ["info", "--set", "DataDirectory=" + Path.Combine(dir.Path, "state"), "--output", "json"]);
+        Assert.True(code == 1, stdout + stderr);
+        Assert.Contains("no backup found in the configured location(s) (local)", stderr, StringComparison.Ordinal);
+        Assert.Empty(stdout);
     }
 
     [Fact]

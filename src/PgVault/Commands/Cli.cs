@@ -86,6 +86,7 @@ public static partial class Cli
         root.Subcommands.Add(CatalogCommand.Create());
         root.Subcommands.Add(BackupCommand.Create());
         root.Subcommands.Add(VerifyCommand.Create());
+        root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(CheckCommand.Create());
         root.Subcommands.Add(ExpireCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());

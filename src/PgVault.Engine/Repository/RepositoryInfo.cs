@@ -1,0 +1,149 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using PgVault.Postgres;
+
+namespace PgVault.Engine.Repository;
+
+/// <summary>
+/// The <c>pgvault info --output json</c> document (docs/OPERATIONS.md, "pgvault info"): what the repository alone says
+/// about each backup (chain). <see cref="Version"/> changes when a field changes meaning or goes away; fields may be added
+/// within a version.
+/// </summary>
+public sealed record InfoDocument(int Version, IReadOnlyList<InfoBackup> Backups);
+
+/// <summary>
+/// One backup (chain) as its location holds it. The backup id is <c>chain.json</c>'s, or <c>cluster/chain</c> when that
+/// object is missing (then the major and the other fields it gives are null). The stored size is the WAL plus the complete
+/// base backups (as the API's backup size).
+/// </summary>
+public sealed record InfoBackup(
+    string BackupId,
+    string ClusterId,
+    string ChainId,
+    string? PostgresMajor,
+    string Location,
+    string? SystemIdentifier,
+    DateTimeOffset? CreatedAt,
+    InfoRecoveryWindow RecoveryWindow,
+    long StoredBytes,
+    long WalStoredBytes,
+    IReadOnlyList<InfoBaseBackup> BaseBackups,
+    IReadOnlyList<InfoWalRange> Wal);
+
+/// <summary>
+/// From the end of the oldest complete base backup (its consistent point) to the end of the contiguous WAL. The
+/// repository records no commit time for WAL: <paramref name="WalStoredAt"/> is when the newest WAL object was stored, an
+/// upper bound of the latest time a restore can reach. The earliest time and LSN are null when no base backup is complete
+/// (nothing can be restored).
+/// </summary>
+public sealed record InfoRecoveryWindow(DateTimeOffset? EarliestTime, string? EarliestLsn, string LatestLsn, DateTimeOffset? WalStoredAt);
+
+/// <summary>
+/// One base backup; the fields from <c>backup.json</c> are null when that object is missing. Complete: its completion
+/// marker and metadata exist, a restore may start from it.
+/// </summary>
+public sealed record InfoBaseBackup(
+    string Label,
+    bool Complete,
+    uint? Timeline,
+    string? StartLsn,
+    string? StopLsn,
+    DateTimeOffset? StartTime,
+    DateTimeOffset? StopTime,
+    double? DurationSeconds,
+    long? DatabaseBytes,
+    long StoredBytes,
+    string? Compression);
+
+/// <summary>
+/// The WAL of one timeline: its first and last segment, where the contiguous data of the last one ends, and every segment
+/// between them that is not held complete (missing: a gap no restore crosses).
+/// </summary>
+public sealed record InfoWalRange(
+    uint Timeline,
+    string FirstSegment,
+    string LastSegment,
+    string StartLsn,
+    string EndLsn,
+    int Segments,
+    long StoredBytes,
+    IReadOnlyList<string> Missing);
+
+/// <summary>Builds the <see cref="InfoDocument"/> from scanned chains. Pure: the scan is the only I/O.</summary>
+public static class RepositoryInfo
+{
+    /// <summary>The version of <see cref="InfoDocument"/>.</summary>
+    public const int JsonVersion = 1;
+
+    public static InfoBackup Describe(ScannedChain chain, string location)
+    {
+        ArgumentNullException.ThrowIfNull(chain);
+        var m = chain.Metadata;
+        var bases = chain.BaseBackups.Select(Describe).ToList();
+        var oldest = chain.BaseBackups.Where(b => b.Complete).OrderBy(b => b.Metadata!.CompletedAt).FirstOrDefault();
+        var walKeys = chain.Wal.Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
+        var walStoredAt = chain.Objects.Where(o => walKeys.Contains(o.Key)).Select(o => (DateTimeOffset?)o.LastModified).Max();
+        var window = new InfoRecoveryWindow(oldest?.Metadata!.CompletedAt, oldest?.Metadata!.EndLsn, chain.DurableEnd.ToString(), walStoredAt);
+        return new InfoBackup(
+            m?.BackupId ?? $"{chain.ClusterId}/{chain.ChainId}", chain.ClusterId, chain.ChainId, m?.PostgresMajor, m?.Location ?? location,
+            m?.SystemIdentifier, m?.CreatedAt, window,
+            chain.WalStoredBytes + chain.BaseBackups.Where(b => b.Complete).Sum(b => b.StoredBytes), chain.WalStoredBytes,
+            bases, WalRanges(chain.Wal));
+    }
+
+    private static InfoBaseBackup Describe(ScannedBaseBackup b)
+    {
+        var m = b.Metadata;
+        return new InfoBaseBackup(b.Label, b.Complete, m?.Timeline, m?.StartLsn, m?.EndLsn, m?.StartedAt, m?.CompletedAt,
+            m is null ? null : Math.Round((m.CompletedAt - m.StartedAt).TotalSeconds, 3), m?.DatabaseBytes,
+            m is null ? b.Objects.Sum(o => o.SizeBytes) : b.StoredBytes, m?.Compression);
+    }
+
+    /// <summary>One range per timeline, in timeline order.</summary>
+    public static IReadOnlyList<InfoWalRange> WalRanges(IReadOnlyList<WalObject> wal)
+    {
+        ArgumentNullException.ThrowIfNull(wal);
+        var ranges = new List<InfoWalRange>();
+        foreach (var timeline in wal.GroupBy(w => w.Timeline).OrderBy(g => g.Key))
+        {
+            var objects = timeline.ToList();
+            var first = objects.Min(w => w.Segment);
+            var last = objects.Max(w => w.Segment);
+            var missing = new List<string>();
+            for (var s = first; s < last; s++)
+            {
+                if (Covered(objects, s) < WalSegment.DefaultSizeBytes)
+                    missing.Add(WalSegment.Name(timeline.Key, s));
+            }
+
+            var firstStart = objects.Where(w => w.Segment == first).Min(w => w.Partial ? w.Offset : 0);
+            ranges.Add(new InfoWalRange(timeline.Key, WalSegment.Name(timeline.Key, first), WalSegment.Name(timeline.Key, last),
+                (WalSegment.Start(first) + firstStart).ToString(), (WalSegment.Start(last) + Covered(objects, last)).ToString(),
+                objects.Select(w => w.Segment).Distinct().Count(), objects.Sum(w => w.StoredBytes), missing));
+        }
+
+        return ranges;
+    }
+
+    /// <summary>Bytes of a segment held contiguously from its start on one timeline (a whole segment covers all).</summary>
+    private static long Covered(List<WalObject> objects, ulong segment)
+    {
+        if (objects.Any(w => !w.Partial && w.Segment == segment))
+            return WalSegment.DefaultSizeBytes;
+        long covered = 0;
+        foreach (var piece in objects.Where(w => w.Partial && w.Segment == segment).OrderBy(w => w.Offset))
+        {
+            if (piece.Offset > covered)
+                break;
+            covered = Math.Max(covered, piece.End);
+        }
+
+        return covered;
+    }
+
+    public static string Serialize(InfoDocument document) => JsonSerializer.Serialize(document, InfoJson.Default.InfoDocument);
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(InfoDocument))]
+internal sealed partial class InfoJson : JsonSerializerContext;
