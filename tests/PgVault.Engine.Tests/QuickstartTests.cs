@@ -87,6 +87,13 @@ public sealed class QuickstartTests
             var verify = lines.Single(l => l.Contains(" verify --config ", StringComparison.Ordinal));
             var restore = lines.Single(l => l.Contains(" restore --config ", StringComparison.Ordinal));
             Assert.Contains($"--backup-id {backup!["id"]!.GetValue<string>()} ", restore, StringComparison.Ordinal);
+            var info = lines.Single(l => l.Contains(" info --config ", StringComparison.Ordinal));
+            var check = lines.Single(l => l.Contains(" check --config ", StringComparison.Ordinal));
+            var (listed, infoOutput) = await ShellAsync(info, ct);
+            Assert.True(listed == 0, infoOutput);
+            Assert.Contains(backup!["id"]!.GetValue<string>(), infoOutput, StringComparison.Ordinal);
+            var (checkedOk, checkOutput) = await ShellAsync(check, ct);
+            Assert.True(checkedOk == 0, checkOutput);
             var (verified, verifyOutput) = await ShellAsync(verify, ct);
             Assert.True(verified == 0, verifyOutput);
             var (restored, restoreOutput) = await ShellAsync(restore, ct);

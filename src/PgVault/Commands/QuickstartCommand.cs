@@ -60,6 +60,8 @@ public static class QuickstartCommand
                       Try:    curl -H "Authorization: Bearer {token}" {url}/clusters/backups
                     The first base backup runs now; within a minute the backup is AVAILABLE. Ctrl+C stops everything.
                     The command line reads the same configuration ({configFile}):
+                      {pgvault} info {config}
+                      {pgvault} check {config}
                       {pgvault} verify {config}
                       {pgvault} restore {config} --backup-id {backupId} --to {ShellWord(Path.Combine(root, "restore-check"))} --force --verify
                     pgvault is serving the API at {url}
