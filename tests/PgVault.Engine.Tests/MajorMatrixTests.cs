@@ -16,7 +16,7 @@ namespace PgVault.Engine.Tests;
 /// table equal to the source's, and to a time target between marker rows. The servers are the npm builds
 /// <c>tests/tools/install-postgres.sh</c> installs (server programs only): pgbench runs from PostgreSQL 15's client
 /// programs, and data is compared by per-table checksums in SQL, since PostgreSQL 15's <c>pg_dumpall</c> refuses newer
-/// servers (14 is compared with <c>pg_dumpall</c> as well). One class per major, so the majors run in parallel.
+/// servers (14 is compared with <c>pg_dumpall</c> as well). One class per major, in one collection (see <see cref="Collection"/>).
 /// </summary>
 public abstract class MajorMatrixScenario
 {
@@ -27,6 +27,13 @@ public abstract class MajorMatrixScenario
 
     /// <summary>What --verify checks with: the server-only builds have no pg_amcheck, so amcheck's functions in SQL.</summary>
     private const string Checker = "amcheck (bt_index_check, verify_heapam)";
+
+    /// <summary>
+    /// The majors run one after another: once, with all four at once, the PostgreSQL 18 class's PgVault streamed from
+    /// the 16 class's server (backup id ending in -16) although its own server had answered 18 on that port moments
+    /// before. The mechanism is not understood yet; until it is, the classes do not share the machine's ports.
+    /// </summary>
+    public const string Collection = "PostgreSQL version matrix";
 
     /// <summary>The major this class runs the scenario against.</summary>
     protected abstract int Major { get; }
@@ -157,6 +164,7 @@ public abstract class MajorMatrixScenario
 
 [Trait("Category", "Postgres")]
 [Trait("Category", "MajorMatrix")]
+[Collection(MajorMatrixScenario.Collection)]
 public sealed class MajorMatrix14Tests : MajorMatrixScenario
 {
     protected override int Major => 14;
@@ -164,6 +172,7 @@ public sealed class MajorMatrix14Tests : MajorMatrixScenario
 
 [Trait("Category", "Postgres")]
 [Trait("Category", "MajorMatrix")]
+[Collection(MajorMatrixScenario.Collection)]
 public sealed class MajorMatrix16Tests : MajorMatrixScenario
 {
     protected override int Major => 16;
@@ -171,6 +180,7 @@ public sealed class MajorMatrix16Tests : MajorMatrixScenario
 
 [Trait("Category", "Postgres")]
 [Trait("Category", "MajorMatrix")]
+[Collection(MajorMatrixScenario.Collection)]
 public sealed class MajorMatrix17Tests : MajorMatrixScenario
 {
     protected override int Major => 17;
@@ -178,6 +188,7 @@ public sealed class MajorMatrix17Tests : MajorMatrixScenario
 
 [Trait("Category", "Postgres")]
 [Trait("Category", "MajorMatrix")]
+[Collection(MajorMatrixScenario.Collection)]
 public sealed class MajorMatrix18Tests : MajorMatrixScenario
 {
     protected override int Major => 18;
