@@ -34,20 +34,13 @@ LUA=$HERE/flood.lua
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 STARTED=$(date +%s)
-log() { printf '[%4ss] %s\n' "$(($(date +%s) - STARTED))" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# log, die, free_port and build_pgvault (Release, ReadyToRun) come from the benchmarks' shared helpers.
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# shellcheck source=../lib.sh
+source "$ROOT/bench/lib.sh"
 as_root() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
 command -v wrk >/dev/null || { as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 command -v curl >/dev/null || die "curl is required"
-
-free_port() {
-    local p
-    for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 30000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    return 1
-}
 
 SERVER_PID=""
 WORK=""
@@ -61,28 +54,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------------------------- build
-mkdir -p "$OUT"
+build_pgvault
 PGVAULT=$OUT/pgvault/pgvault
-if [[ $SKIP_BUILD == 1 && -x $PGVAULT ]]; then
-    log "reusing $PGVAULT (SKIP_BUILD=1)"
-else
-    src_root=$ROOT
-    if [[ -n $REV ]]; then
-        sha=$(git -C "$ROOT" rev-parse --verify "$REV^{commit}") || die "REV=$REV is not a commit"
-        src_root=$OUT/src/$sha
-        [[ -d $src_root ]] || { mkdir -p "$src_root"; git -C "$ROOT" archive --format=tar "$sha" | tar -x -C "$src_root"; }
-        built_rev=$(git -C "$ROOT" rev-parse --short "$sha")
-    else
-        built_rev=$(git -C "$ROOT" rev-parse --short HEAD)
-        [[ -z $(git -C "$ROOT" status --porcelain -- src) ]] || built_rev="$built_rev + uncommitted changes in src/"
-    fi
-    log "building pgvault $built_rev (Release) into $OUT/pgvault"
-    rm -rf "$OUT/pgvault"
-    (cd "$src_root" && dotnet publish src/PgVault/PgVault.csproj -c Release -o "$OUT/pgvault" \
-        --artifacts-path "$OUT/artifacts" -nologo -v q) >"$OUT/build.log" 2>&1 \
-        || { cat "$OUT/build.log" >&2; die "dotnet publish failed (log: $OUT/build.log)"; }
-    echo "$built_rev" >"$OUT/pgvault.rev"
-fi
 
 # --------------------------------------------------------------------------------------------------------------- serve
 WORK=$(mktemp -d /tmp/pgvault-flood.XXXXXX)

@@ -112,33 +112,17 @@ public static class RepositoryInfo
             var missing = new List<string>();
             for (var s = first; s < last; s++)
             {
-                if (Covered(objects, s) < WalSegment.DefaultSizeBytes)
+                if (ScannedChain.Covered(objects, s) < WalSegment.DefaultSizeBytes)
                     missing.Add(WalSegment.Name(timeline.Key, s));
             }
 
             var firstStart = objects.Where(w => w.Segment == first).Min(w => w.Partial ? w.Offset : 0);
             ranges.Add(new InfoWalRange(timeline.Key, WalSegment.Name(timeline.Key, first), WalSegment.Name(timeline.Key, last),
-                (WalSegment.Start(first) + firstStart).ToString(), (WalSegment.Start(last) + Covered(objects, last)).ToString(),
+                (WalSegment.Start(first) + firstStart).ToString(), (WalSegment.Start(last) + ScannedChain.Covered(objects, last)).ToString(),
                 objects.Select(w => w.Segment).Distinct().Count(), objects.Sum(w => w.StoredBytes), missing));
         }
 
         return ranges;
-    }
-
-    /// <summary>Bytes of a segment held contiguously from its start on one timeline (a whole segment covers all).</summary>
-    private static long Covered(List<WalObject> objects, ulong segment)
-    {
-        if (objects.Any(w => !w.Partial && w.Segment == segment))
-            return WalSegment.DefaultSizeBytes;
-        long covered = 0;
-        foreach (var piece in objects.Where(w => w.Partial && w.Segment == segment).OrderBy(w => w.Offset))
-        {
-            if (piece.Offset > covered)
-                break;
-            covered = Math.Max(covered, piece.End);
-        }
-
-        return covered;
     }
 
     public static string Serialize(InfoDocument document) => JsonSerializer.Serialize(document, InfoJson.Default.InfoDocument);

@@ -78,12 +78,15 @@ public sealed record ScannedChain(
     }
 
     /// <summary>How many bytes of a segment the chain holds contiguously from its start (on any timeline).</summary>
-    private long Covered(ulong segment)
+    private long Covered(ulong segment) => Covered(Wal, segment);
+
+    /// <summary>How many bytes of a segment <paramref name="objects"/> hold contiguously from its start (a whole one: all).</summary>
+    internal static long Covered(IReadOnlyCollection<WalObject> objects, ulong segment)
     {
-        if (Wal.Any(w => !w.Partial && w.Segment == segment))
+        if (objects.Any(w => !w.Partial && w.Segment == segment))
             return WalSegment.DefaultSizeBytes;
         long covered = 0;
-        foreach (var piece in Wal.Where(w => w.Partial && w.Segment == segment).OrderBy(w => w.Offset))
+        foreach (var piece in objects.Where(w => w.Partial && w.Segment == segment).OrderBy(w => w.Offset))
         {
             if (piece.Offset > covered)
                 break;

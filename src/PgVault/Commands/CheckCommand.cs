@@ -37,13 +37,7 @@ public static class CheckCommand
             Description = "Check only this configured cluster (and its location), e.g. --cluster 8b1a6c2e-… (default: every cluster and location)",
             HelpName = "ID",
         };
-        var output = new Option<string>("--output")
-        {
-            Description = "text: one line per check; json: one document (docs/OPERATIONS.md shows its shape), e.g. --output json",
-            HelpName = "text|json",
-            DefaultValueFactory = _ => "text",
-        };
-        output.AcceptOnlyFromAmong("text", "json");
+        var output = Cli.OutputOption("one line per check", "one document");
         var walTimeout = new Option<int>("--wal-timeout")
         {
             Description = "Seconds a forced WAL switch may take to reach the repository while serve streams, e.g. --wal-timeout 30",

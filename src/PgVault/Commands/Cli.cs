@@ -257,6 +257,31 @@ public static partial class Cli
         HelpName = "FILE",
     };
 
+    /// <summary><c>--output text|json</c> (default text), each form described for the command at hand.</summary>
+    public static Option<string> OutputOption(string text, string json)
+    {
+        var output = new Option<string>("--output")
+        {
+            Description = $"text: {text}; json: {json} (docs/OPERATIONS.md shows its shape), e.g. --output json",
+            HelpName = "text|json",
+            DefaultValueFactory = _ => "text",
+        };
+        output.AcceptOnlyFromAmong("text", "json");
+        return output;
+    }
+
+    /// <summary>
+    /// Says that no backup (<paramref name="what"/>) is in the configured locations, with what to check, and returns the
+    /// failure exit status: "0 ok" or an empty list would read as success, and a wrong location restores nothing.
+    /// </summary>
+    public static async Task<int> NoBackupFoundAsync(PgVaultOptions options, string what = "backup")
+    {
+        await Console.Error.WriteLineAsync(
+            $"pgvault: no {what} found in the configured location(s) ({string.Join(", ", options.Locations.Keys)}): " +
+            "the repository is empty or not the one meant; check PgVault:Locations (or run 'pgvault check')").ConfigureAwait(false);
+        return ExitFailure;
+    }
+
     /// <summary>The validated options of a command that does not serve: config file, environment, then <c>--set</c> overrides.</summary>
     public static PgVaultOptions LoadOptions(ParseResult result, Option<FileInfo?> option)
     {

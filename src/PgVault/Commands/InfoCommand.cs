@@ -33,13 +33,7 @@ public static class InfoCommand
             Description = "Show only this backup, e.g. --backup-id 6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f-15 (default: every backup)",
             HelpName = "ID",
         };
-        var output = new Option<string>("--output")
-        {
-            Description = "text: for people; json: one versioned document (docs/OPERATIONS.md shows its shape), e.g. --output json",
-            HelpName = "text|json",
-            DefaultValueFactory = _ => "text",
-        };
-        output.AcceptOnlyFromAmong("text", "json");
+        var output = Cli.OutputOption("for people", "one versioned document");
         var command = new Command("info",
             "List each backup with its recovery window, base backups and WAL ranges, from the repository alone; exit 1 when none is found")
         {
@@ -65,10 +59,7 @@ public static class InfoCommand
             if (backups.Count == 0)
             {
                 var what = only is not null ? $"backup '{only}'" : onlyCluster is not null ? $"backup of cluster '{onlyCluster}'" : "backup";
-                await Console.Error.WriteLineAsync(
-                    $"pgvault: no {what} found in the configured location(s) ({string.Join(", ", options.Locations.Keys)}): " +
-                    "the repository is empty or not the one meant; check PgVault:Locations (or run 'pgvault check')").ConfigureAwait(false);
-                return Cli.ExitFailure;
+                return await Cli.NoBackupFoundAsync(options, what).ConfigureAwait(false);
             }
 
             if (result.GetValue(output) == "json")

@@ -51,13 +51,7 @@ public static class VerifyCommand
             }
 
             if (reports == 0)
-            {
-                // "0 ok" would read as success: a wrong location or an empty repository restores nothing.
-                await Console.Error.WriteLineAsync(
-                    $"pgvault: no backup found in the configured location(s) ({string.Join(", ", options.Locations.Keys)}): " +
-                    "the repository is empty or not the one meant; check PgVault:Locations (or run 'pgvault check')").ConfigureAwait(false);
-                return Cli.ExitFailure;
-            }
+                return await Cli.NoBackupFoundAsync(options).ConfigureAwait(false);
 
             await Console.Out.WriteLineAsync($"verify: {reports - failed} ok, {failed} with problems").ConfigureAwait(false);
             return failed == 0 ? 0 : Cli.ExitFailure;
