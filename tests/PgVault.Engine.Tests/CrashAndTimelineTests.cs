@@ -324,6 +324,48 @@ public sealed class CrashAndTimelineTests
         Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
     }
 
+    [Fact]
+    public async Task A_slot_the_server_invalidated_starts_a_new_backup_and_leaves_the_old_one_degraded()
+    {
+        // A bounded slot: two segments of WAL kept for PgVault at most.
+        await using var pg = await PostgresCluster.StartAsync("slotlost", "max_slot_wal_keep_size = 32MB\nmin_wal_size = 32MB\nmax_wal_size = 64MB", ct: Ct);
+        var clusterId = Guid.NewGuid().ToString();
+        using var data = new TempDirectory("slotlost-data");
+        var settings = Settings(clusterId, pg, data);
+        var catalog = Catalog(data);
+
+        BackupRecord old;
+        await using (var serve = new ServeProcess(settings))
+        {
+            await Wait.UntilAsync(async () => File.Exists(Path.Combine(data.Path, "catalog.db"))
+                                              && (await TryActiveAsync(catalog, clusterId))?.State == BackupState.Available,
+                Bounded, "the first base backup");
+            old = (await catalog.GetActiveBackupAsync(clusterId, Ct))!;
+            Assert.Equal(0, await serve.StopAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        // PgVault is down: WAL past the bound, and checkpoints, until the server invalidates the slot.
+        await pg.ExecuteAsync("CREATE TABLE filler (x int)", ct: Ct);
+        await Wait.UntilAsync(async () =>
+        {
+            await pg.ExecuteAsync("INSERT INTO filler SELECT generate_series(1, 100000); SELECT pg_switch_wal(); CHECKPOINT", ct: Ct);
+            return await Pg.ScalarAsync<string>(pg, "SELECT coalesce(string_agg(wal_status, ','), 'none') FROM pg_replication_slots") == "lost";
+        }, Bounded, "the server to invalidate PgVault's slot (wal_status = lost)");
+
+        await using (var serve = new ServeProcess(settings))
+        {
+            await Wait.UntilAsync(async () => await TryActiveAsync(catalog, clusterId) is { } b && b.Id != old.Id && b.State == BackupState.Available,
+                Bounded, "a new backup with its own base backup");
+            var before = await catalog.GetBackupAsync(old.Id, Ct);
+            Assert.NotNull(before);
+            Assert.False(before.IsActive);
+            Assert.Equal(BackupState.Degraded, before.State); // never shown as a continuous chain
+            Assert.Contains(serve.Output.Split('\n'), l => l.Contains("is lost", StringComparison.Ordinal)
+                                                           && l.Contains("DEGRADED", StringComparison.Ordinal) && l.Contains(old.Id, StringComparison.Ordinal));
+            Assert.NotEqual("lost", await Pg.ScalarAsync<string>(pg, "SELECT string_agg(wal_status, ',') FROM pg_replication_slots"));
+        }
+    }
+
     private static async Task<BackupRecord?> TryActiveAsync(ICatalog catalog, string clusterId)
     {
         try

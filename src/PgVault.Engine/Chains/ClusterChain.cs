@@ -94,7 +94,7 @@ public sealed class ClusterChain
     /// Returns where streaming resumes (always a segment start) and on which timeline.
     /// </summary>
     public async Task<(Lsn Start, uint Timeline)> EnsureChainAsync(string systemIdentifier, uint serverTimeline, Lsn serverFlush,
-        string postgresMajor, Func<uint, Task<string>> fetchHistory, CancellationToken ct)
+        string postgresMajor, Func<uint, Task<string>> fetchHistory, CancellationToken ct, string? walLost = null)
     {
         ArgumentNullException.ThrowIfNull(fetchHistory);
         _postgresMajor = postgresMajor;
@@ -111,12 +111,18 @@ public sealed class ClusterChain
             }
 
             string? reason = null;
+            var lost = false;
             if (active is null)
                 reason = "the cluster has no backup yet";
             else if (!string.Equals(active.SystemIdentifier, systemIdentifier, StringComparison.Ordinal))
                 reason = $"the system identifier changed from {active.SystemIdentifier} to {systemIdentifier} (re-initialised cluster)";
             else if (!string.Equals(active.Version, postgresMajor, StringComparison.Ordinal))
                 reason = $"the PostgreSQL major version changed from {active.Version} to {postgresMajor}";
+            else if (walLost is not null)
+            {
+                reason = $"WAL after the end of backup {active.Id} is lost ({walLost})";
+                lost = true;
+            }
 
             if (reason is null)
             {
@@ -149,8 +155,18 @@ public sealed class ClusterChain
                          (ended.Timeline == chainTimeline ? $"timeline {chainTimeline} ended at {ended.SwitchPoint})" : $"timeline {chainTimeline} is not in it)");
             }
 
-            var result = await StartChainAsync(active, systemIdentifier, serverTimeline, serverFlush, postgresMajor, reason, fetchHistory, ct)
+            var result = await StartChainAsync(active, systemIdentifier, serverTimeline, serverFlush, postgresMajor, reason, fetchHistory, ct, lost)
                 .ConfigureAwait(false);
+            if (lost)
+            {
+                // Never pretend the chain is continuous: the old backup ends where its durable WAL ends, DEGRADED.
+                _logger.LogError(
+                    "cluster {Cluster}: WAL between LSN {LostFrom} and {LostTo} is lost ({Cause}): backup {Old} ends there and is DEGRADED, " +
+                    "backup {New} starts with a new base backup; HINT: no restore can reach a point between them; keep 'pgvault serve' " +
+                    "running, or raise max_slot_wal_keep_size (docs/OPERATIONS.md, Replication slot and disk space)",
+                    Cluster.Id, new Lsn(active!.EndLsn ?? active.StartLsn ?? 0), result.Item1, walLost, active.Id, _current!.Id);
+            }
+
             started = _current;
             return result;
         }
@@ -193,7 +209,7 @@ public sealed class ClusterChain
     }
 
     private async Task<(Lsn, uint)> StartChainAsync(BackupRecord? previous, string systemIdentifier, uint timeline, Lsn serverFlush,
-        string major, string reason, Func<uint, Task<string>> fetchHistory, CancellationToken ct)
+        string major, string reason, Func<uint, Task<string>> fetchHistory, CancellationToken ct, bool previousLostWal = false)
     {
         var chainId = NewChainId();
         var start = WalSegment.Start(WalSegment.Number(serverFlush));
@@ -231,7 +247,7 @@ public sealed class ClusterChain
             await WriteHistoryAsync(backup, timeline, await fetchHistory(timeline).ConfigureAwait(false), ct).ConfigureAwait(false);
         var rows = new List<BackupRecord> { backup };
         if (previous is not null)
-            rows.Add(previous with { IsActive = false });
+            rows.Add(previousLostWal ? previous with { IsActive = false, State = BackupState.Degraded } : previous with { IsActive = false });
         await _catalog.SaveBackupsAsync(rows, ct).ConfigureAwait(false);
         _logger.LogInformation("cluster {Cluster}: started backup {Backup} at {Lsn} on timeline {Timeline}: {Reason}",
             Cluster.Id, backup.Id, start, timeline, reason);

@@ -20,6 +20,9 @@ public static class PostgresErrors
     /// <summary>data_corrupted: e.g. a data page whose checksum does not match.</summary>
     public const string DataCorrupted = "XX001";
 
+    /// <summary>undefined_file: START_REPLICATION's "requested WAL segment … has already been removed".</summary>
+    public const string UndefinedFile = "58P01";
+
     /// <summary>
     /// Whether a <c>BASE_BACKUP</c> that asked the server to compress failed because the server cannot compress as asked,
     /// so the same backup without server compression can succeed: feature_not_supported (built without zstd),
@@ -58,4 +61,10 @@ public static class PostgresErrors
     /// </remarks>
     public static bool IsEndOfTimeline(Exception error) =>
         error is not PostgresException && error.Message.Contains("CopyDone", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Whether the server no longer has WAL that was asked for (START_REPLICATION's "requested WAL segment … has already
+    /// been removed", SQLSTATE 58P01): WAL PgVault had not stored is gone, the chain cannot go on.
+    /// </summary>
+    public static bool IsWalRemoved(Exception error) => SqlState(error) == UndefinedFile;
 }

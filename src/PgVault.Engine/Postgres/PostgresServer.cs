@@ -85,6 +85,13 @@ public sealed class PostgresServer
         await ScalarAsync("SELECT active FROM pg_replication_slots WHERE slot_name = @slot", ("slot", slotName), ct).ConfigureAwait(false) is true;
 
     /// <summary>
+    /// The replication slot's <c>wal_status</c> (<c>reserved</c>, <c>extended</c>, <c>unreserved</c>, <c>lost</c>), or
+    /// null when there is no such slot.
+    /// </summary>
+    public async Task<string?> ReplicationSlotWalStatusAsync(string slotName, CancellationToken ct) =>
+        await ScalarAsync("SELECT wal_status FROM pg_replication_slots WHERE slot_name = @slot", ("slot", slotName), ct).ConfigureAwait(false) as string;
+
+    /// <summary>
     /// Where a server in recovery stands: whether it still recovers, how far it has replayed, the last transaction
     /// replayed, and, once it is out of recovery, its WAL position and timeline.
     /// </summary>

@@ -28,6 +28,9 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
 
     private DateTimeOffset? _unstoredSince;
 
+    // Why the last session found WAL lost (the server removed WAL not yet stored), for the next one to start a new chain.
+    private string? _walLost;
+
     /// <summary>The WAL end durable in the repository, for tests and metrics.</summary>
     public Lsn DurableEnd { get; private set; }
 
@@ -74,6 +77,14 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             {
                 // The server ended the timeline (a promotion); Npgsql reports the end of the stream as an error.
                 logger.LogInformation("cluster {Cluster}: the server ended the timeline being streamed; reconnecting", chain.Cluster.Id);
+                backoff = TimeSpan.FromSeconds(1);
+                continue;
+            }
+            catch (Exception ex) when (PostgresErrors.IsWalRemoved(ex))
+            {
+                // The server removed WAL PgVault had not stored (max_slot_wal_keep_size): the chain cannot go on.
+                _walLost = $"the server removed it before it was stored: {ex.Message}";
+                logger.LogWarning("cluster {Cluster}: {Error}; starting a new backup", chain.Cluster.Id, ex.Message);
                 backoff = TimeSpan.FromSeconds(1);
                 continue;
             }
@@ -142,12 +153,14 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             var position = new Lsn((ulong)system.XLogPos);
             var redo = await RedoPointAsync(ct).ConfigureAwait(false);
             var chainStart = redo is { } r && r < position ? r : position;
+            var slotName = chain.Cluster.SlotName;
+            var walLost = await LostSlotAsync(conn, slotName, ct).ConfigureAwait(false) ?? _walLost;
             var (start, timeline) = await chain.EnsureChainAsync(
                 system.SystemId.ToString(CultureInfo.InvariantCulture), system.Timeline, chainStart, major,
                 tli => WalReplication.FetchHistoryAsync(conn, new PostgresServer(chain.Cluster.ConnectionString), chain.Cluster.Id, tli, ct),
-                ct).ConfigureAwait(false);
+                ct, walLost).ConfigureAwait(false);
+            _walLost = null;
 
-            var slotName = chain.Cluster.SlotName;
             var slot = await SlotAsync(conn, postgresMajor, slotName, ct).ConfigureAwait(false);
             var current = chain.Current!;
             Lag.Connected(position, new Lsn(current.EndLsn ?? start.Value));
@@ -255,6 +268,36 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 throw;
             }
         }
+    }
+
+    /// <summary>
+    /// Why the cluster's replication slot cannot serve the chain any more, or null: a slot PostgreSQL invalidated
+    /// (<c>wal_status = 'lost'</c>, past <c>max_slot_wal_keep_size</c>) is dropped, so <see cref="SlotAsync"/> makes a new
+    /// one. A slot about to lose WAL (<c>unreserved</c>) is only warned about: nothing is lost yet.
+    /// </summary>
+    private async Task<string?> LostSlotAsync(PhysicalReplicationConnection conn, string slotName, CancellationToken ct)
+    {
+        string? status;
+        try
+        {
+            status = await new PostgresServer(chain.Cluster.ConnectionString).ReplicationSlotWalStatusAsync(slotName, ct).ConfigureAwait(false);
+        }
+        catch (Npgsql.NpgsqlException ex)
+        {
+            logger.LogDebug("cluster {Cluster}: could not read the replication slot's wal_status ({Error})", chain.Cluster.Id, ex.Message);
+            return null;
+        }
+
+        if (string.Equals(status, "unreserved", StringComparison.Ordinal))
+        {
+            logger.LogWarning("cluster {Cluster}: replication slot {Slot} is about to lose WAL (wal_status = unreserved): " +
+                "the server may remove WAL PgVault has not stored yet at its next checkpoint", chain.Cluster.Id, slotName);
+        }
+
+        if (!string.Equals(status, "lost", StringComparison.Ordinal))
+            return null;
+        await conn.DropReplicationSlot(slotName, cancellationToken: ct).ConfigureAwait(false);
+        return $"replication slot '{slotName}' was invalidated by the server (wal_status = lost, past max_slot_wal_keep_size); it was dropped and is created again";
     }
 
     /// <summary>The cluster's replication slot, created (reserving WAL) when it does not exist yet.</summary>
