@@ -100,10 +100,7 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         // refuses one that is not its own; the shell takes a segment from it without starting PgVault only when the spool
         // is a real directory owned by the user running the command.
         args.AddRange(["--spool", WalFetcher.SpoolDirectory]);
-        var fetch = WalFetchCommandLine.Build(args, source.BackupId);
-        const string dir = WalFetcher.SpoolDirectory;
-        return $"f={dir}/%f; if [ -d {dir} ] && [ ! -L {dir} ] && [ -O {dir} ] && [ -f \"$f\" ] && [ ! -L \"$f\" ]; " +
-               $"then mv -f \"$f\" \"%p\"; else {fetch}; fi";
+        return WalSpoolCommand.Build(WalFetchCommandLine.Build(args, source.BackupId));
     }
 
     /// <summary>
