@@ -52,13 +52,6 @@ public static class WalFetchCommand
         };
         command.SetAction(async (result, ct) =>
         {
-            IObjectStore store;
-            if (result.GetValue(repository) is { } path)
-                store = new LocalObjectStore(path);
-            else if (result.GetValue(location) is { } name)
-                store = new LocationStores(Cli.LoadOptions(result, config)).Get(name);
-            else
-                throw new PgVaultException(ErrorCode.InvalidConfiguration, "wal-fetch needs --repository PATH or --location NAME");
             var id = result.GetValue(backupId)!;
             var fileName = result.GetValue(file)!;
             var spoolDir = result.GetValue(spool) ?? WalFetcher.DefaultSpool(result.GetValue(destination)!);
@@ -66,21 +59,22 @@ public static class WalFetchCommand
             if (result.GetValue(agent))
             {
                 var options = new WalFetchAgentOptions { AheadSegments = Math.Max(1, ahead), Jobs = Math.Max(1, result.GetValue(jobs)) };
-                return await RunAgentAsync(store, id, fileName, spoolDir, options, ct).ConfigureAwait(false);
+                return await RunAgentAsync(OpenStore(result, repository, location, config), id, fileName, spoolDir, options, ct).ConfigureAwait(false);
             }
 
             int code;
             string message;
             try
             {
-                (code, message) = await WalFetcher.FetchAsync(store, id, fileName, result.GetValue(destination)!, ct,
-                    ahead > 0 ? spoolDir : null).ConfigureAwait(false);
+                (code, message) = await WalFetcher.FetchAsync(OpenStore(result, repository, location, config), id, fileName,
+                    result.GetValue(destination)!, ct, ahead > 0 ? spoolDir : null).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is PgVaultException or IOException or UnauthorizedAccessException or InvalidDataException
                                            or HttpRequestException or OperationCanceledException)
             {
                 // Never "no such file" (exit 1), which would end recovery early as if the WAL ended here: a corrupt,
-                // unreadable or too new object stops recovery, named in PostgreSQL's log.
+                // unreadable or too new object, or a configuration that cannot be read, stops recovery, named in
+                // PostgreSQL's log.
                 (code, message) = (WalFetcher.Fatal, ex is PgVaultException p ? p.Describe() : $"{fileName}: {ex.Message}");
             }
 
@@ -90,6 +84,15 @@ public static class WalFetchCommand
             return code;
         });
         return command;
+    }
+
+    private static IObjectStore OpenStore(ParseResult result, Option<string?> repository, Option<string?> location, Option<FileInfo?> config)
+    {
+        if (result.GetValue(repository) is { } path)
+            return new LocalObjectStore(path);
+        if (result.GetValue(location) is { } name)
+            return new LocationStores(Cli.LoadOptions(result, config)).Get(name);
+        throw new PgVaultException(ErrorCode.InvalidConfiguration, "wal-fetch needs --repository PATH or --location NAME");
     }
 
     /// <summary>
