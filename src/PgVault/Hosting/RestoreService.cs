@@ -119,7 +119,11 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         var bytes = await new RestoreExecutor(source.Store, logger, jobs ?? options.Engine.RestoreJobs, directIo)
             .RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct).ConfigureAwait(false);
         if (LocalPostgres.IsRoot)
+        {
             await LocalPostgres.RunAsync("chown", ["-R", owner ?? "postgres:postgres", directory], asPostgres: false, ct).ConfigureAwait(false);
+            RestoreExecutor.MakeDurable(directory, logger); // the new owners too
+        }
+
         return bytes;
     }
 
