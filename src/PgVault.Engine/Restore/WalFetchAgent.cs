@@ -184,7 +184,8 @@ public sealed partial class WalFetchAgent
                 if (EndReason() is { } reason)
                 {
                     await _log.WriteLineAsync($"pgvault wal-fetch agent: {reason}; removing the spool ({Prefetched} segments fetched ahead, " +
-                                              $"{Answered} requests answered)").ConfigureAwait(false);
+                                              $"{Answered} requests answered, {System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:0.00} CPU s)")
+                        .ConfigureAwait(false);
                     return;
                 }
             }
