@@ -32,7 +32,7 @@ public sealed record WalFetchAgentOptions
 /// segment missing inside the chain, a corrupt or unreadable object: <c>pgvault wal-fetch</c> then decides and says why,
 /// exit 126 included). Only one agent runs per spool: it holds an exclusive lock on <c>.agent</c>, which holds its
 /// process id for the shell. It ends, removing the spool, when recovery ended (no <c>recovery.signal</c> nor
-/// <c>standby.signal</c> left), the server is gone (abandoned), or nothing happened for <see cref="WalFetchAgentOptions.Idle"/>.
+/// <c>standby.signal</c> left, and a few seconds without requests after that), the server is gone (abandoned), or nothing happened for <see cref="WalFetchAgentOptions.Idle"/>.
 /// </summary>
 public sealed partial class WalFetchAgent
 {
@@ -71,6 +71,10 @@ public sealed partial class WalFetchAgent
     private ulong _next;
     private bool _positioned;
     private DateTime _lastActivity = DateTime.UtcNow;
+    private DateTime? _recoveryEndedAt;
+
+    /// <summary>How long the agent still answers after recovery.signal is gone.</summary>
+    private static readonly TimeSpan EndGrace = TimeSpan.FromSeconds(3);
 
     /// <param name="store">The repository.</param>
     /// <param name="backupId">The backup (chain) recovered from.</param>
@@ -212,7 +216,14 @@ public sealed partial class WalFetchAgent
     private string? EndReason()
     {
         if (!IsRecovering(_dataDirectory))
-            return "recovery ended";
+        {
+            // PostgreSQL removes recovery.signal before its last lookups (the parent timeline's history file, written
+            // into the new one's): answered a little longer, so they start no PgVault either.
+            _recoveryEndedAt ??= DateTime.UtcNow;
+            if (DateTime.UtcNow - _recoveryEndedAt > EndGrace && DateTime.UtcNow - _lastActivity > EndGrace)
+                return "recovery ended";
+        }
+
         if (!PostmasterAlive())
             return "the server is gone";
         if (DateTime.UtcNow - _lastActivity > _options.Idle)

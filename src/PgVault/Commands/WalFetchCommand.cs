@@ -114,7 +114,12 @@ public static class WalFetchCommand
             foreach (var a in prefix.Concat(Environment.GetCommandLineArgs().Skip(1))) // [0] is this program
                 psi.ArgumentList.Add(a);
             psi.ArgumentList.Add("--agent");
-            using var _ = System.Diagnostics.Process.Start(psi);
+            using var started = System.Diagnostics.Process.Start(psi);
+            // Recovery's next request comes as soon as this one ends: wait (bounded) until the agent can answer it, so
+            // that it does not start PgVault once more.
+            var deadline = DateTime.UtcNow.AddSeconds(5);
+            while (!WalFetchAgent.IsRunning(spool) && started is { HasExited: false } && DateTime.UtcNow < deadline)
+                Thread.Sleep(20);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception or PgVaultException)
         {
