@@ -13,10 +13,11 @@ namespace PgVault.Engine.Tests;
 /// The version matrix: the core scenario against a real server of each supported major other than 15 (which the whole
 /// suite runs on): the first base backup and WAL streaming under pgbench load, the API listing the backup with its
 /// <c>version</c>, <c>restore --verify</c> to the latest point (the restored major's own server, amcheck) with every
-/// table equal to the source's, and to a time target between marker rows. The servers are the npm builds
+/// table equal to the source's, and to a time target between marker rows; and an in-place restore through the API. The servers are the npm builds
 /// <c>tests/tools/install-postgres.sh</c> installs (server programs only): pgbench runs from PostgreSQL 15's client
 /// programs, and data is compared by per-table checksums in SQL, since PostgreSQL 15's <c>pg_dumpall</c> refuses newer
-/// servers (14 is compared with <c>pg_dumpall</c> as well). One class per major, in one collection (see <see cref="Collection"/>).
+/// servers (14 is compared with <c>pg_dumpall</c> as well). One class per major; the classes run in parallel with each
+/// other and the rest of the suite (each server on a port no other test in the process ever gets: <see cref="TestPorts"/>).
 /// </summary>
 public abstract class MajorMatrixScenario
 {
@@ -27,13 +28,6 @@ public abstract class MajorMatrixScenario
 
     /// <summary>What --verify checks with: the server-only builds have no pg_amcheck, so amcheck's functions in SQL.</summary>
     private const string Checker = "amcheck (bt_index_check, verify_heapam)";
-
-    /// <summary>
-    /// The majors run one after another: once, with all four at once, the PostgreSQL 18 class's PgVault streamed from
-    /// the 16 class's server (backup id ending in -16) although its own server had answered 18 on that port moments
-    /// before. The mechanism is not understood yet; until it is, the classes do not share the machine's ports.
-    /// </summary>
-    public const string Collection = "PostgreSQL version matrix";
 
     /// <summary>The major this class runs the scenario against.</summary>
     protected abstract int Major { get; }
@@ -245,7 +239,6 @@ public abstract class MajorMatrixScenario
 
 [Trait("Category", "Postgres")]
 [Trait("Category", "MajorMatrix")]
-[Collection(MajorMatrixScenario.Collection)]
 public sealed class MajorMatrix14Tests : MajorMatrixScenario
 {
     protected override int Major => 14;
@@ -253,7 +246,6 @@ public sealed class MajorMatrix14Tests : MajorMatrixScenario
 
 [Trait("Category", "Postgres")]
 [Trait("Category", "MajorMatrix")]
-[Collection(MajorMatrixScenario.Collection)]
 public sealed class MajorMatrix16Tests : MajorMatrixScenario
 {
     protected override int Major => 16;
@@ -261,7 +253,6 @@ public sealed class MajorMatrix16Tests : MajorMatrixScenario
 
 [Trait("Category", "Postgres")]
 [Trait("Category", "MajorMatrix")]
-[Collection(MajorMatrixScenario.Collection)]
 public sealed class MajorMatrix17Tests : MajorMatrixScenario
 {
     protected override int Major => 17;
@@ -269,7 +260,6 @@ public sealed class MajorMatrix17Tests : MajorMatrixScenario
 
 [Trait("Category", "Postgres")]
 [Trait("Category", "MajorMatrix")]
-[Collection(MajorMatrixScenario.Collection)]
 public sealed class MajorMatrix18Tests : MajorMatrixScenario
 {
     protected override int Major => 18;
