@@ -1,3 +1,4 @@
+using PgVault.Api.Actions;
 using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
 using PgVault.Api.Endpoints;
@@ -104,6 +105,17 @@ public static partial class PgVaultApp
         services.AddSingleton(sp => new RestoreService(options, sp.GetRequiredService<LocationStores>(), configFile,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<RestoreService>()));
         services.AddSingleton<InPlaceRestores>();
+        services.AddSingleton<BaseBackupActions>();
+        services.AddSingleton<RestoreActions>();
+        // Typed results (Accepted<T>, NotFound<ErrorResponse>, ...) write with these options: the contract's, so their bytes
+        // are those of every other response.
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase;
+            o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
+            o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+        });
         services.AddSingleton<CredentialStore>();
         services.AddSingleton<LoginThrottle>();
         services.AddExceptionHandler<ApiExceptionHandler>();
