@@ -106,6 +106,7 @@ public static partial class PgVaultApp
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<RestoreService>()));
         services.AddSingleton<InPlaceRestores>();
         services.AddSingleton<BaseBackupActions>();
+        services.AddSingleton<PgVault.Api.Queries.BaseBackupListings>();
         services.AddSingleton<RestoreActions>();
         // Typed results (Accepted<T>, NotFound<ErrorResponse>, ...) write with these options: the contract's, so their bytes
         // are those of every other response.
@@ -169,6 +170,7 @@ public static partial class PgVaultApp
             app.MapBackupEndpoints(prefix);
             app.MapClusterEndpoints(prefix);
             app.MapBackupActionEndpoints(prefix);
+            app.MapBaseBackupEndpoints(prefix);
             app.MapRestoreEndpoints(prefix);
         }
 

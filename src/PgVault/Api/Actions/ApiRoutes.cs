@@ -25,7 +25,7 @@ public static class ApiRoutes
     public static string Cluster(HttpContext context, string clusterId) =>
         PathOf(context, ClusterEndpoints.GetClusterName, new RouteValueDictionary { ["clusterId"] = clusterId });
 
-    /// <summary><c>GET /clusters/backups/{backupId}</c>.</summary>
-    public static string Backup(HttpContext context, string backupId) =>
-        PathOf(context, BackupEndpoints.GetBackupName, new RouteValueDictionary { ["backupId"] = backupId });
+    /// <summary><c>GET /clusters/backups/{backupId}/basebackups/{label}</c>.</summary>
+    public static string BaseBackup(HttpContext context, string backupId, string label) =>
+        PathOf(context, BaseBackupEndpoints.GetBaseBackupName, new RouteValueDictionary { ["backupId"] = backupId, ["label"] = label });
 }

@@ -6,8 +6,9 @@ using PgVault.Hosting;
 namespace PgVault.Api.Actions;
 
 /// <summary>
-/// Starts a base backup of a cluster's active backup now (<c>POST /clusters/{clusterId}/backups</c>). The base backup
-/// outlives the request: it stops only with the server.
+/// Starts a base backup of a cluster's active backup now (<c>POST /clusters/{clusterId}/backups</c>) and answers with it
+/// once it is recorded RUNNING, so it can be followed by its label. The base backup outlives the request: it stops only
+/// with the server.
 /// </summary>
 public sealed class BaseBackupActions(ICatalog catalog, BackupEngine engine, PgVaultOptions options, IHostApplicationLifetime lifetime)
 {
@@ -19,11 +20,11 @@ public sealed class BaseBackupActions(ICatalog catalog, BackupEngine engine, PgV
     /// <param name="scope">The clusters the principal may see.</param>
     /// <param name="clusterId">The cluster, in canonical form.</param>
     /// <param name="ct">The request's cancellation.</param>
-    public async Task<ActionResult<BackupRecord>> StartAsync(ClusterScope scope, string clusterId, CancellationToken ct)
+    public async Task<ActionResult<BaseBackupRecord>> StartAsync(ClusterScope scope, string clusterId, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(scope);
         if (!scope.Allows(clusterId) || await catalog.GetClusterAsync(clusterId, ct).ConfigureAwait(false) is null)
-            return new ActionResult<BackupRecord>.NotFound($"cluster '{clusterId}' not found");
+            return new ActionResult<BaseBackupRecord>.NotFound($"cluster '{clusterId}' not found");
         var worker = engine.Find(clusterId);
         if (worker is null || !options.Engine.Enabled)
         {
@@ -32,9 +33,10 @@ public sealed class BaseBackupActions(ICatalog catalog, BackupEngine engine, PgV
         }
 
         if (worker.Paused)
-            return new ActionResult<BackupRecord>.Conflict($"cluster '{clusterId}' is being restored (hint: retry when the restore has finished)");
-        if (!worker.TryStartBaseBackup("requested through the API", null, lifetime.ApplicationStopping))
-            return new ActionResult<BackupRecord>.Conflict($"a base backup of cluster '{clusterId}' is already running");
-        return new ActionResult<BackupRecord>.Accepted(worker.Chain.Current!);
+            return new ActionResult<BaseBackupRecord>.Conflict($"cluster '{clusterId}' is being restored (hint: retry when the restore has finished)");
+        var started = await worker.StartBaseBackupAsync("requested through the API", lifetime.ApplicationStopping, ct).ConfigureAwait(false);
+        if (started is null)
+            return new ActionResult<BaseBackupRecord>.Conflict($"a base backup of cluster '{clusterId}' is already running");
+        return new ActionResult<BaseBackupRecord>.Accepted(started);
     }
 }

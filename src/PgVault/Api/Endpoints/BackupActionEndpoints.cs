@@ -11,7 +11,8 @@ namespace PgVault.Api.Endpoints;
 
 /// <summary>
 /// PgVault's extension to the IONOS API: <c>POST /clusters/{clusterId}/backups</c> starts a base backup of the
-/// cluster's active backup now and answers 202 with that backup.
+/// cluster's active backup now and answers 202 with that base backup (BUSY), its <c>Location</c> the base backup's own
+/// resource (<c>/clusters/backups/{backupId}/basebackups/{label}</c>).
 /// </summary>
 public static class BackupActionEndpoints
 {
@@ -23,16 +24,17 @@ public static class BackupActionEndpoints
         return group;
     }
 
-    private static async Task<Results<Accepted<BackupResponse>, NotFound<ErrorResponse>, Conflict<ErrorResponse>>> StartBaseBackupAsync(
+    private static async Task<Results<Accepted<BaseBackupResponse>, NotFound<ErrorResponse>, Conflict<ErrorResponse>>> StartBaseBackupAsync(
         string clusterId, HttpContext context, BaseBackupActions actions, CancellationToken ct)
     {
         var result = await actions.StartAsync(context.ApiPrincipal().Scope, ClusterIds.Normalize(clusterId), ct);
         return result switch
         {
-            ActionResult<BackupRecord>.Accepted started => TypedResults.Accepted(ApiRoutes.Backup(context, started.Value.Id),
-                ContractMapper.ToResponse(started.Value)),
-            ActionResult<BackupRecord>.Conflict conflict => TypedResults.Conflict(ErrorWriter.Create(ErrorCode.Conflict, conflict.Message)),
-            var other => TypedResults.NotFound(ErrorWriter.Create(ErrorCode.NotFound, ((ActionResult<BackupRecord>.NotFound)other).Message)),
+            ActionResult<BaseBackupRecord>.Accepted started => TypedResults.Accepted(
+                ApiRoutes.BaseBackup(context, started.Value.BackupId, started.Value.Label),
+                ContractMapper.ToResponse(started.Value, Engine.Repository.BaseBackupMetadata.FullType, keep: false, annotations: null)),
+            ActionResult<BaseBackupRecord>.Conflict conflict => TypedResults.Conflict(ErrorWriter.Create(ErrorCode.Conflict, conflict.Message)),
+            var other => TypedResults.NotFound(ErrorWriter.Create(ErrorCode.NotFound, ((ActionResult<BaseBackupRecord>.NotFound)other).Message)),
         };
     }
 }
