@@ -66,7 +66,7 @@ public sealed class BaseBackupsApiTests
         await new ChainRepository(store, Cluster, Chain).WriteAnnotationAsync(new BaseBackupAnnotation
         {
             Label = "20261102T090000000Z", Keep = true, UpdatedAt = T0.AddDays(1),
-            Annotations = new Dictionary<string, string> { ["ticket"] = "OPS-42", ["purpose"] = "year-end audit" },
+            Annotations = new Dictionary<string, string>(StringComparer.Ordinal) { ["ticket"] = "OPS-42", ["purpose"] = "year-end audit" },
         }, Ct);
         return server;
     }

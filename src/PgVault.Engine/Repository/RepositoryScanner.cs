@@ -102,6 +102,13 @@ public sealed record ScannedChain(
         return covered;
     }
 
+    /// <summary>
+    /// Complete base backups a restore can start from and reach the chain's end: their WAL is stored from their start (at or
+    /// after <see cref="WalStart"/>) on. A kept base backup that expiry left before the WAL start is not among them.
+    /// </summary>
+    public IEnumerable<ScannedBaseBackup> Restorable =>
+        BaseBackups.Where(b => b.Complete && Lsn.Parse(b.Metadata!.EndLsn) <= DurableEnd && Lsn.Parse(b.Metadata.StartLsn) >= WalStart);
+
     /// <summary>The highest timeline the chain's WAL reached.</summary>
     public uint Timeline => Wal.Count > 0 ? Wal.Max(w => w.Timeline) : Metadata?.Timeline ?? 1;
 }
