@@ -126,6 +126,87 @@ public abstract class MajorMatrixScenario
             $"PostgreSQL {Major}: backed up in {backedUp.TotalSeconds:0.0} s, whole scenario {clock.Elapsed.TotalSeconds:0.0} s");
     }
 
+    [Fact]
+    public async Task In_place_restore_to_a_marker_brings_the_cluster_back_and_streaming_goes_on_on_the_new_timeline()
+    {
+        var clock = Stopwatch.StartNew();
+        await using var pg = await PostgresCluster.StartAsync($"inplace{Major}", "track_commit_timestamp = on", Ct, Major);
+        await pg.ExecuteAsync("CREATE TABLE marker (n int PRIMARY KEY)", ct: Ct);
+        var clusterId = Guid.NewGuid().ToString();
+        using var data = new TempDirectory("matrix-inplace-data");
+        var settings = StreamingAndBaseBackupTests.Settings(clusterId, pg);
+        settings["PgVault:DataDirectory"] = data.Path;
+        settings["PgVault:Clusters:0:DataDirectory"] = pg.DataDirectory;
+        settings[$"PgVault:Engine:PostgresBinDirectories:{Major}"] = pg.BinDirectory;
+        await using var server = await ApiServer.StartAsync($"inplace{Major}", settings, dataDirectory: data);
+        using var http = server.Client(StreamingAndBaseBackupTests.Token);
+        await Wait.UntilAsync(async () => (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))?.State == BackupState.Available, Bounded,
+            $"the first base backup of PostgreSQL {Major}");
+        for (var n = 1; n <= 10; n++)
+            await pg.ExecuteAsync($"INSERT INTO marker SELECT {n} FROM pg_sleep(0.05)", ct: Ct);
+        await WaitDurableAsync(server, pg, clusterId);
+        var commits = new List<DateTimeOffset>();
+        await using (var conn = await pg.OpenAsync(ct: Ct))
+        {
+            await using var cmd = new Npgsql.NpgsqlCommand("SELECT pg_xact_commit_timestamp(xmin) FROM marker ORDER BY n", conn);
+            await using var r = await cmd.ExecuteReaderAsync(Ct);
+            while (await r.ReadAsync(Ct))
+                commits.Add(new DateTimeOffset(DateTime.SpecifyKind(r.GetDateTime(0), DateTimeKind.Utc)));
+        }
+
+        var first = (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!;
+        var target = (commits[4] + ((commits[5] - commits[4]) / 2)).UtcDateTime
+            .ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture); // after marker 5, before marker 6
+        var backedUp = clock.Elapsed;
+
+        using (var response = await http.PostAsync(new Uri($"/clusters/{clusterId}/restore", UriKind.Relative),
+                   new StringContent($$"""{"backupId":"{{first.Id}}","recoveryTargetTime":"{{target}}"}""", System.Text.Encoding.UTF8, "application/json"), Ct))
+            Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+        await Wait.UntilAsync(() => Task.FromResult(server.Logs.Lines.Any(l => l.Contains($"cluster {clusterId}: restored in place", StringComparison.Ordinal)
+                                                                                || l.Contains($"cluster {clusterId}: in-place restore", StringComparison.Ordinal)
+                                                                                && l.Contains("failed", StringComparison.Ordinal))),
+            TimeSpan.FromMinutes(4), $"the in-place restore of PostgreSQL {Major} to end");
+        Assert.True(server.Logs.Lines.Any(l => l.Contains($"cluster {clusterId}: restored in place", StringComparison.Ordinal)),
+            "the in-place restore failed: " + EngineLog(server, clusterId));
+        var restored = clock.Elapsed;
+        await using (var conn = new Npgsql.NpgsqlConnection(pg.ConnectionString()))
+            Npgsql.NpgsqlConnection.ClearPool(conn); // the cluster was restarted: its pooled connections are gone
+        Assert.Equal(5L, await Pg.ScalarAsync<long>(pg, "SELECT count(*) FROM marker"));
+
+        // The promoted cluster is on timeline 2, which left the first backup before its end: a new backup, streamed on.
+        try
+        {
+            await Wait.UntilAsync(async () => (await server.Catalog.GetActiveBackupAsync(clusterId, Ct)) is { } active
+                                              && active.Id != first.Id && active.State == BackupState.Available, Bounded,
+                $"a new backup of PostgreSQL {Major} with its base backup after the restore");
+            await pg.ExecuteAsync("INSERT INTO marker VALUES (101)", ct: Ct);
+            await WaitDurableAsync(server, pg, clusterId);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Assert.Fail(ex.Message + "; engine log:\n" + EngineLog(server, clusterId));
+        }
+
+        var second = (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!;
+        Assert.Equal(2, second.Timeline);
+        Assert.Equal(Major.ToString(CultureInfo.InvariantCulture), second.Version);
+        Assert.DoesNotContain(server.Logs.Lines, l => l.Contains("has already been removed", StringComparison.Ordinal));
+        TestContext.Current.SendDiagnosticMessage(
+            $"PostgreSQL {Major}: in-place scenario backed up in {backedUp.TotalSeconds:0.0} s, restored by {restored.TotalSeconds:0.0} s, " +
+            $"whole {clock.Elapsed.TotalSeconds:0.0} s");
+    }
+
+    private static async Task WaitDurableAsync(ApiServer server, PostgresCluster pg, string clusterId)
+    {
+        var lsn = await Pg.InsertLsnAsync(pg);
+        await Wait.UntilAsync(async () => (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))?.EndLsn >= lsn.Value, Bounded,
+            $"the repository's WAL to reach {lsn}");
+    }
+
+    private static string EngineLog(ApiServer server, string clusterId) =>
+        string.Join("\n", server.Logs.Lines.Where(l => l.Contains(clusterId, StringComparison.Ordinal)
+                                                        && !l.Contains("RequestLogging", StringComparison.Ordinal)).TakeLast(30));
+
     /// <summary>PostgreSQL 15's pgbench (the npm builds have no client programs), against this cluster.</summary>
     private static Task PgbenchAsync(PostgresCluster pg, params string[] args)
     {

@@ -127,7 +127,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             PostgresMajor postgresMajor;
             try
             {
-                postgresMajor = PostgresMajor.Require(conn.PostgreSqlVersion.Major, $"cluster '{chain.Cluster.Id}'");
+                postgresMajor = PostgresMajor.Require(await WalReplication.ServerMajorAsync(conn, ct).ConfigureAwait(false), $"cluster '{chain.Cluster.Id}'");
             }
             catch (PgVaultException ex)
             {

@@ -1,5 +1,5 @@
 using PgVault.Catalog;
-using PgVault.Hosting;
+using PgVault.Engine.Restore;
 
 namespace PgVault.Api.Actions;
 

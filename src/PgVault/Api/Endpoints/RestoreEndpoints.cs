@@ -6,8 +6,8 @@ using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
 using PgVault.Api.Errors;
 using PgVault.Api.Limits;
+using PgVault.Engine.Restore;
 using PgVault.Errors;
-using PgVault.Hosting;
 
 namespace PgVault.Api.Endpoints;
 
