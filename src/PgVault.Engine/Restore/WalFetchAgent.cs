@@ -166,6 +166,10 @@ public sealed partial class WalFetchAgent
             watcher.EnableRaisingEvents = true;
             await LoopAsync(ct).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // stopped (the server's signal): an end like any other
+        }
         finally
         {
             watcher.EnableRaisingEvents = false;

@@ -109,7 +109,7 @@ public static class WalFetchCommand
             spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
             if (WalFetchAgent.IsRunning(spool))
                 return;
-            var (program, prefix) = WalFetchCommandLine.Self();
+            var (program, prefix) = PgVaultExecutable.Self();
             var psi = new System.Diagnostics.ProcessStartInfo(program) { UseShellExecute = false };
             foreach (var a in prefix.Concat(Environment.GetCommandLineArgs().Skip(1))) // [0] is this program
                 psi.ArgumentList.Add(a);
