@@ -76,7 +76,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             long? databaseBytes = null;
             if (engine.BaseBackupMethod == BaseBackupMethod.PgBasebackup)
             {
-                process = StartPgBasebackup(label);
+                process = StartPgBasebackup(label, PostgresMajor.Require(current.Version, $"cluster '{chain.Cluster.Id}'"));
                 var stderr = process.StandardError.ReadToEndAsync(ct);
                 parts = await PumpPartsAsync(process.StandardOutput.BaseStream, chainId, label, observer, ct).ConfigureAwait(false);
                 await process.WaitForExitAsync(ct).ConfigureAwait(false);
@@ -260,9 +260,9 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         }
     }
 
-    private Process StartPgBasebackup(string label)
+    private Process StartPgBasebackup(string label, PostgresMajor major)
     {
-        var bin = PostgresTools.FindBinDirectory(engine.PostgresBinDirectory);
+        var bin = PostgresTools.RequirePgBasebackup(engine, major, chain.Cluster.Id);
         var (connInfo, password) = PostgresTools.ToLibpq(chain.Cluster.ConnectionString);
         var psi = new ProcessStartInfo(PostgresTools.Program(bin, "pg_basebackup"))
         {

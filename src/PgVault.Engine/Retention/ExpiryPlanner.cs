@@ -59,8 +59,9 @@ public sealed record ChainExpiryPlan(
     public long SizeBytesRemoved => BaseBackups.Where(b => b.Complete).Sum(b => DataBytes(b)) + Wal.Sum(w => w.SizeBytes);
 
     private static long DataBytes(BaseBackupExpiry b) =>
-        b.Objects.Where(o => !o.Key.EndsWith("/backup.json", StringComparison.Ordinal) && !o.Key.EndsWith("/backup.complete", StringComparison.Ordinal)
-                    && !o.Key.EndsWith("/annotation.json", StringComparison.Ordinal))
+        b.Objects.Where(o => !(RepositoryKey.TryParse(o.Key, out var k)
+                               && k.Kind is RepositoryObjectKind.BaseBackupMetadata or RepositoryObjectKind.BaseBackupMarker
+                                   or RepositoryObjectKind.BaseBackupAnnotation))
             .Sum(o => o.SizeBytes);
 }
 
