@@ -185,7 +185,12 @@ prepare_backups() { # DATASET
                 local dd=$WORK/$tool-$ds args id
                 rm -rf "$dd"
                 if [[ $tool == pgvault ]]; then
-                    args=("--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID"
+                    # The restored server's wal-fetch runs as postgres and reads the repository: shared with PostgreSQL's group, as
+        # docs/SECURITY.md says (restore refuses a repository postgres cannot read).
+        mkdir -p "$dd/repository"
+        chgrp postgres "$dd" "$dd/repository"
+        chmod 2750 "$dd" "$dd/repository"
+        args=("--PgVault:DataDirectory=$dd" "--PgVault:GroupAccess=true" "--PgVault:Clusters:0:Id=$CLUSTER_ID"
                         "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres"
                         "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS"
                         "--PgVault:Engine:PostgresBinDirectory=$PG_BIN")
@@ -294,7 +299,12 @@ run_replay() {
         chmod 644 "$dd.json"
         args=(--config "$dd.json")
     else
-        args=("--PgVault:DataDirectory=$dd" "--PgVault:Clusters:0:Id=$CLUSTER_ID"
+        # The restored server's wal-fetch runs as postgres and reads the repository: shared with PostgreSQL's group, as
+        # docs/SECURITY.md says (restore refuses a repository postgres cannot read).
+        mkdir -p "$dd/repository"
+        chgrp postgres "$dd" "$dd/repository"
+        chmod 2750 "$dd" "$dd/repository"
+        args=("--PgVault:DataDirectory=$dd" "--PgVault:GroupAccess=true" "--PgVault:Clusters:0:Id=$CLUSTER_ID"
             "--PgVault:Clusters:0:ConnectionString=Host=127.0.0.1;Port=$PGPORT;Username=postgres"
             "--PgVault:Engine:CompressionLevel=$LEVEL" "--PgVault:Engine:CompressionWorkers=$WORKERS"
             "--PgVault:Engine:PostgresBinDirectory=$PG_BIN")

@@ -195,7 +195,23 @@ public sealed class ClusterWorker
         TimeSpan.FromTicks(Math.Clamp(_engine.WalLagThreshold.Ticks / 4, TimeSpan.FromMilliseconds(250).Ticks, CatalogSaver.MaxInterval.Ticks));
 
     /// <summary>Starts a base backup in the background; false when one is already running.</summary>
-    public bool TryStartBaseBackup(string reason, IProgress<BaseBackupProgress>? progress = null, CancellationToken ct = default)
+    public bool TryStartBaseBackup(string reason, IProgress<BaseBackupProgress>? progress = null, CancellationToken ct = default) =>
+        TryStartBaseBackup(reason, progress, null, ct);
+
+    /// <summary>
+    /// Starts a base backup in the background (running until <paramref name="stopping"/>) and returns it as soon as it is
+    /// recorded RUNNING, so a reader can follow it by its label; null when one is already running.
+    /// </summary>
+    public async Task<BaseBackupRecord?> StartBaseBackupAsync(string reason, CancellationToken stopping, CancellationToken ct)
+    {
+        var started = new TaskCompletionSource<BaseBackupRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!TryStartBaseBackup(reason, null, started, stopping))
+            return null;
+        return await started.Task.WaitAsync(ct).ConfigureAwait(false);
+    }
+
+    private bool TryStartBaseBackup(string reason, IProgress<BaseBackupProgress>? progress, TaskCompletionSource<BaseBackupRecord>? started,
+        CancellationToken ct)
     {
         if (Paused)
             throw new PgVaultException(ErrorCode.Conflict, $"cluster '{Cluster.Id}' is being restored", "retry when the restore has finished");
@@ -213,15 +229,18 @@ public sealed class ClusterWorker
         {
             try
             {
-                await new BaseBackupRunner(Chain, _catalog, _engine, _time, _logger).RunAsync(progress, ct).ConfigureAwait(false);
+                await new BaseBackupRunner(Chain, _catalog, _engine, _time, _logger) { Started = r => started?.TrySetResult(r) }
+                    .RunAsync(progress, ct).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
+                started?.TrySetException(ex);
                 // Recorded as FAILED in the catalog by the runner; the loop goes on.
                 _logger.LogDebug(ex, "cluster {Cluster}: base backup failed", Cluster.Id);
             }
             finally
             {
+                started?.TrySetCanceled(CancellationToken.None);
                 _baseBackupGate.Release();
             }
         }, CancellationToken.None);

@@ -58,11 +58,25 @@ public sealed class OnDemandBackupTests
 
         using var response = await http.PostAsync(new Uri($"/databases/postgresql/clusters/{clusterId}/backups", UriKind.Relative), null, Ct);
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        // The answer is the base backup just started (BUSY), and Location follows it.
         var body = JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!;
-        Assert.Equal(active.Id, body["id"]!.GetValue<string>());
-        Assert.Equal($"/databases/postgresql/clusters/backups/{active.Id}", response.Headers.Location?.OriginalString);
-        await Wait.UntilAsync(async () => (await server.Catalog.ListBaseBackupsAsync(active.Id, Ct)).Count(b => b.State == BaseBackupState.Complete) == 2,
-            Bounded, "the second base backup");
+        Assert.Equal("basebackup", body["type"]!.GetValue<string>());
+        Assert.Equal("BUSY", body["metadata"]!["state"]!.GetValue<string>());
+        var label = body["id"]!.GetValue<string>();
+        Assert.Equal(label, body["properties"]!["label"]!.GetValue<string>());
+        Assert.Equal(active.Id, body["properties"]!["backupId"]!.GetValue<string>());
+        Assert.Equal("full", body["properties"]!["type"]!.GetValue<string>());
+        Assert.Contains(await server.Catalog.ListBaseBackupsAsync(active.Id, Ct), b => b.Label == label);
+        var location = response.Headers.Location?.OriginalString;
+        Assert.Equal($"/databases/postgresql/clusters/backups/{active.Id}/basebackups/{label}", location);
+        await Wait.UntilAsync(async () =>
+        {
+            var followed = JsonNode.Parse(await http.GetStringAsync(new Uri(location!, UriKind.Relative), Ct))!;
+            return followed["metadata"]!["state"]!.GetValue<string>() == "AVAILABLE";
+        }, Bounded, "the started base backup, followed by its Location, to be AVAILABLE");
+        Assert.Equal(2, (await server.Catalog.ListBaseBackupsAsync(active.Id, Ct)).Count(b => b.State == BaseBackupState.Complete));
+        var listed = JsonNode.Parse(await http.GetStringAsync(new Uri($"/clusters/backups/{active.Id}/basebackups", UriKind.Relative), Ct))!;
+        Assert.Equal(label, listed["items"]![0]!["id"]!.GetValue<string>()); // newest first
 
         using var unknown = await http.PostAsync(new Uri($"/clusters/{Guid.NewGuid()}/backups", UriKind.Relative), null, Ct);
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);

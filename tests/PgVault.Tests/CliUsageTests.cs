@@ -24,6 +24,7 @@ public sealed class CliUsageTests
         new[] { "backup", "--cluster", "6b7d1f3e-2c4a-4e8b-9f10-1a2b3c4d5e6f" },
         new[] { "verify" },
         new[] { "info" },
+        new[] { "annotate", "--backup-id", "b", "--label", "l" },
         new[] { "check" },
         new[] { "expire" },
         new[] { "quickstart" },
@@ -114,6 +115,10 @@ public sealed class CliUsageTests
     [InlineData(new[] { "verify", "--set", "DataDirectory" }, "configuration override 'DataDirectory' is not KEY=VALUE")]
     [InlineData(new[] { "info", "--cluster", "../x" }, "--cluster '../x' is not a cluster id")]
     [InlineData(new[] { "info", "--output", "yaml" }, "yaml")]
+    [InlineData(new[] { "annotate", "--backup-id", "b", "--label", "l", "--keep", "--no-keep" }, "--keep and --no-keep exclude each other")]
+    [InlineData(new[] { "annotate", "--backup-id", "b", "--label", "l", "ticket" }, "annotation 'ticket' is not key=value")]
+    [InlineData(new[] { "annotate", "--backup-id", "b", "--label", "l", "--kep" }, "unknown option '--kep' for 'pgvault annotate'; did you mean '--keep'?")]
+    [InlineData(new[] { "annotate", "--label", "l" }, "--backup-id")]
     public async Task Bad_usage_exits_2_with_one_line_per_problem(string[] args, string expected)
     {
         using var dir = new TempDirectory("cli-usage");

@@ -39,6 +39,9 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(10);
 
+    /// <summary>Called once the base backup is recorded RUNNING in the catalog (its label chosen), before any data is copied.</summary>
+    public Action<BaseBackupRecord>? Started { get; init; }
+
     public async Task<BaseBackupRecord> RunAsync(IProgress<BaseBackupProgress>? progress, CancellationToken ct)
     {
         var current = chain.Current ?? throw new PgVaultException(ErrorCode.BaseBackupFailed,
@@ -58,6 +61,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         await catalog.SaveBaseBackupAsync(record, ct).ConfigureAwait(false);
         await chain.RefreshAsync(ct).ConfigureAwait(false);
         logger.LogInformation("cluster {Cluster}: base backup {Label} of {Backup} started", chain.Cluster.Id, label, current.Id);
+        Started?.Invoke(record);
 
         Process? process = null;
         BaseBackupProtocol? native = null;
@@ -72,7 +76,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             long? databaseBytes = null;
             if (engine.BaseBackupMethod == BaseBackupMethod.PgBasebackup)
             {
-                process = StartPgBasebackup(label);
+                process = StartPgBasebackup(label, PostgresMajor.Require(current.Version, $"cluster '{chain.Cluster.Id}'"));
                 var stderr = process.StandardError.ReadToEndAsync(ct);
                 parts = await PumpPartsAsync(process.StandardOutput.BaseStream, chainId, label, observer, ct).ConfigureAwait(false);
                 await process.WaitForExitAsync(ct).ConfigureAwait(false);
@@ -256,9 +260,9 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
         }
     }
 
-    private Process StartPgBasebackup(string label)
+    private Process StartPgBasebackup(string label, PostgresMajor major)
     {
-        var bin = PostgresTools.FindBinDirectory(engine.PostgresBinDirectory);
+        var bin = PostgresTools.RequirePgBasebackup(engine, major, chain.Cluster.Id);
         var (connInfo, password) = PostgresTools.ToLibpq(chain.Cluster.ConnectionString);
         var psi = new ProcessStartInfo(PostgresTools.Program(bin, "pg_basebackup"))
         {

@@ -43,7 +43,7 @@ public static class CatalogRebuilder
             var m = chain.Metadata!;
             var bases = chain.BaseBackups.Select(b => ToRecord(m.BackupId, b)).ToList();
             var end = chain.DurableEnd;
-            var (state, earliest) = ChainStateCalculator.Compute(bases, new WalStatus(end.Value, Streaming: true, InterruptedSince: null), now, TimeSpan.MaxValue);
+            var (state, earliest) = ChainStateCalculator.Compute(bases, new WalStatus(end.Value, Streaming: true, InterruptedSince: null, chain.WalStart.Value), now, TimeSpan.MaxValue);
             var record = new BackupRecord
             {
                 Id = m.BackupId,
@@ -82,7 +82,7 @@ public static class CatalogRebuilder
         return new Result(found.Count, baseCount, stale.Count);
     }
 
-    private static BaseBackupRecord ToRecord(string backupId, ScannedBaseBackup b)
+    internal static BaseBackupRecord ToRecord(string backupId, ScannedBaseBackup b)
     {
         if (b is { Complete: true, Metadata: { } m })
         {

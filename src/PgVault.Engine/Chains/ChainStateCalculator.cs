@@ -6,7 +6,11 @@ namespace PgVault.Engine.Chains;
 /// <param name="DurableEndLsn">End of the WAL durable in the repository.</param>
 /// <param name="Streaming">True while WAL streaming is connected and storing.</param>
 /// <param name="InterruptedSince">When streaming was last interrupted (null while streaming).</param>
-public readonly record struct WalStatus(ulong DurableEndLsn, bool Streaming, DateTimeOffset? InterruptedSince);
+/// <param name="WalStartLsn">
+/// Where the chain's contiguous WAL starts (after expiry, later than its first base backup). A base backup that starts
+/// before it is one expiry kept on request with only the WAL that makes it consistent: it opens no recovery window.
+/// </param>
+public readonly record struct WalStatus(ulong DurableEndLsn, bool Streaming, DateTimeOffset? InterruptedSince, ulong WalStartLsn = 0);
 
 /// <summary>
 /// The IONOS state and recovery window of a chain, from its base backups and WAL status. Pure, so it is tested with
@@ -20,7 +24,8 @@ public static class ChainStateCalculator
         ArgumentNullException.ThrowIfNull(baseBackups);
         // Restorable: complete, and the WAL up to its consistency point is in the repository.
         var restorable = baseBackups
-            .Where(b => b.State == BaseBackupState.Complete && b.EndLsn is { } end && end <= wal.DurableEndLsn)
+            .Where(b => b.State == BaseBackupState.Complete && b.EndLsn is { } end && end <= wal.DurableEndLsn
+                        && (b.StartLsn is not { } start || start >= wal.WalStartLsn))
             .OrderBy(b => b.StartedAt)
             .ToList();
         var latest = baseBackups.OrderBy(b => b.StartedAt).LastOrDefault();

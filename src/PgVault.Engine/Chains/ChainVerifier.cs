@@ -96,7 +96,9 @@ public static class ChainVerifier
                     $"base backup {b.Label} needs WAL up to {backupEnd}, but the chain's contiguous WAL ends at {end}"));
             }
 
-            for (var n = WalSegment.Number(start); n < lastSegment; n++)
+            // A kept base backup before the chain's WAL start needs its own WAL only (start to stop), not the rest.
+            var needed = start < chain.WalStart ? Math.Min(lastSegment, WalSegment.Number(backupEnd) + 1) : lastSegment;
+            for (var n = WalSegment.Number(start); n < needed; n++)
             {
                 if (!whole.Contains(n))
                 {

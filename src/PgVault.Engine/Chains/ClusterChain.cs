@@ -312,7 +312,7 @@ public sealed class ClusterChain
     private (BackupState State, DateTimeOffset? Earliest) StateOf(BackupRecord current)
     {
         var interruptedSince = InterruptedSince;
-        var wal = new WalStatus(current.EndLsn ?? 0, _streaming && interruptedSince is null, interruptedSince);
+        var wal = new WalStatus(current.EndLsn ?? 0, _streaming && interruptedSince is null, interruptedSince, current.StartLsn ?? 0);
         return ChainStateCalculator.Compute(Volatile.Read(ref _baseBackups), wal, _time.GetUtcNow(), _engine.WalLagThreshold);
     }
 

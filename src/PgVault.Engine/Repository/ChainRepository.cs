@@ -155,6 +155,64 @@ public sealed class ChainRepository
             Encoding.UTF8.GetBytes(metadata.CompletedAt.ToString("O", CultureInfo.InvariantCulture)), ct).ConfigureAwait(false);
     }
 
+    /// <summary>Writes base backup <paramref name="annotation"/>'s <c>annotation.json</c>, replacing an earlier one.</summary>
+    public Task WriteAnnotationAsync(BaseBackupAnnotation annotation, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(annotation);
+        var annotations = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in annotation.Annotations)
+            annotations[key] = value;
+        var sorted = annotation with { Annotations = annotations };
+        return WriteBytesAsync(RepositoryLayout.BaseBackupAnnotation(ClusterId, ChainId, annotation.Label),
+            MetadataJson.Serialize(sorted, MetadataJson.Default.BaseBackupAnnotation), ct);
+    }
+
+    /// <summary>The base backup's <c>annotation.json</c>, or null when it has none; refused when written in a newer format.</summary>
+    public async Task<BaseBackupAnnotation?> ReadAnnotationAsync(string label, CancellationToken ct)
+    {
+        try
+        {
+            return await ReadMetadataAsync(Store, RepositoryLayout.BaseBackupAnnotation(ClusterId, ChainId, label), MetadataJson.Default.BaseBackupAnnotation,
+                RepositoryFormat.AnnotationVersion, ct).ConfigureAwait(false);
+        }
+        catch (ObjectNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Every base backup's <c>annotation.json</c> of the chain, by label (one listing, then only the annotated ones read).</summary>
+    public async Task<IReadOnlyDictionary<string, BaseBackupAnnotation>> ReadAnnotationsAsync(CancellationToken ct)
+    {
+        var annotations = new Dictionary<string, BaseBackupAnnotation>(StringComparer.Ordinal);
+        await foreach (var o in Store.ListAsync(RepositoryLayout.BasePrefix(ClusterId, ChainId), ct).ConfigureAwait(false))
+        {
+            if (RepositoryKey.TryParse(o.Key, out var key) && key.Kind == RepositoryObjectKind.BaseBackupAnnotation
+                && await ReadAnnotationAsync(key.Label, ct).ConfigureAwait(false) is { } annotation)
+                annotations[key.Label] = annotation;
+        }
+
+        return annotations;
+    }
+
+    /// <summary>The base backup's <c>backup.json</c>, or null when it has none; refused when written in a newer format.</summary>
+    public async Task<BaseBackupMetadata?> ReadBaseBackupAsync(string label, CancellationToken ct)
+    {
+        try
+        {
+            return await ReadMetadataAsync(Store, RepositoryLayout.BaseBackupMetadata(ClusterId, ChainId, label), MetadataJson.Default.BaseBackupMetadata,
+                RepositoryFormat.BaseBackupVersion, ct).ConfigureAwait(false);
+        }
+        catch (ObjectNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether the base backup's completion marker exists (it is complete).</summary>
+    public async Task<bool> IsBaseBackupCompleteAsync(string label, CancellationToken ct) =>
+        await Store.StatAsync(RepositoryLayout.BaseBackupComplete(ClusterId, ChainId, label), ct).ConfigureAwait(false) is not null;
+
     // ---- WAL
 
     /// <summary>

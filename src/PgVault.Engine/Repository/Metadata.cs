@@ -94,6 +94,39 @@ public sealed record BaseBackupMetadata
     /// the newest base backup that reaches it. Absent in base backups taken before it was recorded.
     /// </summary>
     public ulong? NextXid { get; init; }
+
+    /// <summary>What kind of base backup it is; absent in every base backup written so far, which are all <c>full</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Type { get; init; }
+
+    /// <summary>The type of a base backup whose metadata names none.</summary>
+    public const string FullType = "full";
+}
+
+/// <summary>
+/// <c>annotation.json</c>: what an operator said about one complete base backup (<c>pgvault annotate</c>): whether expiry
+/// must keep it, and free key/value annotations. Its own object beside <c>backup.json</c>, which is never rewritten once
+/// committed; replaced whole by each annotate. Absent: not kept, no annotations.
+/// </summary>
+public sealed record BaseBackupAnnotation
+{
+    /// <summary>The format this object was written in (see <see cref="RepositoryFormat"/>).</summary>
+    public int FormatVersion { get; init; } = RepositoryFormat.AnnotationVersion;
+
+    /// <summary>The base backup's label (the folder it lies in).</summary>
+    public required string Label { get; init; }
+
+    /// <summary>
+    /// Expiry never deletes the base backup, nor the WAL from its start to its consistency point (its start and stop LSN),
+    /// whatever the retention says.
+    /// </summary>
+    public bool Keep { get; init; }
+
+    /// <summary>Free annotations, by key (ordinal order).</summary>
+    public IReadOnlyDictionary<string, string> Annotations { get; init; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>When it was last written.</summary>
+    public required DateTimeOffset UpdatedAt { get; init; }
 }
 
 /// <summary>
@@ -116,6 +149,7 @@ public sealed record ExpiryMetadata
 [JsonSerializable(typeof(ChainMetadata))]
 [JsonSerializable(typeof(BaseBackupMetadata))]
 [JsonSerializable(typeof(ExpiryMetadata))]
+[JsonSerializable(typeof(BaseBackupAnnotation))]
 internal sealed partial class MetadataJson : JsonSerializerContext
 {
     public static byte[] Serialize<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>

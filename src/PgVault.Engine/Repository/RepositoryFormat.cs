@@ -27,6 +27,9 @@ public static class RepositoryFormat
     /// <summary>Format of <c>expiry.json</c> this PgVault writes (and the newest it reads).</summary>
     public const int ExpiryVersion = 1;
 
+    /// <summary>Format of a base backup's <c>annotation.json</c> this PgVault writes (and the newest it reads).</summary>
+    public const int AnnotationVersion = 1;
+
     /// <summary>
     /// Throws <see cref="ErrorCode.RepositoryFormatTooNew"/> when the JSON object <paramref name="json"/> (read from
     /// <paramref name="key"/>) carries a <c>formatVersion</c> above <paramref name="readable"/>. Checked before the object

@@ -28,7 +28,14 @@ public sealed record InfoBackup(
     long StoredBytes,
     long WalStoredBytes,
     IReadOnlyList<InfoBaseBackup> BaseBackups,
-    IReadOnlyList<InfoWalRange> Wal);
+    IReadOnlyList<InfoWalRange> Wal)
+{
+    /// <summary>
+    /// The IONOS state as the repository alone gives it (as <c>pgvault catalog rebuild</c> records it): AVAILABLE with a
+    /// restorable base backup, BUSY while the first one has not completed, FAILED when none ever will.
+    /// </summary>
+    public string State { get; init; } = "UNKNOWN";
+}
 
 /// <summary>
 /// From the end of the oldest complete base backup (its consistent point) to the end of the contiguous WAL. The
@@ -53,7 +60,17 @@ public sealed record InfoBaseBackup(
     double? DurationSeconds,
     long? DatabaseBytes,
     long StoredBytes,
-    string? Compression);
+    string? Compression)
+{
+    /// <summary>Its type from <c>backup.json</c>; <c>full</c> when the metadata names none (every base backup so far).</summary>
+    public string Type { get; init; } = BaseBackupMetadata.FullType;
+
+    /// <summary>Kept by <c>pgvault annotate --keep</c>: expiry never deletes it, nor the WAL from its start to its stop LSN.</summary>
+    public bool Keep { get; init; }
+
+    /// <summary>Its annotations (<c>pgvault annotate key=value</c>), by key; empty when there are none.</summary>
+    public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+}
 
 /// <summary>
 /// The WAL of one timeline: its first and last segment, where the contiguous data of the last one ends, and every segment
@@ -80,7 +97,7 @@ public static class RepositoryInfo
         ArgumentNullException.ThrowIfNull(chain);
         var m = chain.Metadata;
         var bases = chain.BaseBackups.Select(Describe).ToList();
-        var oldest = chain.BaseBackups.Where(b => b.Complete).OrderBy(b => b.Metadata!.CompletedAt).FirstOrDefault();
+        var oldest = chain.Restorable.OrderBy(b => b.Metadata!.CompletedAt).FirstOrDefault();
         var walKeys = chain.Wal.Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
         var walStoredAt = chain.Objects.Where(o => walKeys.Contains(o.Key)).Select(o => (DateTimeOffset?)o.LastModified).Max();
         var window = new InfoRecoveryWindow(oldest?.Metadata!.CompletedAt, oldest?.Metadata!.EndLsn, chain.DurableEnd.ToString(), walStoredAt);
@@ -88,7 +105,34 @@ public static class RepositoryInfo
             m?.BackupId ?? $"{chain.ClusterId}/{chain.ChainId}", chain.ClusterId, chain.ChainId, m?.PostgresMajor, m?.Location ?? location,
             m?.SystemIdentifier, m?.CreatedAt, window,
             chain.WalStoredBytes + chain.BaseBackups.Where(b => b.Complete).Sum(b => b.StoredBytes), chain.WalStoredBytes,
-            bases, WalRanges(chain.Wal));
+            bases, WalRanges(chain.Wal, NeededSegments(chain)))
+        {
+            State = State(chain),
+        };
+    }
+
+    private static string State(ScannedChain chain)
+    {
+        if (chain.Metadata is null)
+            return "UNKNOWN";
+        var records = chain.BaseBackups.Select(b => Chains.CatalogRebuilder.ToRecord(chain.Metadata.BackupId, b)).ToList();
+        var (state, _) = Chains.ChainStateCalculator.Compute(records,
+            new Chains.WalStatus(chain.DurableEnd.Value, Streaming: true, InterruptedSince: null, chain.WalStart.Value), DateTimeOffset.UnixEpoch,
+            TimeSpan.MaxValue);
+        return state.ToString().ToUpperInvariant(); // the IONOS names: AVAILABLE, BUSY, FAILED, ...
+    }
+
+    /// <summary>
+    /// Segments whose absence is a gap: from the chain's WAL start on, and those a kept base backup before it needs (its
+    /// start to its stop). WAL that expiry deleted below the start is no gap.
+    /// </summary>
+    private static Func<ulong, bool> NeededSegments(ScannedChain chain)
+    {
+        var start = WalSegment.Number(chain.WalStart);
+        var kept = chain.BaseBackups.Where(b => b is { Complete: true, Keep: true })
+            .Select(b => (From: WalSegment.Number(Lsn.Parse(b.Metadata!.StartLsn)), To: WalSegment.Number(Lsn.Parse(b.Metadata.EndLsn))))
+            .ToList();
+        return s => s >= start || kept.Any(k => s >= k.From && s <= k.To);
     }
 
     private static InfoBaseBackup Describe(ScannedBaseBackup b)
@@ -96,11 +140,18 @@ public static class RepositoryInfo
         var m = b.Metadata;
         return new InfoBaseBackup(b.Label, b.Complete, m?.Timeline, m?.StartLsn, m?.EndLsn, m?.StartedAt, m?.CompletedAt,
             m is null ? null : Math.Round((m.CompletedAt - m.StartedAt).TotalSeconds, 3), m?.DatabaseBytes,
-            m is null ? b.Objects.Sum(o => o.SizeBytes) : b.StoredBytes, m?.Compression);
+            m is null ? b.Objects.Sum(o => o.SizeBytes) : b.StoredBytes, m?.Compression)
+        {
+            Type = m?.Type ?? BaseBackupMetadata.FullType,
+            Keep = b.Keep,
+            Annotations = b.Annotation?.Annotations ?? new Dictionary<string, string>(StringComparer.Ordinal),
+        };
     }
 
     /// <summary>One range per timeline, in timeline order.</summary>
-    public static IReadOnlyList<InfoWalRange> WalRanges(IReadOnlyList<WalObject> wal)
+    /// <param name="wal">The chain's WAL objects.</param>
+    /// <param name="needed">Whether a segment's absence is a gap (default: every segment between the first and the last).</param>
+    public static IReadOnlyList<InfoWalRange> WalRanges(IReadOnlyList<WalObject> wal, Func<ulong, bool>? needed = null)
     {
         ArgumentNullException.ThrowIfNull(wal);
         var ranges = new List<InfoWalRange>();
@@ -112,7 +163,7 @@ public static class RepositoryInfo
             var missing = new List<string>();
             for (var s = first; s < last; s++)
             {
-                if (ScannedChain.Covered(objects, s) < WalSegment.DefaultSizeBytes)
+                if ((needed is null || needed(s)) && ScannedChain.Covered(objects, s) < WalSegment.DefaultSizeBytes)
                     missing.Add(WalSegment.Name(timeline.Key, s));
             }
 

@@ -36,6 +36,9 @@ public enum RepositoryObjectKind
     /// <summary>A base backup's completion marker, written last: <c>base/{label}/backup.complete</c>.</summary>
     BaseBackupMarker,
 
+    /// <summary>A base backup's annotations and keep flag: <c>base/{label}/annotation.json</c>.</summary>
+    BaseBackupAnnotation,
+
     /// <summary>Any other object directly under a base backup's prefix (it goes with the base backup).</summary>
     BaseBackupOther,
 }
@@ -168,6 +171,8 @@ public sealed record RepositoryKey(string Key, RepositoryObjectKind Kind, string
                 return k with { Kind = RepositoryObjectKind.BaseBackupMetadata };
             case "backup.complete":
                 return k with { Kind = RepositoryObjectKind.BaseBackupMarker };
+            case "annotation.json":
+                return k with { Kind = RepositoryObjectKind.BaseBackupAnnotation };
             case "backup_manifest" + Zst:
                 return k with { Kind = RepositoryObjectKind.BaseBackupManifest };
         }

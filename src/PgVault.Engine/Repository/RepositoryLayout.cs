@@ -22,6 +22,7 @@ namespace PgVault.Engine.Repository;
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup_manifest.zst       PostgreSQL's backup_manifest, compressed
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup.json                base backup metadata (parts, checksums, LSNs)
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup.complete            completion marker, written last
+/// clusters/{cluster}/chains/{chain}/base/{label}/annotation.json            keep flag and annotations (pgvault annotate)
 /// probes/readyz-{random}                                                    written and deleted at once by GET /readyz
 /// check/{host}-{random}                                                     written, read, listed and deleted by pgvault check
 /// </code>
@@ -102,6 +103,10 @@ public static class RepositoryLayout
 
     public static string BaseBackupComplete(string clusterId, string chainId, string label) =>
         BaseBackupPrefix(clusterId, chainId, label) + "backup.complete";
+
+    /// <summary>The base backup's keep flag and annotations, written by <c>pgvault annotate</c> after it completed.</summary>
+    public static string BaseBackupAnnotation(string clusterId, string chainId, string label) =>
+        BaseBackupPrefix(clusterId, chainId, label) + "annotation.json";
 
     /// <summary>Parses a complete-segment key's file name (<c>{segment}-{sha256}.zst</c>); see <see cref="RepositoryKey"/>.</summary>
     public static bool TryParseWalSegmentFile(string fileName, out string segmentName, out string sha256) =>

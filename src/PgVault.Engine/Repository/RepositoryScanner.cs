@@ -11,6 +11,12 @@ public sealed record ScannedBaseBackup(string Label, string Prefix, BaseBackupMe
 {
     /// <summary>Every object under the base backup's prefix (parts, manifest, metadata, marker, anything else).</summary>
     public IReadOnlyList<ObjectInfo> Objects { get; init; } = [];
+
+    /// <summary>Its <c>annotation.json</c> (keep flag, annotations), or null when it has none.</summary>
+    public BaseBackupAnnotation? Annotation { get; init; }
+
+    /// <summary>Expiry never deletes it (nor the WAL that makes it consistent).</summary>
+    public bool Keep => Annotation?.Keep == true;
 }
 
 /// <summary>Everything of one chain in the repository.</summary>
@@ -96,6 +102,13 @@ public sealed record ScannedChain(
         return covered;
     }
 
+    /// <summary>
+    /// Complete base backups a restore can start from and reach the chain's end: their WAL is stored from their start (at or
+    /// after <see cref="WalStart"/>) on. A kept base backup that expiry left before the WAL start is not among them.
+    /// </summary>
+    public IEnumerable<ScannedBaseBackup> Restorable =>
+        BaseBackups.Where(b => b.Complete && Lsn.Parse(b.Metadata!.EndLsn) <= DurableEnd && Lsn.Parse(b.Metadata.StartLsn) >= WalStart);
+
     /// <summary>The highest timeline the chain's WAL reached.</summary>
     public uint Timeline => Wal.Count > 0 ? Wal.Max(w => w.Timeline) : Metadata?.Timeline ?? 1;
 }
@@ -161,7 +174,7 @@ public static class RepositoryScanner
                         key.Kind == RepositoryObjectKind.WalPiece, o.SizeBytes));
                     break;
                 case RepositoryObjectKind.BaseBackupPart or RepositoryObjectKind.BaseBackupManifest or RepositoryObjectKind.BaseBackupMetadata
-                    or RepositoryObjectKind.BaseBackupMarker or RepositoryObjectKind.BaseBackupOther:
+                    or RepositoryObjectKind.BaseBackupMarker or RepositoryObjectKind.BaseBackupAnnotation or RepositoryObjectKind.BaseBackupOther:
                     if (!bases.TryGetValue(key.Label, out var list))
                         bases[key.Label] = list = [];
                     list.Add((o, key));
@@ -183,9 +196,16 @@ public static class RepositoryScanner
                     RepositoryFormat.BaseBackupVersion, ct).ConfigureAwait(false);
             }
 
+            BaseBackupAnnotation? annotation = null;
+            if (files.FirstOrDefault(f => f.Key.Kind == RepositoryObjectKind.BaseBackupAnnotation) is { Info: { } annotationObject })
+            {
+                annotation = await ChainRepository.ReadMetadataAsync(store, annotationObject.Key, MetadataJson.Default.BaseBackupAnnotation,
+                    RepositoryFormat.AnnotationVersion, ct).ConfigureAwait(false);
+            }
+
             var stored = meta is null ? 0 : meta.Parts.Sum(p => p.StoredBytes) + meta.Manifest.StoredBytes;
             scannedBases.Add(new ScannedBaseBackup(label, RepositoryLayout.BaseBackupPrefix(cluster, chain, label), meta, complete && meta is not null,
-                stored) { Objects = [.. files.Select(f => f.Info)] });
+                stored) { Objects = [.. files.Select(f => f.Info)], Annotation = annotation });
         }
 
         return new ScannedChain(cluster, chain, metadata, wal, history, walBytes, scannedBases, unknown)

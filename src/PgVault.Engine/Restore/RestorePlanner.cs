@@ -42,8 +42,9 @@ public static class RestorePlanner
         ArgumentNullException.ThrowIfNull(chain);
         ArgumentNullException.ThrowIfNull(target);
         var end = chain.DurableEnd;
+        // A kept base backup older than the chain's WAL start has only the WAL that makes it consistent: no window.
         var usable = chain.BaseBackups
-            .Where(b => b.Complete && Lsn.Parse(b.Metadata!.EndLsn) <= end)
+            .Where(b => b.Complete && Lsn.Parse(b.Metadata!.EndLsn) <= end && Lsn.Parse(b.Metadata.StartLsn) >= chain.WalStart)
             .OrderBy(b => b.Metadata!.StartedAt)
             .ToList();
         if (usable.Count == 0)

@@ -104,10 +104,7 @@ public sealed class RestoreService(PgVaultOptions options, Func<string, IObjectS
         // refuses one that is not its own; the shell takes a segment from it without starting PgVault only when the spool
         // is a real directory owned by the user running the command.
         args.AddRange(["--spool", WalFetcher.SpoolDirectory]);
-        var fetch = WalFetchCommandLine.Build(pgvault.Program, pgvault.Prefix, args, source.BackupId);
-        const string dir = WalFetcher.SpoolDirectory;
-        return $"f={dir}/%f; if [ -d {dir} ] && [ ! -L {dir} ] && [ -O {dir} ] && [ -f \"$f\" ] && [ ! -L \"$f\" ]; " +
-               $"then mv -f \"$f\" \"%p\"; else {fetch}; fi";
+        return WalSpoolCommand.Build(WalFetchCommandLine.Build(pgvault.Program, pgvault.Prefix, args, source.BackupId));
     }
 
     /// <summary>
@@ -126,7 +123,11 @@ public sealed class RestoreService(PgVaultOptions options, Func<string, IObjectS
         var bytes = await new RestoreExecutor(source.Store, logger, jobs ?? options.Engine.RestoreJobs, directIo)
             .RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct).ConfigureAwait(false);
         if (LocalPostgres.IsRoot)
+        {
             await LocalPostgres.RunAsync("chown", ["-R", owner ?? "postgres:postgres", directory], asPostgres: false, ct).ConfigureAwait(false);
+            RestoreExecutor.MakeDurable(directory, logger); // the new owners too
+        }
+
         return bytes;
     }
 

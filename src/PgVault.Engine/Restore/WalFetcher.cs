@@ -85,8 +85,8 @@ public static class WalFetcher
         return (NotFound, $"{fileName}: past the end of backup {backupId}'s WAL");
     }
 
-    /// <summary>How many segments a restore fetches ahead of PostgreSQL's requests by default.</summary>
-    public const int DefaultPrefetchSegments = 8;
+    /// <summary>How many segments a restore keeps fetched ahead of PostgreSQL's requests by default (256 MiB in pg_wal).</summary>
+    public const int DefaultPrefetchSegments = 16;
 
     /// <summary>
     /// Where a restore's <c>restore_command</c> keeps segments fetched ahead: relative to the data directory (PostgreSQL
@@ -149,73 +149,6 @@ public static class WalFetcher
         return fetched;
     }
 
-    /// <summary>
-    /// Keeps up to <paramref name="depth"/> whole segments after <paramref name="fileName"/> in <paramref name="spool"/>
-    /// while recovery takes them (a restore_command that finds a segment there moves it away without starting PgVault).
-    /// Ends at the first segment the repository does not hold whole (the chain's head, a gap or a timeline switch:
-    /// <see cref="FetchAsync"/> serves those), or when nothing was taken for <paramref name="idle"/>; then removes what
-    /// is left in the spool. <paramref name="alive"/> is called on every round (the caller refreshes its lock).
-    /// </summary>
-    public static async Task<int> PrefetchAheadAsync(IObjectStore store, string backupId, string fileName, int depth, string spool,
-        TimeSpan idle, Action alive, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        ArgumentNullException.ThrowIfNull(alive);
-        if (!PgVault.Postgres.WalSegment.TryParse(fileName, out var timeline, out var number))
-            return 0;
-        var (cluster, chain) = ParseBackupId(backupId);
-        var repository = new ChainRepository(store, cluster, chain);
-        spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
-        var next = number + 1;
-        var fetched = 0;
-        var lastTaken = DateTime.UtcNow;
-        var spooledBefore = 0;
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                alive();
-                var spooled = Directory.EnumerateFiles(spool).Count(f => IsSegmentName(Path.GetFileName(f)));
-                if (spooled < spooledBefore)
-                    lastTaken = DateTime.UtcNow;
-                spooledBefore = spooled;
-                if (spooled >= depth)
-                {
-                    if (DateTime.UtcNow - lastTaken > idle)
-                        break;
-                    await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
-                    continue;
-                }
-
-                var name = PgVault.Postgres.WalSegment.Name(timeline, next);
-                if (!await FetchWholeAsync(repository, timeline, name, Path.Combine(spool, name), ct).ConfigureAwait(false))
-                    break;
-                next++;
-                fetched++;
-                spooledBefore++;
-            }
-
-            // What recovery still takes is served by wal-fetch itself; wait until it stops taking, then clean up.
-            while (!ct.IsCancellationRequested && Directory.EnumerateFiles(spool).Any(f => IsSegmentName(Path.GetFileName(f)))
-                   && DateTime.UtcNow - lastTaken <= idle)
-            {
-                alive();
-                var spooled = Directory.EnumerateFiles(spool).Count(f => IsSegmentName(Path.GetFileName(f)));
-                if (spooled < spooledBefore)
-                    lastTaken = DateTime.UtcNow;
-                spooledBefore = spooled;
-                await Task.Delay(TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            foreach (var f in Directory.EnumerateFiles(spool).Where(f => IsSegmentName(Path.GetFileName(f)) || f.Contains(".pgvault-tmp", StringComparison.Ordinal)))
-                File.Delete(f);
-        }
-
-        return fetched;
-    }
-
     /// <summary>Writes one whole segment object (checked) to <paramref name="target"/>; false when the repository has none.</summary>
     private static async Task<bool> FetchWholeAsync(ChainRepository repository, uint timeline, string name, string target, CancellationToken ct)
     {
@@ -229,9 +162,16 @@ public static class WalFetcher
 
     /// <summary>
     /// Writes <paramref name="source"/> to a new temporary file beside <paramref name="destination"/> (created exclusively,
-    /// mode 0600: never an existing file or a link), then renames it over the destination.
+    /// mode 0600: never an existing file or a link), flushed to the device, then renames it over the destination.
     /// </summary>
-    private static async Task WriteAtomicallyAsync(Stream source, string destination, CancellationToken ct)
+    internal static async Task WriteAtomicallyAsync(Stream source, string destination, CancellationToken ct) =>
+        await WriteAtomicallyAsync(source, destination, durable: true, ct).ConfigureAwait(false);
+
+    /// <summary>
+    /// As <see cref="WriteAtomicallyAsync(Stream, string, CancellationToken)"/>; not <paramref name="durable"/>: not flushed
+    /// to the device (a segment fetched ahead into the spool that a crash loses is fetched again).
+    /// </summary>
+    internal static async Task WriteAtomicallyAsync(Stream source, string destination, bool durable, CancellationToken ct)
     {
         var temp = $"{destination}.pgvault-tmp-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6))}";
         try
@@ -239,8 +179,9 @@ public static class WalFetcher
             var file = PrivateFiles.CreateNew(temp);
             await using (file.ConfigureAwait(false))
             {
-                await source.CopyToAsync(file, ct).ConfigureAwait(false);
-                file.Flush(flushToDisk: true);
+                await source.CopyToAsync(file, 1 << 20, ct).ConfigureAwait(false);
+                if (durable)
+                    file.Flush(flushToDisk: true);
             }
 
             File.Move(temp, destination, overwrite: true);

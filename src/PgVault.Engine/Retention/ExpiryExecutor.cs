@@ -127,10 +127,12 @@ public sealed class ExpiryExecutor(IObjectStore store, ICatalog catalog, TimePro
         if (await catalog.GetBackupAsync(backupId, ct).ConfigureAwait(false) is not { } row)
             return;
         var bases = await catalog.ListBaseBackupsAsync(backupId, ct).ConfigureAwait(false);
-        var (_, earliest) = ChainStateCalculator.Compute(bases, new WalStatus(row.EndLsn ?? 0, true, null), time.GetUtcNow(), TimeSpan.MaxValue);
+        var walStart = plan.NewWalStart is { } s && s.Value > (row.StartLsn ?? 0) ? s.Value : row.StartLsn;
+        var (_, earliest) = ChainStateCalculator.Compute(bases, new WalStatus(row.EndLsn ?? 0, true, null, walStart ?? 0), time.GetUtcNow(),
+            TimeSpan.MaxValue);
         await catalog.SaveBackupsAsync([row with
         {
-            StartLsn = plan.NewWalStart is { } s && s.Value > (row.StartLsn ?? 0) ? s.Value : row.StartLsn,
+            StartLsn = walStart,
             SizeBytes = Math.Max(0, row.SizeBytes - plan.SizeBytesRemoved),
             EarliestRecoveryTargetTime = earliest,
         }], ct).ConfigureAwait(false);

@@ -43,6 +43,12 @@ public sealed record ChainExpiryPlan(
 {
     public string? BackupId => Chain.Metadata?.BackupId;
 
+    /// <summary>
+    /// Base backups the retention would delete but that are kept on request (<c>pgvault annotate --keep</c>), each with the
+    /// WAL from its start to its stop LSN; oldest first.
+    /// </summary>
+    public IReadOnlyList<ScannedBaseBackup> KeptOnRequest { get; init; } = [];
+
     public bool IsEmpty => !Whole && BaseBackups.Count == 0 && Wal.Count == 0;
 
     public int Objects => BaseBackups.Sum(b => b.Objects.Count) + Wal.Count + Other.Count;
@@ -54,7 +60,8 @@ public sealed record ChainExpiryPlan(
 
     private static long DataBytes(BaseBackupExpiry b) =>
         b.Objects.Where(o => !(RepositoryKey.TryParse(o.Key, out var k)
-                               && k.Kind is RepositoryObjectKind.BaseBackupMetadata or RepositoryObjectKind.BaseBackupMarker))
+                               && k.Kind is RepositoryObjectKind.BaseBackupMetadata or RepositoryObjectKind.BaseBackupMarker
+                                   or RepositoryObjectKind.BaseBackupAnnotation))
             .Sum(o => o.SizeBytes);
 }
 
@@ -93,7 +100,7 @@ public static class ExpiryPlanner
                 }
 
                 var active = policy.Configured && ReferenceEquals(chain, newest);
-                var newerRestorable = described.Where(c => c.Metadata!.CreatedAt > chain.Metadata.CreatedAt).Any(IsRestorable);
+                var newerRestorable = described.Where(c => c.Metadata!.CreatedAt > chain.Metadata.CreatedAt).Any(c => c.Restorable.Any());
                 plans.Add(PlanChain(chain, policy, active, newerRestorable || !policy.Configured, now));
             }
         }
@@ -116,7 +123,8 @@ public static class ExpiryPlanner
         // The chain's last write by the engine (expiry's own expiry.json does not count).
         var engineObjects = chain.Objects.Where(o => Kind(o) != RepositoryObjectKind.ExpiryRecord).ToList();
         var lastWrite = engineObjects.Count > 0 ? engineObjects.Max(o => o.LastModified) : chain.Metadata.CreatedAt;
-        if (!active && mayGoWhole && lastWrite < windowStart)
+        // A chain holding a base backup kept on request never goes whole: it is expired as an active one, around what is kept.
+        if (!active && mayGoWhole && lastWrite < windowStart && !chain.BaseBackups.Any(b => b.Keep))
         {
             var why = policy.Configured ? "inactive" : "of a cluster no longer configured (for this location)";
             return WholeChain(chain, $"it is {why} and its last WAL ({Format(lastWrite)}) is before the window start {Format(windowStart)}");
@@ -125,7 +133,8 @@ public static class ExpiryPlanner
         var end = chain.DurableEnd;
         var complete = chain.BaseBackups.Where(b => b.Complete)
             .OrderBy(b => Lsn.Parse(b.Metadata!.StartLsn)).ThenBy(b => b.Label, StringComparer.Ordinal).ToList();
-        bool Restorable(ScannedBaseBackup b) => Lsn.Parse(b.Metadata!.EndLsn) <= end;
+        // A base backup kept on request before the chain's WAL start has only its own WAL: it anchors no window.
+        bool Restorable(ScannedBaseBackup b) => Lsn.Parse(b.Metadata!.EndLsn) <= end && Lsn.Parse(b.Metadata.StartLsn) >= chain.WalStart;
 
         var keepFrom = complete.FindLastIndex(b => Restorable(b) && b.Metadata!.CompletedAt <= windowStart);
         if (keepFrom < 0)
@@ -135,7 +144,8 @@ public static class ExpiryPlanner
         var oldestKept = kept.FirstOrDefault();
 
         var bases = new List<BaseBackupExpiry>();
-        foreach (var b in complete.Take(keepFrom))
+        var keptOnRequest = complete.Take(keepFrom).Where(b => b.Keep).ToList();
+        foreach (var b in complete.Take(keepFrom).Where(b => !b.Keep))
         {
             bases.Add(new BaseBackupExpiry(b.Label, true, Ordered(b),
                 $"it ends at {Format(b.Metadata!.CompletedAt)}; base backup {oldestKept!.Label} (end {Format(oldestKept.Metadata!.CompletedAt)}) covers the window start {Format(windowStart)}"));
@@ -156,10 +166,14 @@ public static class ExpiryPlanner
         Lsn? newWalStart = null;
         if (oldestKept is not null)
         {
-            var keepSegment = WalSegment.Number(Lsn.Parse(oldestKept.Metadata!.StartLsn), chain.Metadata.WalSegmentSizeBytes);
-            var keepTimeline = oldestKept.Metadata.Timeline;
+            var segmentBytes = chain.Metadata.WalSegmentSizeBytes;
+            var keepSegment = WalSegment.Number(Lsn.Parse(oldestKept.Metadata!.StartLsn), segmentBytes);
+            var keepTimeline = keptOnRequest.Select(b => b.Metadata!.Timeline).Append(oldestKept.Metadata.Timeline).Min();
+            // The WAL that makes each kept-on-request base backup consistent: its start segment to its stop segment.
+            var pinned = keptOnRequest.Select(b => (From: WalSegment.Number(Lsn.Parse(b.Metadata!.StartLsn), segmentBytes),
+                To: WalSegment.Number(Lsn.Parse(b.Metadata.EndLsn), segmentBytes))).ToList();
             var byKey = chain.Objects.ToDictionary(o => o.Key, StringComparer.Ordinal);
-            wal.AddRange(chain.Wal.Where(w => w.Segment < keepSegment)
+            wal.AddRange(chain.Wal.Where(w => w.Segment < keepSegment && !pinned.Any(p => w.Segment >= p.From && w.Segment <= p.To))
                 .OrderBy(w => w.Segment).ThenBy(w => w.Timeline).ThenBy(w => w.Offset).ThenBy(w => w.Key, StringComparer.Ordinal)
                 .Select(w => byKey.GetValueOrDefault(w.Key) ?? new ObjectInfo(w.Key, w.StoredBytes, DateTimeOffset.MinValue)));
             foreach (var h in chain.HistoryKeys.Order(StringComparer.Ordinal))
@@ -177,7 +191,7 @@ public static class ExpiryPlanner
         var reason = oldestKept is null
             ? "no complete base backup: nothing of it is old enough"
             : $"window start {Format(windowStart)}: kept {kept.Count} base backup(s) from {oldestKept.Label}";
-        return new ChainExpiryPlan(chain, false, reason, bases, wal, newWalStart, windowAfter, []);
+        return new ChainExpiryPlan(chain, false, reason, bases, wal, newWalStart, windowAfter, []) { KeptOnRequest = keptOnRequest };
     }
 
     /// <summary>Everything of the chain: chain.json first (so it is never read again), base backups, WAL oldest first, the rest.</summary>
@@ -202,9 +216,6 @@ public static class ExpiryPlanner
             .ThenBy(o => o.Key, StringComparer.Ordinal)];
 
     private static RepositoryObjectKind Kind(ObjectInfo o) => RepositoryKey.TryParse(o.Key, out var k) ? k.Kind : RepositoryObjectKind.Unknown;
-
-    private static bool IsRestorable(ScannedChain c) =>
-        c.BaseBackups.Any(b => b.Complete && Lsn.Parse(b.Metadata!.EndLsn) <= c.DurableEnd);
 
     /// <summary>A time as expiry prints it (UTC, seconds).</summary>
     public static string Format(DateTimeOffset t) =>

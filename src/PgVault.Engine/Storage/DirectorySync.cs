@@ -59,6 +59,37 @@ internal static class DirectorySync
         }
     }
 
+    /// <summary>
+    /// Makes everything written to the filesystem holding <paramref name="path"/> durable: file data, sizes, directory
+    /// entries, and the device's cache (<c>syncfs</c>, Linux; one call for a whole restore instead of one <c>fsync</c> per
+    /// file and directory). Elsewhere it does nothing. Throws <see cref="IOException"/> when the kernel reports a write
+    /// error (Linux 5.8 and later report writeback errors through it).
+    /// </summary>
+    public static void SyncFileSystem(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        var bytes = Encoding.UTF8.GetBytes(path + "\0");
+        int fd;
+        do
+        {
+            fd = NativeMethods.Open(bytes, ORdOnly | ODirectory | OCloexec);
+        }
+        while (fd < 0 && Marshal.GetLastPInvokeError() == EIntr);
+
+        if (fd < 0)
+            throw Error("open", path, Marshal.GetLastPInvokeError());
+        try
+        {
+            if (NativeMethods.Syncfs(fd) != 0)
+                throw Error("syncfs", path, Marshal.GetLastPInvokeError());
+        }
+        finally
+        {
+            _ = NativeMethods.Close(fd);
+        }
+    }
+
     private static IOException Error(string call, string directory, int errno) =>
         new($"unable to sync directory '{directory}' ({call}: {new Win32Exception(errno).Message})", errno);
 
@@ -71,6 +102,10 @@ internal static class DirectorySync
         [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
         [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
         public static extern int Fsync(int fd);
+
+        [DllImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        public static extern int Syncfs(int fd);
 
         [DllImport("libc", EntryPoint = "close", SetLastError = true)]
         [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]

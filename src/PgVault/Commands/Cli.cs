@@ -87,6 +87,7 @@ public static partial class Cli
         root.Subcommands.Add(BackupCommand.Create());
         root.Subcommands.Add(VerifyCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(AnnotateCommand.Create());
         root.Subcommands.Add(CheckCommand.Create());
         root.Subcommands.Add(ExpireCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());

@@ -47,7 +47,8 @@ public static class ExpireCommand
         return command;
     }
 
-    private static async Task PrintAsync(ExpiryReport report, TextWriter output)
+    /// <summary>What expiry did (or, in a dry run, would do), one line per base backup, WAL range and kept base backup.</summary>
+    public static async Task PrintAsync(ExpiryReport report, TextWriter output)
     {
         var verb = report.DryRun ? "would delete" : "deleted";
         foreach (var (location, plan) in report.Plans)
@@ -59,6 +60,15 @@ public static class ExpireCommand
                     $"{verb} backup {id} whole in location '{location}': {plan.Objects} objects, {ExpiryRunner.FormatBytes(plan.Bytes)} ({plan.Bytes} bytes); {plan.Reason}")
                     .ConfigureAwait(false);
                 continue;
+            }
+
+            foreach (var b in plan.KeptOnRequest)
+            {
+                var m = b.Metadata!;
+                var notes = b.Annotation is { Annotations.Count: > 0 } a ? " (" + string.Join(", ", a.Annotations.Select(kv => $"{kv.Key}={kv.Value}")) + ")" : "";
+                await output.WriteLineAsync(
+                    $"{(report.DryRun ? "would keep" : "kept")} base backup {b.Label} of {id} on request (pgvault annotate --keep){notes}, " +
+                    $"with its WAL {m.StartLsn} to {m.EndLsn}").ConfigureAwait(false);
             }
 
             foreach (var b in plan.BaseBackups)

@@ -79,7 +79,7 @@ public static class InfoCommand
         foreach (var b in backups)
         {
             s.Append(CultureInfo.InvariantCulture,
-                $"backup {b.BackupId}\n  cluster {b.ClusterId}, PostgreSQL {b.PostgresMajor ?? "?"}, location '{b.Location}'");
+                $"backup {b.BackupId}: {b.State}\n  cluster {b.ClusterId}, PostgreSQL {b.PostgresMajor ?? "?"}, location '{b.Location}'");
             if (b.CreatedAt is { } created)
                 s.Append(CultureInfo.InvariantCulture, $", created {Time(created)}");
             s.Append('\n');
@@ -101,7 +101,11 @@ public static class InfoCommand
 
                 s.Append(CultureInfo.InvariantCulture,
                     $"  base backup {bb.Label}: timeline {bb.Timeline}, {bb.StartLsn} to {bb.StopLsn}, {Time(bb.StartTime.Value)} to " +
-                    $"{Time(bb.StopTime!.Value)} ({bb.DurationSeconds:0.0} s), database {Bytes(bb.DatabaseBytes ?? 0)}, stored {Bytes(bb.StoredBytes)}\n");
+                    $"{Time(bb.StopTime!.Value)} ({bb.DurationSeconds:0.0} s), database {Bytes(bb.DatabaseBytes ?? 0)}, stored {Bytes(bb.StoredBytes)}, " +
+                    $"{bb.Type}{(bb.Keep ? ", KEPT" : "")}");
+                if (bb.Annotations.Count > 0)
+                    s.Append(" (").AppendJoin(", ", bb.Annotations.Select(kv => $"{kv.Key}={kv.Value}")).Append(')');
+                s.Append('\n');
             }
 
             if (b.Wal.Count == 0)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using System.Globalization;
 using Npgsql;
 using PgVault.Engine.BaseBackup;
@@ -36,75 +37,89 @@ public static class WalFetchCommand
                           "(default: pgvault-spool beside DEST, i.e. in pg_wal); one that is not this user's own (mode 0700) is refused",
             HelpName = "DIR",
         };
-        var prefetchOnly = new Option<bool>("--prefetch-only") { Description = "Only fetch the segments after FILE into the spool", Hidden = true };
+        var jobs = new Option<int>("--prefetch-jobs")
+        {
+            Description = "Segments fetched at once ahead of recovery, e.g. --prefetch-jobs 8",
+            HelpName = "N",
+            DefaultValueFactory = _ => WalFetchAgent.DefaultJobs,
+        };
+        var agent = new Option<bool>("--agent") { Description = "Run the spool's fetch agent until recovery ends", Hidden = true };
         var file = new Argument<string>("file") { Description = "WAL file name (%f)" };
         var destination = new Argument<string>("destination") { Description = "Where to write it (%p)" };
         var command = new Command("wal-fetch", "Serve a WAL file from a backup (for PostgreSQL's restore_command)")
         {
-            config, repository, location, backupId, prefetch, spool, prefetchOnly, file, destination,
+            config, repository, location, backupId, prefetch, jobs, spool, agent, file, destination,
         };
         command.SetAction(async (result, ct) =>
         {
-            IObjectStore store;
-            if (result.GetValue(repository) is { } path)
-                store = new LocalObjectStore(path);
-            else if (result.GetValue(location) is { } name)
-                store = new LocationStores(Cli.LoadOptions(result, config)).Get(name);
-            else
-                throw new PgVaultException(ErrorCode.InvalidConfiguration, "wal-fetch needs --repository PATH or --location NAME");
             var id = result.GetValue(backupId)!;
             var fileName = result.GetValue(file)!;
             var spoolDir = result.GetValue(spool) ?? WalFetcher.DefaultSpool(result.GetValue(destination)!);
             var ahead = Math.Max(0, result.GetValue(prefetch));
-            if (result.GetValue(prefetchOnly))
-                return await PrefetchAsync(store, id, fileName, ahead, spoolDir, ct).ConfigureAwait(false);
+            if (result.GetValue(agent))
+            {
+                var options = new WalFetchAgentOptions { AheadSegments = Math.Max(1, ahead), Jobs = Math.Max(1, result.GetValue(jobs)) };
+                return await RunAgentAsync(OpenStore(result, repository, location, config), id, fileName, spoolDir, options, ct).ConfigureAwait(false);
+            }
 
             int code;
             string message;
             try
             {
-                (code, message) = await WalFetcher.FetchAsync(store, id, fileName, result.GetValue(destination)!, ct,
-                    ahead > 0 ? spoolDir : null).ConfigureAwait(false);
+                (code, message) = await WalFetcher.FetchAsync(OpenStore(result, repository, location, config), id, fileName,
+                    result.GetValue(destination)!, ct, ahead > 0 ? spoolDir : null).ConfigureAwait(false);
             }
-            catch (PgVaultException ex) when (ex.Code == ErrorCode.RepositoryFormatTooNew)
+            catch (Exception ex) when (ex is PgVaultException or IOException or UnauthorizedAccessException or InvalidDataException
+                                           or HttpRequestException or OperationCanceledException)
             {
-                // Not "no such file" (exit 1), which would end recovery early as if the WAL ended here.
-                (code, message) = (WalFetcher.Fatal, ex.Describe());
+                // Never "no such file" (exit 1), which would end recovery early as if the WAL ended here: a corrupt,
+                // unreadable or too new object, or a configuration that cannot be read, stops recovery, named in
+                // PostgreSQL's log.
+                (code, message) = (WalFetcher.Fatal, ex is PgVaultException p ? p.Describe() : $"{fileName}: {ex.Message}");
             }
 
             await (code == WalFetcher.Fatal ? Console.Error : Console.Out).WriteLineAsync("pgvault wal-fetch: " + message).ConfigureAwait(false);
-            if (code == 0 && ahead > 0 && WalSegment.TryParse(fileName, out _, out _))
-                StartPrefetcher(spoolDir);
+            if (code != WalFetcher.Fatal && ahead > 0)
+                StartAgent(spoolDir);
             return code;
         });
         return command;
     }
 
+    private static IObjectStore OpenStore(ParseResult result, Option<string?> repository, Option<string?> location, Option<FileInfo?> config)
+    {
+        if (result.GetValue(repository) is { } path)
+            return new LocalObjectStore(path);
+        if (result.GetValue(location) is { } name)
+            return new LocationStores(Cli.LoadOptions(result, config)).Get(name);
+        throw new PgVaultException(ErrorCode.InvalidConfiguration, "wal-fetch needs --repository PATH or --location NAME");
+    }
+
     /// <summary>
-    /// Starts this same command again, detached, with <c>--prefetch-only</c>: it fetches the next segments into the spool
-    /// while PostgreSQL replays this one. At most one prefetcher per spool runs (a lock file; one untouched for a minute is stale).
+    /// Starts this same command again, detached, with <c>--agent</c> (<see cref="WalFetchAgent"/>): it keeps the next
+    /// segments in the spool and answers the restore_command's requests until recovery ends. Only for a data directory
+    /// in recovery (the working directory, where PostgreSQL runs restore_command), and only when no agent holds the spool.
     /// </summary>
-    private static void StartPrefetcher(string spool)
+    private static void StartAgent(string spool)
     {
         try
         {
+            if (!WalFetchAgent.IsRecovering(Directory.GetCurrentDirectory()))
+                return;
             spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
-            var lockFile = Path.Combine(spool, ".prefetching");
-            if (PrivateFiles.LStat(lockFile) is not null)
-            {
-                if (File.GetLastWriteTimeUtc(lockFile) > DateTime.UtcNow.AddMinutes(-1))
-                    return; // a prefetcher runs (it touches the lock every round)
-                File.Delete(lockFile);
-            }
-
-            using (var held = PrivateFiles.CreateNew(lockFile, bufferSize: 0, options: FileOptions.None))
-                held.Write(System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture)));
+            if (WalFetchAgent.IsRunning(spool))
+                return;
             var (program, prefix) = PgVaultExecutable.Self();
             var psi = new System.Diagnostics.ProcessStartInfo(program) { UseShellExecute = false };
             foreach (var a in prefix.Concat(Environment.GetCommandLineArgs().Skip(1))) // [0] is this program
                 psi.ArgumentList.Add(a);
-            psi.ArgumentList.Add("--prefetch-only");
-            using var _ = System.Diagnostics.Process.Start(psi);
+            psi.ArgumentList.Add("--agent");
+            using var started = System.Diagnostics.Process.Start(psi);
+            // Recovery's next request comes as soon as this one ends: wait (bounded) until the agent can answer it, so
+            // that it does not start PgVault once more.
+            var deadline = DateTime.UtcNow.AddSeconds(5);
+            while (!WalFetchAgent.IsRunning(spool) && started is { HasExited: false } && DateTime.UtcNow < deadline)
+                Thread.Sleep(20);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception or PgVaultException)
         {
@@ -112,13 +127,23 @@ public static class WalFetchCommand
         }
     }
 
-    private static async Task<int> PrefetchAsync(IObjectStore store, string backupId, string fileName, int count, string spool, CancellationToken ct)
+    private static async Task<int> RunAgentAsync(IObjectStore store, string backupId, string fileName, string spool, WalFetchAgentOptions options,
+        CancellationToken ct)
     {
-        var lockFile = Path.Combine(spool, ".prefetching");
+        // PostgreSQL signals the startup process's group when it stops (TERM fast, QUIT immediate, INT smart): an
+        // abandoned recovery; the agent then removes the spool and ends.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var registrations = new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT }
+            .Select(s => PosixSignalRegistration.Create(s, c =>
+            {
+                c.Cancel = true;
+                stop.Cancel();
+            }))
+            .ToList();
         try
         {
-            await WalFetcher.PrefetchAheadAsync(store, backupId, fileName, count, spool, TimeSpan.FromSeconds(30),
-                () => File.SetLastWriteTimeUtc(lockFile, DateTime.UtcNow), ct).ConfigureAwait(false);
+            var agent = new WalFetchAgent(store, backupId, spool, Directory.GetCurrentDirectory(), options, Console.Error);
+            await agent.RunAsync(fileName, stop.Token).ConfigureAwait(false);
             return 0;
         }
         catch (PgVaultException ex)
@@ -128,13 +153,8 @@ public static class WalFetchCommand
         }
         finally
         {
-            // Only in a spool of this user's own: never touch another user's directory.
-            if (PrivateFiles.LStat(spool) is { IsDirectory: true, IsLink: false } s && s.Uid == PrivateFiles.EffectiveUid)
-            {
-                File.Delete(lockFile);
-                if (!Directory.EnumerateFileSystemEntries(spool).Any())
-                    Directory.Delete(spool);
-            }
+            foreach (var r in registrations)
+                r.Dispose();
         }
     }
 }

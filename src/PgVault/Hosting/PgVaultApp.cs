@@ -1,3 +1,4 @@
+using PgVault.Api.Actions;
 using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
 using PgVault.Api.Endpoints;
@@ -106,6 +107,18 @@ public static partial class PgVaultApp
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<RestoreService>()));
         services.AddSingleton(sp => new InPlaceRestores(options, sp.GetRequiredService<BackupEngine>().Find, sp.GetRequiredService<ICatalog>(),
             sp.GetRequiredService<RestoreService>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<InPlaceRestores>>()));
+        services.AddSingleton<BaseBackupActions>();
+        services.AddSingleton<PgVault.Api.Queries.BaseBackupListings>();
+        services.AddSingleton<RestoreActions>();
+        // Typed results (Accepted<T>, NotFound<ErrorResponse>, ...) write with these options: the contract's, so their bytes
+        // are those of every other response.
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase;
+            o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
+            o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+        });
         services.AddSingleton<CredentialStore>();
         services.AddSingleton<LoginThrottle>();
         services.AddExceptionHandler<ApiExceptionHandler>();
@@ -159,6 +172,7 @@ public static partial class PgVaultApp
             app.MapBackupEndpoints(prefix);
             app.MapClusterEndpoints(prefix);
             app.MapBackupActionEndpoints(prefix);
+            app.MapBaseBackupEndpoints(prefix);
             app.MapRestoreEndpoints(prefix);
         }
 

@@ -9,6 +9,8 @@ namespace PgVault.Api.Contracts;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(BackupResponse))]
 [JsonSerializable(typeof(ClusterBackupList))]
+[JsonSerializable(typeof(BaseBackupResponse))]
+[JsonSerializable(typeof(BaseBackupList))]
 [JsonSerializable(typeof(ClusterResponse))]
 [JsonSerializable(typeof(ClusterList))]
 [JsonSerializable(typeof(ErrorResponse))]

@@ -24,6 +24,23 @@ public static class ContractMapper
     public static byte[] ToJsonItem(BackupRecord b) =>
         System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(ToResponse(b), ApiJsonContext.Api.BackupResponse);
 
+    /// <summary>A base backup as the API shows it, with its keep flag and annotations (null: none).</summary>
+    public static BaseBackupResponse ToResponse(BaseBackupRecord b, string type, bool keep, IReadOnlyDictionary<string, string>? annotations)
+    {
+        ArgumentNullException.ThrowIfNull(b);
+        var state = b.State switch
+        {
+            BaseBackupState.Running => BackupState.Busy,
+            BaseBackupState.Complete => BackupState.Available,
+            _ => BackupState.Failed,
+        };
+        double? duration = b.CompletedAt is { } done ? Math.Round((done - b.StartedAt).TotalSeconds, 3) : null;
+        return new BaseBackupResponse("basebackup", b.Label, new BackupMetadata(Timestamp(b.StartedAt), StateName(state)),
+            new BaseBackupProperties(b.Label, b.BackupId, type, b.Timeline, Timestamp(b.StartedAt), b.CompletedAt is { } c ? Timestamp(c) : null,
+                b.StartLsn is { } start ? new PgVault.Postgres.Lsn(start).ToString() : null, b.EndLsn is { } end ? new PgVault.Postgres.Lsn(end).ToString() : null,
+                b.SizeBytes, b.DatabaseBytes, duration, keep, annotations is { Count: > 0 } ? annotations : null, b.Error));
+    }
+
     public static ClusterResponse ToResponse(ClusterRecord c)
     {
         ArgumentNullException.ThrowIfNull(c);

@@ -39,6 +39,46 @@ public sealed record ClusterBackupList(
     public PaginationLinks LegacyLinks => Links;
 }
 
+/// <summary>
+/// PgVault extension: one base backup of a backup (chain), <c>GET /clusters/backups/{backupId}/basebackups/{label}</c>. Its
+/// id is its label; <c>metadata.state</c> is BUSY while it runs, AVAILABLE once complete, FAILED when it failed.
+/// </summary>
+public sealed record BaseBackupResponse(string Type, string Id, BackupMetadata Metadata, BaseBackupProperties Properties);
+
+/// <summary>
+/// A base backup's properties: times as IONOS writes them (UTC, whole seconds), LSNs as PostgreSQL does, bytes stored in the
+/// repository (compressed) and copied from the database; <c>keep</c> and <c>annotations</c> as <c>pgvault annotate</c> set them.
+/// </summary>
+public sealed record BaseBackupProperties(
+    string Label,
+    string BackupId,
+    string Type,
+    int Timeline,
+    string StartTime,
+    string? StopTime,
+    string? StartLsn,
+    string? StopLsn,
+    long StoredBytes,
+    long DatabaseBytes,
+    double? DurationSeconds,
+    bool Keep,
+    IReadOnlyDictionary<string, string>? Annotations,
+    string? Error);
+
+/// <summary>PgVault extension: the base backups of a backup, newest first, in the IONOS list envelope.</summary>
+public sealed record BaseBackupList(
+    string Type,
+    string Id,
+    IReadOnlyList<BaseBackupResponse> Items,
+    int Offset,
+    int Limit,
+    PaginationLinks Links)
+{
+    /// <summary>The same links as <see cref="Links"/>, as the IONOS lists spell them too.</summary>
+    [JsonPropertyName("_links")]
+    public PaginationLinks LegacyLinks => Links;
+}
+
 /// <summary>IONOS <c>PaginationLinks</c>: absolute URLs.</summary>
 public sealed record PaginationLinks(string? Prev, string Self, string? Next);
 

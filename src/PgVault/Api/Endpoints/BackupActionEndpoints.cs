@@ -1,46 +1,40 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using PgVault.Api.Actions;
 using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
+using PgVault.Api.Errors;
 using PgVault.Api.Limits;
 using PgVault.Catalog;
 using PgVault.Errors;
-using PgVault.Hosting;
 
 namespace PgVault.Api.Endpoints;
 
 /// <summary>
 /// PgVault's extension to the IONOS API: <c>POST /clusters/{clusterId}/backups</c> starts a base backup of the
-/// cluster's active backup now and answers 202 with that backup.
+/// cluster's active backup now and answers 202 with that base backup (BUSY), its <c>Location</c> the base backup's own
+/// resource (<c>/clusters/backups/{backupId}/basebackups/{label}</c>).
 /// </summary>
 public static class BackupActionEndpoints
 {
     public static RouteGroupBuilder MapBackupActionEndpoints(this IEndpointRouteBuilder routes, string prefix)
     {
-        var group = routes.MapGroup(prefix).RequireAuthorization();
+        var group = routes.MapGroup(prefix).RequireAuthorization().WithMetadata(new ApiRoutePrefix(prefix));
         group.MapPost("/clusters/{clusterId}/backups", StartBaseBackupAsync).WithName(prefix + "clusterBackupsPost")
             .WithMetadata(new AuditedAction("backup.start"), new RequestBodyLimit(RequestBodyLimits.ActionBytes));
         return group;
     }
 
-    private static async Task<JsonHttpResult<BackupResponse>> StartBaseBackupAsync(string clusterId, HttpContext context, CatalogQueries queries,
-        BackupEngine engine, PgVault.Configuration.PgVaultOptions options, IHostApplicationLifetime lifetime, CancellationToken ct)
+    private static async Task<Results<Accepted<BaseBackupResponse>, NotFound<ErrorResponse>, Conflict<ErrorResponse>>> StartBaseBackupAsync(
+        string clusterId, HttpContext context, BaseBackupActions actions, CancellationToken ct)
     {
-        var id = ClusterIds.Normalize(clusterId);
-        await queries.GetClusterAsync(context.ApiPrincipal().Scope, id, ct); // 404 unless granted and known
-        var worker = engine.Find(id);
-        if (worker is null || !options.Engine.Enabled)
+        var result = await actions.StartAsync(context.ApiPrincipal().Scope, ClusterIds.Normalize(clusterId), ct);
+        return result switch
         {
-            throw new PgVaultException(ErrorCode.ValidationFailed, $"cluster '{id}' is not backed up by this pgvault instance",
-                "configure it under PgVault:Clusters and enable PgVault:Engine");
-        }
-
-        // The base backup outlives the request; it stops only with the server.
-        if (!worker.TryStartBaseBackup("requested through the API", null, lifetime.ApplicationStopping))
-            throw new PgVaultException(ErrorCode.Conflict, $"a base backup of cluster '{id}' is already running");
-        var backup = worker.Chain.Current!;
-        var path = context.Request.Path.Value!;
-        var root = path[..path.LastIndexOf("/clusters/", StringComparison.Ordinal)];
-        context.Response.Headers.Location = $"{context.Request.PathBase}{root}/clusters/backups/{Uri.EscapeDataString(backup.Id)}";
-        return TypedResults.Json(ContractMapper.ToResponse(backup), ApiJsonContext.Api.BackupResponse, statusCode: StatusCodes.Status202Accepted);
+            ActionResult<BaseBackupRecord>.Accepted started => TypedResults.Accepted(
+                ApiRoutes.BaseBackup(context, started.Value.BackupId, started.Value.Label),
+                ContractMapper.ToResponse(started.Value, Engine.Repository.BaseBackupMetadata.FullType, keep: false, annotations: null)),
+            ActionResult<BaseBackupRecord>.Conflict conflict => TypedResults.Conflict(ErrorWriter.Create(ErrorCode.Conflict, conflict.Message)),
+            var other => TypedResults.NotFound(ErrorWriter.Create(ErrorCode.NotFound, ((ActionResult<BaseBackupRecord>.NotFound)other).Message)),
+        };
     }
 }

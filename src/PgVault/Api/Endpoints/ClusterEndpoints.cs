@@ -8,11 +8,14 @@ namespace PgVault.Api.Endpoints;
 /// <summary><c>GET /clusters</c> and <c>GET /clusters/{clusterId}</c> in the IONOS shape, so clients can find cluster ids.</summary>
 public static class ClusterEndpoints
 {
+    /// <summary>The name of <c>GET /clusters/{clusterId}</c> (after the group's prefix).</summary>
+    public const string GetClusterName = "clustersFindById";
+
     public static RouteGroupBuilder MapClusterEndpoints(this IEndpointRouteBuilder routes, string prefix)
     {
         var group = routes.MapGroup(prefix).RequireAuthorization();
         group.MapGet("/clusters", ListClustersAsync).WithName(prefix + "clustersGet");
-        group.MapGet("/clusters/{clusterId}", GetClusterAsync).WithName(prefix + "clustersFindById");
+        group.MapGet("/clusters/{clusterId}", GetClusterAsync).WithName(prefix + GetClusterName);
         return group;
     }
 

@@ -1,12 +1,13 @@
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using PgVault.Api.Actions;
 using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
+using PgVault.Api.Errors;
 using PgVault.Api.Limits;
-using PgVault.Catalog;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
-using PgVault.Hosting;
 
 namespace PgVault.Api.Endpoints;
 
@@ -19,29 +20,32 @@ public static partial class RestoreEndpoints
 {
     public static RouteGroupBuilder MapRestoreEndpoints(this IEndpointRouteBuilder routes, string prefix)
     {
-        var group = routes.MapGroup(prefix).RequireAuthorization();
+        var group = routes.MapGroup(prefix).RequireAuthorization().WithMetadata(new ApiRoutePrefix(prefix));
         group.MapPost("/clusters/{clusterId}/restore", RestoreAsync).WithName(prefix + "clusterRestorePost")
             .WithMetadata(new AuditedAction("restore.start"), new RequestBodyLimit(RequestBodyLimits.ActionBytes));
         return group;
     }
 
-    private static async Task<IResult> RestoreAsync(string clusterId, HttpContext context, CatalogQueries queries, InPlaceRestores restores,
-        IHostApplicationLifetime lifetime, CancellationToken ct)
+    private static async Task<Results<Accepted, NotFound<ErrorResponse>, Conflict<ErrorResponse>>> RestoreAsync(string clusterId,
+        HttpContext context, RestoreActions actions, CancellationToken ct)
     {
-        var scope = context.ApiPrincipal().Scope;
-        var id = ClusterIds.Normalize(clusterId);
-        await queries.GetClusterAsync(scope, id, ct); // 404 unless granted and known
+        var result = await actions.StartAsync(context.ApiPrincipal().Scope, ClusterIds.Normalize(clusterId), c => ReadRequestAsync(context, c), ct);
+        return result switch
+        {
+            // The cluster's path as the client wrote its id: it follows the restore through GET /clusters/{clusterId}.
+            ActionResult<InPlaceRestore>.Accepted => TypedResults.Accepted(ApiRoutes.Cluster(context, clusterId)),
+            ActionResult<InPlaceRestore>.Conflict conflict => TypedResults.Conflict(ErrorWriter.Create(ErrorCode.Conflict, conflict.Message)),
+            var other => TypedResults.NotFound(ErrorWriter.Create(ErrorCode.NotFound, ((ActionResult<InPlaceRestore>.NotFound)other).Message)),
+        };
+    }
+
+    /// <summary>Binds and checks the body: a <c>CreateRestoreRequest</c> with <c>backupId</c> and an optional RFC 3339 time.</summary>
+    private static async Task<RestoreRequest> ReadRequestAsync(HttpContext context, CancellationToken ct)
+    {
         var body = await ReadBodyAsync(context, ct);
         if (string.IsNullOrWhiteSpace(body.BackupId))
             throw new PgVaultException(ErrorCode.MalformedRequest, "the request body needs 'backupId'");
-        var target = body.RecoveryTargetTime is { } t ? ParseTargetTime(t) : (DateTimeOffset?)null;
-        await queries.GetBackupAsync(scope, body.BackupId, ct); // 404 unless the principal may see it
-
-        var prepared = await restores.PrepareAsync(id, body.BackupId, target, ct);
-        restores.Start(prepared, lifetime.ApplicationStopping);
-        var path = context.Request.Path.Value!;
-        context.Response.Headers.Location = $"{context.Request.PathBase}{path[..path.LastIndexOf("/restore", StringComparison.Ordinal)]}";
-        return Results.StatusCode(StatusCodes.Status202Accepted);
+        return new RestoreRequest(body.BackupId, body.RecoveryTargetTime is { } t ? ParseTargetTime(t) : null);
     }
 
     /// <summary>An RFC 3339 date-time (the spec's <c>format: date-time</c>), as UTC. Anything else (a bare date, a
