@@ -51,7 +51,9 @@ public static class RestorePlanner
         ArgumentNullException.ThrowIfNull(target);
         var end = chain.DurableEnd;
         var usable = chain.BaseBackups
-            .Where(b => BaseBackup.IncrementalPlanner.Restorable(b, chain.BaseBackups) && Lsn.Parse(b.Metadata!.EndLsn) <= end)
+            // A base backup kept only because an incremental one needs it may have lost its WAL to expiry.
+            .Where(b => BaseBackup.IncrementalPlanner.Restorable(b, chain.BaseBackups) && Lsn.Parse(b.Metadata!.EndLsn) <= end
+                        && Lsn.Parse(b.Metadata.StartLsn) >= chain.WalStart)
             .OrderBy(b => b.Metadata!.StartedAt)
             .ToList();
         if (usable.Count == 0)

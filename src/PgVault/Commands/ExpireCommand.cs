@@ -61,6 +61,9 @@ public static class ExpireCommand
                 continue;
             }
 
+            foreach (var kept in plan.KeptAsReferences)
+                await output.WriteLineAsync($"keeping base backup {kept} of {id} (an incremental base backup is restored over it)").ConfigureAwait(false);
+
             foreach (var b in plan.BaseBackups)
             {
                 await output.WriteLineAsync(
