@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every PgVault test on this machine: installs what the tests need (PostgreSQL 15 server binaries, the
-# server builds of 14, 16, 17 and 18 for the version matrix, the
+# server builds of 14, 16, 17 and 18 for the version matrix (and 13, which PgVault refuses), the
 # `postgres` OS user that runs them when the tests run as root, the npm S3 test server), restores and builds, then `dotnet test`.
 # Ends with one line "tests: N passed, N failed, N skipped". Exit status 0 only when every test passed.
 set -euo pipefail
@@ -30,7 +30,7 @@ if [ ! -d tests/tools/node_modules/s3rver ]; then
   (cd tests/tools && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# The other majors' server builds (14, 16, 17, 18) for the version matrix tests: npm packages pinned in
+# The other majors' server builds (14, 16, 17, 18, and the refused 13) for the version matrix tests: npm packages pinned in
 # tests/tools/postgres, installed into its node_modules (gitignored) and reused while the lock file is unchanged.
 tests/tools/install-postgres.sh
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using PgVault.Engine.Restore;
 using PgVault.Errors;
 using PgVault.Hosting;
 using PgVault.Testing;

@@ -31,7 +31,7 @@ public sealed class RestoreTests
     /// <summary>Starts PostgreSQL on a restored directory (as the fixture's user), runs <paramref name="body"/>, stops it.</summary>
     internal static async Task WithServerAsync(PostgresCluster tools, string dataDir, Func<int, Task> body)
     {
-        var port = Engine.Postgres.LocalPostgres.FreePort();
+        var port = TestPorts.Next();
         using var socket = new TempDirectory("sock");
         if (TestEnvironment.IsRoot)
             await Engine.Postgres.LocalPostgres.RunAsync("chown", ["postgres:postgres", socket.Path], asPostgres: false, Ct);

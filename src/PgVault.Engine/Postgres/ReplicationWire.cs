@@ -200,8 +200,13 @@ internal sealed class ReplicationWire : IAsyncDisposable
                 case (byte)'K':
                     BackendPid = BinaryPrimitives.ReadInt32BigEndian(message.Span);
                     break;
+                case (byte)'S':
+                    var fields = Encoding.UTF8.GetString(message.Span).Split('\0');
+                    if (fields.Length >= 2)
+                        _parameters[fields[0]] = fields[1];
+                    break;
                 default:
-                    break; // ParameterStatus, NoticeResponse
+                    break; // NoticeResponse
             }
         }
     }
@@ -219,6 +224,11 @@ internal sealed class ReplicationWire : IAsyncDisposable
     /// <summary>Sends a simple query; its results are read with <see cref="ReadMessageAsync"/>.</summary>
     /// <summary>The server process of this connection (BackendKeyData), e.g. to find it in <c>pg_stat_progress_basebackup</c>.</summary>
     public int BackendPid { get; private set; }
+
+    private readonly Dictionary<string, string> _parameters = new(StringComparer.Ordinal);
+
+    /// <summary>The server's <c>server_version</c> as this connection's start-up reported it (e.g. <c>16.4</c>).</summary>
+    public string ServerVersion => _parameters.GetValueOrDefault("server_version", "");
 
     public Task QueryAsync(string sql, CancellationToken ct) => SendAsync((byte)'Q', Encoding.UTF8.GetBytes(sql + "\0"), ct);
 

@@ -21,6 +21,19 @@ public static class WalReplication
     }
 
     /// <summary>
+    /// The major of the server this replication connection reached, asked on the connection itself (<c>SHOW
+    /// server_version_num</c>). Not <c>PostgreSqlVersion</c>: Npgsql takes that from the first server its data source
+    /// (one per connection string, for the life of the process) ever reached, so after the name or port is re-pointed to
+    /// another server (a pg_upgrade'd cluster, another cluster) it still answers the old major.
+    /// </summary>
+    public static async Task<int> ServerMajorAsync(PhysicalReplicationConnection conn, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(conn);
+        var text = await conn.Show("server_version_num", ct).ConfigureAwait(false);
+        return int.Parse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture) / 10000;
+    }
+
+    /// <summary>
     /// A timeline history file from the server. Npgsql's TIMELINE_HISTORY fails on PostgreSQL 15 (it reads the file's
     /// content column as bytea where the server sends text); then the file is read with <c>pg_read_binary_file</c>,
     /// which needs superuser or the <c>pg_read_server_files</c> role.

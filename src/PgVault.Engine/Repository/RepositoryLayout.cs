@@ -25,6 +25,7 @@ namespace PgVault.Engine.Repository;
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup.json                base backup metadata (parts, checksums, LSNs)
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup.complete            completion marker, written last
 /// probes/readyz-{random}                                                    written and deleted at once by GET /readyz
+/// check/{host}-{random}                                                     written, read, listed and deleted by pgvault check
 /// </code>
 /// </remarks>
 public static class RepositoryLayout
@@ -94,6 +95,20 @@ public static class RepositoryLayout
     /// <c>clusters/</c>, so no reader of backups ever sees it.
     /// </summary>
     public static string ReadinessProbe(string probeId) => $"probes/readyz-{Check(probeId)}";
+
+    /// <summary>Where <c>pgvault check</c> puts its probe objects (outside <c>clusters/</c>, like <see cref="ReadinessProbe"/>).</summary>
+    public const string CheckProbePrefix = "check/";
+
+    /// <summary>
+    /// A short-lived object <c>pgvault check</c> writes, reads, lists and deletes; <paramref name="host"/> names the machine
+    /// (characters a key cannot hold become <c>_</c>).
+    /// </summary>
+    public static string CheckProbe(string host, string probeId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(host);
+        var safe = string.Concat(host.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '=' ? c : '_')).Replace("..", "__", StringComparison.Ordinal);
+        return $"{CheckProbePrefix}{Check(safe)}-{Check(probeId)}";
+    }
 
     public static string BaseBackupComplete(string clusterId, string chainId, string label) =>
         BaseBackupPrefix(clusterId, chainId, label) + "backup.complete";

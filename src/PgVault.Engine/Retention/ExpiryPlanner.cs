@@ -59,7 +59,8 @@ public sealed record ChainExpiryPlan(
     public long SizeBytesRemoved => BaseBackups.Where(b => b.Complete).Sum(b => DataBytes(b)) + Wal.Sum(w => w.SizeBytes);
 
     private static long DataBytes(BaseBackupExpiry b) =>
-        b.Objects.Where(o => !o.Key.EndsWith("/backup.json", StringComparison.Ordinal) && !o.Key.EndsWith("/backup.complete", StringComparison.Ordinal))
+        b.Objects.Where(o => !(RepositoryKey.TryParse(o.Key, out var k)
+                               && k.Kind is RepositoryObjectKind.BaseBackupMetadata or RepositoryObjectKind.BaseBackupMarker))
             .Sum(o => o.SizeBytes);
 }
 

@@ -141,27 +141,10 @@ public static class CheckCommand
             report.Add(new("encryption", subject, Ok, $"key '{encryption.KeyId}' and {encryption.Keys.Count} key(s) in all loaded", null));
 
         // A probe object under check/: written, read back, listed and deleted (encrypted like every object when the location is).
-        var key = $"check/{Environment.MachineName}-{Guid.NewGuid():N}";
-        var content = System.Text.Encoding.UTF8.GetBytes($"pgvault check {DateTimeOffset.UtcNow:O}\n");
         var step = "write";
         try
         {
-            using (var body = new MemoryStream(content, writable: false))
-                await store.WriteAsync(key, body, ct).ConfigureAwait(false);
-            step = "read";
-            var back = new MemoryStream();
-            await using (var read = await store.OpenReadAsync(key, ReadRange.All, ct).ConfigureAwait(false))
-                await read.CopyToAsync(back, ct).ConfigureAwait(false);
-            if (!back.ToArray().AsSpan().SequenceEqual(content))
-                throw new InvalidDataException("the object read back differs from the one written");
-            step = "list";
-            var listed = false;
-            await foreach (var o in store.ListAsync("check/", ct).ConfigureAwait(false))
-                listed |= string.Equals(o.Key, key, StringComparison.Ordinal);
-            if (!listed)
-                throw new InvalidDataException("the object written is not listed");
-            step = "delete";
-            await store.DeleteAsync([key], ct).ConfigureAwait(false);
+            await RepositoryProbe.WriteReadListDeleteAsync(store, Environment.MachineName, s => step = s, ct).ConfigureAwait(false);
             report.Add(new("storage", subject, Ok, $"{store.Kind}: write, read, list and delete of a probe object under check/ work", null));
             return store;
         }

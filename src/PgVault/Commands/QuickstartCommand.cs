@@ -50,7 +50,7 @@ public static class QuickstartCommand
                 await app.StartAsync(ct).ConfigureAwait(false);
                 var url = app.Urls.First();
                 var backupId = await ActiveBackupIdAsync(app.Services.GetRequiredService<PgVault.Catalog.ICatalog>(), clusterId, ct).ConfigureAwait(false);
-                var pgvault = string.Join(' ', new[] { WalFetchCommandLine.Self().Program }.Concat(WalFetchCommandLine.Self().Prefix).Select(ShellWord));
+                var pgvault = string.Join(' ', new[] { PgVaultExecutable.Self().Program }.Concat(PgVaultExecutable.Self().Prefix).Select(ShellWord));
                 var config = "--config " + ShellWord(configFile);
                 await Console.Out.WriteLineAsync($"""
 

@@ -106,7 +106,8 @@ public static class RestoreCommand
                 throw new PgVaultException(ErrorCode.InvalidConfiguration, "give at most one restore target");
 
             using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
-            var service = new RestoreService(options, new LocationStores(options), Cli.ConfigFile(result, config), loggers.CreateLogger("pgvault"));
+            var service = new RestoreService(options, new LocationStores(options).Get, PgVaultExecutable.Self(), Cli.ConfigFile(result, config),
+                loggers.CreateLogger("pgvault"));
             var source = await service.FindAsync(id, ct).ConfigureAwait(false);
             var plan = await RestoreService.PlanAsync(source, target, inclusive: !result.GetValue(exclusive), ct).ConfigureAwait(false);
             var dir = result.GetValue(to)!.FullName;

@@ -99,7 +99,7 @@ public static class WalFetchCommand
 
             using (var held = PrivateFiles.CreateNew(lockFile, bufferSize: 0, options: FileOptions.None))
                 held.Write(System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture)));
-            var (program, prefix) = WalFetchCommandLine.Self();
+            var (program, prefix) = PgVaultExecutable.Self();
             var psi = new System.Diagnostics.ProcessStartInfo(program) { UseShellExecute = false };
             foreach (var a in prefix.Concat(Environment.GetCommandLineArgs().Skip(1))) // [0] is this program
                 psi.ArgumentList.Add(a);

@@ -51,8 +51,7 @@ public sealed class LocationStores(PgVaultOptions options, ILoggerFactory? logge
     public static string FilesystemPath(PgVaultOptions options, LocationOptions location)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(location);
-        return Path.IsPathRooted(location.Path!) ? location.Path! : Path.Combine(options.DataDirectoryFullPath, location.Path!);
+        return options.FilesystemPath(location);
     }
 
     /// <summary>

@@ -6,6 +6,7 @@ using PgVault.Api.Limits;
 using PgVault.Api.ReadModel;
 using PgVault.Catalog;
 using PgVault.Configuration;
+using PgVault.Engine.Restore;
 using PgVault.Errors;
 
 namespace PgVault.Hosting;
@@ -101,9 +102,10 @@ public static partial class PgVaultApp
         services.AddSingleton<LocationStores>();
         services.AddSingleton<BackupEngine>();
         services.AddHostedService<BackupEngineService>();
-        services.AddSingleton(sp => new RestoreService(options, sp.GetRequiredService<LocationStores>(), configFile,
+        services.AddSingleton(sp => new RestoreService(options, sp.GetRequiredService<LocationStores>().Get, PgVaultExecutable.Self(), configFile,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<RestoreService>()));
-        services.AddSingleton<InPlaceRestores>();
+        services.AddSingleton(sp => new InPlaceRestores(options, sp.GetRequiredService<BackupEngine>().Find, sp.GetRequiredService<ICatalog>(),
+            sp.GetRequiredService<RestoreService>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<InPlaceRestores>>()));
         services.AddSingleton<CredentialStore>();
         services.AddSingleton<LoginThrottle>();
         services.AddExceptionHandler<ApiExceptionHandler>();

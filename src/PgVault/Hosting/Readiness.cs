@@ -119,27 +119,11 @@ public sealed class Readiness(PgVaultOptions options, ICatalog catalog, Location
     {
         try
         {
-            await ProbeStoreAsync(stores.Get(location), ct).ConfigureAwait(false);
+            await RepositoryProbe.WriteStatDeleteAsync(stores.Get(location), ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not (PgVaultException or OperationCanceledException))
         {
             throw new PgVaultException(ErrorCode.RepositoryUnavailable, $"unable to write to location '{location}': {ex.Message}", null, ex);
-        }
-    }
-
-    private static async Task ProbeStoreAsync(IObjectStore store, CancellationToken ct)
-    {
-        var key = RepositoryLayout.ReadinessProbe(Guid.NewGuid().ToString("N"));
-        using (var content = new MemoryStream("ready\n"u8.ToArray(), writable: false))
-            await store.WriteAsync(key, content, ct).ConfigureAwait(false);
-        try
-        {
-            if (await store.StatAsync(key, ct).ConfigureAwait(false) is null)
-                throw new IOException($"the probe object '{key}' just written is not there");
-        }
-        finally
-        {
-            await store.DeleteAsync([key], CancellationToken.None).ConfigureAwait(false);
         }
     }
 }

@@ -4,6 +4,7 @@ using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
 using PgVault.Api.Limits;
 using PgVault.Catalog;
+using PgVault.Engine.Restore;
 using PgVault.Errors;
 using PgVault.Hosting;
 

@@ -1,17 +1,15 @@
 using System.Globalization;
-using Npgsql;
+using Microsoft.Extensions.Logging;
 using PgVault.Configuration;
-using PgVault.Engine.Chains;
 using PgVault.Engine.Postgres;
 using PgVault.Engine.Repository;
-using PgVault.Engine.Restore;
 using PgVault.Engine.Storage;
 using PgVault.Errors;
 using PgVault.Postgres;
 using PgVault.Storage;
 using PgVault.Text;
 
-namespace PgVault.Hosting;
+namespace PgVault.Engine.Restore;
 
 /// <summary>A backup found in a location: the store, the location's name and the chain as scanned from the repository.</summary>
 public sealed record RestoreSource(string Location, IObjectStore Store, ScannedChain Chain)
@@ -36,7 +34,13 @@ public sealed record VerifyResult(RecoveryResult Recovery, int Databases, string
 /// The steps of a restore shared by <c>pgvault restore</c> and the in-place restore of the API: find the backup, plan
 /// against its recovery window, write the data directory with PgVault as its <c>restore_command</c>, and prove a result.
 /// </summary>
-public sealed class RestoreService(PgVaultOptions options, LocationStores stores, string? configFile, ILogger logger)
+/// <param name="options">The configuration: locations, clusters, engine settings.</param>
+/// <param name="storeOf">The store of a configured location, by name.</param>
+/// <param name="pgvault">How the restored server runs this pgvault build for its <c>restore_command</c>.</param>
+/// <param name="configFile">The configuration file <c>wal-fetch</c> reads for locations that need their settings, or null.</param>
+/// <param name="logger">Where warnings go.</param>
+public sealed class RestoreService(PgVaultOptions options, Func<string, IObjectStore> storeOf, PgVaultInvocation pgvault, string? configFile,
+    ILogger logger)
 {
     /// <summary>The location holding backup <paramref name="backupId"/>: its cluster's configured location first, then every other.</summary>
     public async Task<RestoreSource> FindAsync(string backupId, CancellationToken ct)
@@ -46,7 +50,7 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         var names = options.Locations.Keys.OrderBy(n => string.Equals(n, preferred, StringComparison.Ordinal) ? 0 : 1).ThenBy(n => n, StringComparer.Ordinal);
         foreach (var name in names)
         {
-            var store = stores.Get(name);
+            var store = storeOf(name);
             var chain = (await RepositoryScanner.ScanAsync(store, cluster, ct).ConfigureAwait(false))
                 .FirstOrDefault(c => string.Equals(c.Metadata?.BackupId, backupId, StringComparison.Ordinal));
             if (chain is not null)
@@ -75,7 +79,7 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         List<string> args;
         if (string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal) && loc.Encryption is null)
         {
-            args = ["--repository", LocationStores.FilesystemPath(options, loc)];
+            args = ["--repository", options.FilesystemPath(loc)];
         }
         else
         {
@@ -100,7 +104,7 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         // refuses one that is not its own; the shell takes a segment from it without starting PgVault only when the spool
         // is a real directory owned by the user running the command.
         args.AddRange(["--spool", WalFetcher.SpoolDirectory]);
-        var fetch = WalFetchCommandLine.Build(args, source.BackupId);
+        var fetch = WalFetchCommandLine.Build(pgvault.Program, pgvault.Prefix, args, source.BackupId);
         const string dir = WalFetcher.SpoolDirectory;
         return $"f={dir}/%f; if [ -d {dir} ] && [ ! -L {dir} ] && [ -O {dir} ] && [ -f \"$f\" ] && [ ! -L \"$f\" ]; " +
                $"then mv -f \"$f\" \"%p\"; else {fetch}; fi";
@@ -118,7 +122,7 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
         ArgumentNullException.ThrowIfNull(source);
         var loc = options.Locations[source.Location];
         if (LocalPostgres.IsRoot && string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal))
-            await CheckPostgresCanReadAsync(LocationStores.FilesystemPath(options, loc), ct).ConfigureAwait(false);
+            await CheckPostgresCanReadAsync(options.FilesystemPath(loc), ct).ConfigureAwait(false);
         var bytes = await new RestoreExecutor(source.Store, logger, jobs ?? options.Engine.RestoreJobs, directIo)
             .RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct).ConfigureAwait(false);
         if (LocalPostgres.IsRoot)
@@ -255,73 +259,30 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
     }
 
     /// <summary>
-    /// What pg_amcheck --all checks, in SQL (<see cref="PostgresMajor.AmcheckIndexSql"/>, <see cref="PostgresMajor.AmcheckHeapSql"/>),
-    /// for binaries without pg_amcheck; like <see cref="AmcheckAsync"/> it adds the extension where missing and takes it
-    /// away again afterwards. Returns the databases checked and the problems found, if any.
+    /// What pg_amcheck --all checks, in SQL (<see cref="PostgresServer.AmcheckProblemsAsync"/>), for binaries without
+    /// pg_amcheck; like <see cref="AmcheckAsync"/> it adds the extension where missing and takes it away again afterwards.
+    /// Returns the databases checked and the problems found, if any.
     /// </summary>
     private static async Task<(int Databases, string? Problems)> AmcheckSqlAsync(PostgresMajor major, string cs, CancellationToken ct)
     {
-        var databases = new List<string>();
-        await using (var conn = new NpgsqlConnection(cs))
-        {
-            await conn.OpenAsync(ct).ConfigureAwait(false);
-            await using var cmd = new NpgsqlCommand("SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname", conn);
-            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await r.ReadAsync(ct).ConfigureAwait(false))
-                databases.Add(r.GetString(0));
-        }
-
+        var server = new PostgresServer(cs);
+        var databases = await server.ConnectableDatabasesAsync(ct).ConfigureAwait(false);
         var problems = new List<string>();
         foreach (var db in databases)
         {
-            await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Database = db }.ToString());
-            await conn.OpenAsync(ct).ConfigureAwait(false);
-            await using (var check = new NpgsqlCommand("SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'", conn))
+            var added = await server.AddAmcheckAsync(db, ct).ConfigureAwait(false);
+            try
             {
-                if ((long)(await check.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0)
-                    await RunChecksAsync(conn, db).ConfigureAwait(false);
-                else
-                {
-                    await using (var create = new NpgsqlCommand("CREATE EXTENSION amcheck", conn))
-                        await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                    try
-                    {
-                        await RunChecksAsync(conn, db).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        await using var drop = new NpgsqlCommand("DROP EXTENSION amcheck", conn);
-                        await drop.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
-                    }
-                }
+                problems.AddRange((await server.AmcheckProblemsAsync(db, major, ct).ConfigureAwait(false)).Select(p => $"database {db}: {p}"));
+            }
+            finally
+            {
+                if (added)
+                    await server.DropAmcheckAsync(db, CancellationToken.None).ConfigureAwait(false);
             }
         }
 
         return (databases.Count, problems.Count == 0 ? null : string.Join("; ", problems));
-
-        async Task RunChecksAsync(NpgsqlConnection conn, string db)
-        {
-            try
-            {
-                await using (var indexes = new NpgsqlCommand(major.AmcheckIndexSql, conn) { CommandTimeout = 0 })
-                await using (var r = await indexes.ExecuteReaderAsync(ct).ConfigureAwait(false))
-                {
-                    while (await r.ReadAsync(ct).ConfigureAwait(false))
-                    {
-                        // one row per index checked
-                    }
-                }
-            }
-            catch (PostgresException ex)
-            {
-                problems.Add($"database {db}: {ex.MessageText}");
-            }
-
-            await using var heap = new NpgsqlCommand(major.AmcheckHeapSql, conn) { CommandTimeout = 0 };
-            await using var rows = await heap.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await rows.ReadAsync(ct).ConfigureAwait(false))
-                problems.Add($"database {db}: {rows.GetString(0)}");
-        }
     }
 
     /// <summary>
@@ -358,48 +319,5 @@ public sealed class RestoreService(PgVaultOptions options, LocationStores stores
             foreach (var db in added)
                 await server.DropAmcheckAsync(db, CancellationToken.None).ConfigureAwait(false);
         }
-    }
-}
-
-/// <summary>The <c>restore_command</c> that runs this program's <c>wal-fetch</c> (PostgreSQL substitutes %f and %p).</summary>
-public static class WalFetchCommandLine
-{
-    /// <remarks>
-    /// Every word but the <c>--</c> options and PostgreSQL's <c>%f</c>/<c>%p</c> is single-quoted for <c>/bin/sh</c> and
-    /// has its <c>%</c> doubled (PostgreSQL expands <c>%</c> escapes first); control characters are refused. The result
-    /// is still to be quoted for the configuration file (<see cref="SafeText.ConfigValue"/>).
-    /// </remarks>
-    public static string Build(IEnumerable<string> locationArgs, string backupId)
-    {
-        var (program, prefix) = Self();
-        return Build(program, prefix, locationArgs, backupId);
-    }
-
-    /// <summary>The command line running <paramref name="program"/> (with <paramref name="prefix"/>) as pgvault.</summary>
-    public static string Build(string program, IEnumerable<string> prefix, IEnumerable<string> locationArgs, string backupId)
-    {
-        ArgumentNullException.ThrowIfNull(prefix);
-        ArgumentNullException.ThrowIfNull(locationArgs);
-        var words = new[] { program }.Concat(prefix).Select(w => Word(w, "the pgvault program's path")).ToList();
-        words.Add("wal-fetch");
-        words.AddRange(locationArgs.Select(a => a.StartsWith("--", StringComparison.Ordinal) && a.All(c => char.IsAsciiLetterLower(c) || c == '-')
-            ? a : Word(a, "a restore_command argument")));
-        words.AddRange(["--backup-id", Word(backupId, "the backup id"), "\"%f\"", "\"%p\""]);
-        return string.Join(' ', words);
-    }
-
-    private static string Word(string value, string what) => SafeText.PercentLiteral(SafeText.ShellWord(value, what));
-
-    /// <summary>How to run this same pgvault build: the program and the arguments before the command.</summary>
-    public static (string Program, IReadOnlyList<string> Prefix) Self()
-    {
-        var process = Environment.ProcessPath ?? "pgvault";
-        var pgvault = typeof(WalFetchCommandLine).Assembly;
-        if (System.Reflection.Assembly.GetEntryAssembly() == pgvault && Path.GetFileNameWithoutExtension(process) != "dotnet")
-            return (process, []); // the pgvault executable itself
-        // Run as "dotnet pgvault.dll" (or hosted by another program, e.g. a test host): the same build, through the muxer.
-        var dotnet = Path.GetFileNameWithoutExtension(process) == "dotnet" ? process
-            : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        return (dotnet, [pgvault.Location]);
     }
 }

@@ -2,15 +2,14 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using PgVault.Catalog;
 using PgVault.Configuration;
-using PgVault.Engine;
 using PgVault.Engine.Postgres;
-using PgVault.Engine.Restore;
 using PgVault.Errors;
 using PgVault.Text;
 
-namespace PgVault.Hosting;
+namespace PgVault.Engine.Restore;
 
 /// <summary>A checked in-place restore, ready to run: everything that can be refused was refused before it starts.</summary>
 public sealed record InPlaceRestore(ClusterOptions Cluster, ClusterWorker? Worker, RestoreSource Source, RestorePlan Plan, string? TargetTime);
@@ -21,7 +20,13 @@ public sealed record InPlaceRestore(ClusterOptions Cluster, ClusterWorker? Worke
 /// worker go on. The cluster is then on a new timeline, so the worker starts a new active chain and the old one becomes
 /// inactive. A restore that fails puts the old data directory back and starts it again. One restore per cluster at a time.
 /// </summary>
-public sealed class InPlaceRestores(PgVaultOptions options, BackupEngine engine, ICatalog catalog, RestoreService restore,
+/// <param name="options">The configuration: the clusters, their data directories and start options.</param>
+/// <param name="workerOf">The backup worker of a cluster, by id, or null when none runs.</param>
+/// <param name="catalog">Where the cluster's BUSY state is shown.</param>
+/// <param name="restore">Finds, plans and writes the restore.</param>
+/// <param name="time">The clock naming the directory kept aside.</param>
+/// <param name="logger">Where the restore's progress goes.</param>
+public sealed class InPlaceRestores(PgVaultOptions options, Func<string, ClusterWorker?> workerOf, ICatalog catalog, RestoreService restore,
     TimeProvider time, ILogger<InPlaceRestores> logger)
 {
     private static readonly TimeSpan PauseTimeout = TimeSpan.FromMinutes(2);
@@ -68,7 +73,7 @@ public sealed class InPlaceRestores(PgVaultOptions options, BackupEngine engine,
 
         RestoreTarget target = targetTime is { } t ? new RestoreTarget.Time(t) : new RestoreTarget.Latest();
         var plan = await RestoreService.PlanAsync(source, target, inclusive: true, ct).ConfigureAwait(false);
-        return new InPlaceRestore(cluster, engine.Find(cluster.Id), source, plan,
+        return new InPlaceRestore(cluster, workerOf(cluster.Id), source, plan,
             targetTime?.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
     }
 
@@ -141,7 +146,7 @@ public sealed class InPlaceRestores(PgVaultOptions options, BackupEngine engine,
 
                 var recovery = await RecoveryMonitor.WaitForPromotionAsync(cluster.ConnectionString, request.Source.Chain.DurableEnd,
                     options.Engine.RecoveryTimeout, () => RecoveryMonitor.LogTail(log), progress: null, ct).ConfigureAwait(false);
-                PgVault.Engine.Telemetry.PgVaultMetrics.RecordRestore(cluster.Id, clock.Elapsed, bytes);
+                Telemetry.PgVaultMetrics.RecordRestore(cluster.Id, clock.Elapsed, bytes);
                 logger.LogInformation(
                     "cluster {Cluster}: restored in place from backup {Backup} in {Seconds:0.0} s: {MB:0.0} MB written, promoted at {Lsn} on timeline {Timeline}, " +
                     "last transaction replayed {LastTransaction}; the old data directory is at {Aside}",
