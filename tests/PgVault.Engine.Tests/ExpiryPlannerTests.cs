@@ -71,6 +71,44 @@ public sealed class ExpiryPlannerTests
     }
 
     [Fact]
+    public async Task A_base_backup_a_kept_incremental_one_needs_stays_and_the_plan_says_why()
+    {
+        // day00 full, then incr on each later day, each referring to all before it; day05 a diff of day00.
+        var repo = NewRepository(out var clock);
+        await repo.StartChainAsync("incr", 0x10);
+        var labels = new List<string>();
+        for (var d = 0; d < 12; d++)
+        {
+            clock.Set(T0.AddDays(d));
+            var label = $"day{d:D2}";
+            if (d == 0)
+                await repo.BaseBackupAsync(label);
+            else if (d == 5)
+                await repo.BaseBackupAsync(label, references: ["day00"], type: BaseBackupType.Diff);
+            else
+                await repo.BaseBackupAsync(label, references: [.. labels], type: BaseBackupType.Incr);
+            labels.Add(label);
+            clock.Set(T0.AddDays(d).AddHours(1));
+            await repo.WalAsync();
+        }
+
+        var chain = await repo.ScanAsync();
+        var plan = ExpiryPlanner.PlanChain(chain, Week, active: true, mayGoWhole: false, T0.AddDays(10).AddHours(5)); // window start: day03
+        // Every incremental base backup from day03 on needs day00..day02 (day05's diff needs day00): nothing goes.
+        Assert.Empty(plan.BaseBackups);
+        Assert.Equal(["day00: needed by day03, day04, day05, day06, day07, day08, day09, day10, day11", "day01: needed by day03, day04, day06, day07, day08, day09, day10, day11",
+            "day02: needed by day03, day04, day06, day07, day08, day09, day10, day11"], plan.KeptAsReferences);
+        // The WAL before the oldest kept restorable base backup goes: the kept references are applied, never replayed from.
+        Assert.NotEmpty(plan.Wal);
+        Assert.Equal(chain.BaseBackups.Single(b => b.Label == "day03").Metadata!.CompletedAt, plan.NewWindowStart);
+
+        // A repository missing a reference: the incremental base backups that need it are not restorable.
+        var broken = chain with { BaseBackups = [.. chain.BaseBackups.Where(b => b.Label != "day01")] };
+        var restorable = broken.BaseBackups.Where(b => BaseBackup.IncrementalPlanner.Restorable(b, broken.BaseBackups)).Select(b => b.Label);
+        Assert.Equal(["day00", "day05"], restorable);
+    }
+
+    [Fact]
     public async Task Nothing_goes_when_no_base_backup_is_old_enough()
     {
         var repo = await DailyAsync(5);

@@ -72,7 +72,8 @@ public sealed class SyntheticRepository(InMemoryObjectStore store, ManualClock c
     /// A base backup starting in the current segment and consistent 10 minutes later (the clock moves on), inside that
     /// segment; <paramref name="complete"/> false leaves it without metadata and marker (a failed one).
     /// </summary>
-    public async Task<BaseBackupMetadata> BaseBackupAsync(string label, bool complete = true, bool withMetadata = true)
+    public async Task<BaseBackupMetadata> BaseBackupAsync(string label, bool complete = true, bool withMetadata = true,
+        IReadOnlyList<string>? references = null, BaseBackupType type = BaseBackupType.Full)
     {
         var started = clock.GetUtcNow();
         var part = RepositoryLayout.BaseBackupPart(clusterId, ChainId, label, 0);
@@ -86,6 +87,8 @@ public sealed class SyntheticRepository(InMemoryObjectStore store, ManualClock c
             EndLsn = (WalSegment.Start(Segment) + 0x10000).ToString(), StartedAt = started, CompletedAt = clock.GetUtcNow(), DatabaseBytes = 5000,
             Parts = [new BaseBackupPart(part, 5000, PartBytes, new string('c', 64))],
             Manifest = new BaseBackupPart(manifest, 500, PartBytes / 10, new string('d', 64)), Compression = "zstd",
+            Type = type, References = references,
+            FormatVersion = references is null ? RepositoryFormat.FullBaseBackupVersion : RepositoryFormat.IncrementalBaseBackupVersion,
         };
         if (complete || withMetadata)
             await WriteAsync(RepositoryLayout.BaseBackupMetadata(clusterId, ChainId, label), MetadataJson.Serialize(metadata, MetadataJson.Default.BaseBackupMetadata));

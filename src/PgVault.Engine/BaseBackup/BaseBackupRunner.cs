@@ -42,7 +42,13 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
     /// <summary>Called once the base backup is recorded RUNNING in the catalog (its label chosen), before any data is copied.</summary>
     public Action<BaseBackupRecord>? Started { get; init; }
 
-    public async Task<BaseBackupRecord> RunAsync(IProgress<BaseBackupProgress>? progress, CancellationToken ct)
+    /// <summary>
+    /// Takes a base backup. <paramref name="type"/> null: a full one as configured (the server compresses where it can);
+    /// a type: PgVault reads the uncompressed tar, records a block map and, for <see cref="BaseBackupType.Diff"/> and
+    /// <see cref="BaseBackupType.Incr"/>, stores only what changed since the reference (<see cref="IncrementalPlanner"/>;
+    /// a full one, logged, when there is none).
+    /// </summary>
+    public async Task<BaseBackupRecord> RunAsync(IProgress<BaseBackupProgress>? progress, CancellationToken ct, BaseBackupType? type = null)
     {
         var current = chain.Current ?? throw new PgVaultException(ErrorCode.BaseBackupFailed,
             $"cluster '{chain.Cluster.Id}' has no active backup yet: WAL streaming has not connected",
@@ -65,10 +71,42 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
 
         Process? process = null;
         BaseBackupProtocol? native = null;
+        var work = Path.Combine(Path.GetTempPath(), $"pgvault-blockmap-{Guid.NewGuid():N}");
+        BlockMapFile? reference = null;
         try
         {
+            var repository = new ChainRepository(chain.Store, chain.Cluster.Id, chainId);
+            var choice = new IncrementalChoice(BaseBackupType.Full, null, [], null);
+            if (type is { } requested and not BaseBackupType.Full)
+            {
+                var scanned = await repository.ScanAsync(ct).ConfigureAwait(false);
+                choice = IncrementalPlanner.Choose(requested, scanned?.BaseBackups ?? []);
+                if (choice.FallbackReason is { } reason)
+                {
+                    logger.LogWarning("cluster {Cluster}: base backup {Label} is taken full instead of {Type}: {Reason}",
+                        chain.Cluster.Id, label, requested.ToString().ToLowerInvariant(), reason);
+                }
+            }
+
+            // A block map needs the uncompressed tar: asked for a type, PgVault compresses (the server's stream is never opened).
+            var wantsTar = type is not null;
+            Directory.CreateDirectory(work);
+            if (!OperatingSystem.IsWindows())
+                File.SetUnixFileMode(work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            if (choice.Reference is { } referenceBackup)
+            {
+                reference = await repository.DownloadBlockMapAsync(referenceBackup.Metadata!, Path.Combine(work, "reference"), ct).ConfigureAwait(false);
+                logger.LogInformation("cluster {Cluster}: base backup {Label} is {Type}, compared with {Reference} ({Files} files in its block map)",
+                    chain.Cluster.Id, label, choice.Type.ToString().ToLowerInvariant(), referenceBackup.Label, reference.Count);
+            }
+
+            var mapPath = Path.Combine(work, "blockmap");
+            using var map = new BlockMapWriter(new FileStream(mapPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16));
+            var mapBuilder = reference is null ? new BlockMapBuilder(map) : null;
+            DeltaStatistics? delta = null;
             var estimate = await EstimateSizeAsync(ct).ConfigureAwait(false);
-            var tap = new TarTap(new HashSet<string>(["backup_label", "backup_manifest", "global/pg_control", "PG_VERSION"], StringComparer.Ordinal));
+            var tap = new TarTap(new HashSet<string>(["backup_label", "backup_manifest", "global/pg_control", "PG_VERSION"], StringComparer.Ordinal),
+                files: mapBuilder);
             var observer = new Observer(logger, chain.Cluster.Id, label, tap, estimate, progress);
             List<BaseBackupPart> parts;
             byte[]? serverManifest = null;
@@ -78,7 +116,10 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             {
                 process = StartPgBasebackup(label, PostgresMajor.Require(current.Version, $"cluster '{chain.Cluster.Id}'"));
                 var stderr = process.StandardError.ReadToEndAsync(ct);
-                parts = await PumpPartsAsync(process.StandardOutput.BaseStream, chainId, label, observer, ct).ConfigureAwait(false);
+                if (reference is not null)
+                    (parts, delta) = await PumpDeltaAsync(process.StandardOutput.BaseStream, chainId, label, observer, reference, map, ct).ConfigureAwait(false);
+                else
+                    parts = await PumpPartsAsync(process.StandardOutput.BaseStream, chainId, label, observer, ct).ConfigureAwait(false);
                 await process.WaitForExitAsync(ct).ConfigureAwait(false);
                 var errors = await stderr.ConfigureAwait(false);
                 if (process.ExitCode != 0)
@@ -96,8 +137,8 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                     ? new ExpectedCluster(systemIdentifier, $"backup '{current.Id}' of cluster '{chain.Cluster.Id}'")
                     : null;
                 // Auto on a major without server-side compression (14): PgVault compresses, without asking the server first.
-                var serverCompression = engine.BaseBackupCompression == BaseBackupCompression.Server
-                                        || (engine.BaseBackupCompression == BaseBackupCompression.Auto && major.ServerCompression)
+                var serverCompression = !wantsTar && (engine.BaseBackupCompression == BaseBackupCompression.Server
+                                                      || (engine.BaseBackupCompression == BaseBackupCompression.Auto && major.ServerCompression))
                     ? string.Create(CultureInfo.InvariantCulture, $"level={engine.CompressionLevel}") +
                       (engine.CompressionWorkers > 0 ? string.Create(CultureInfo.InvariantCulture, $",workers={engine.CompressionWorkers}") : "")
                     : null;
@@ -119,8 +160,12 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
 
                 if (serverCompression is null)
                 {
-                    parts = await PumpPartsAsync(new RetailedTarStream(native.Archive, async c => BaseBackupProtocol.TarTail(
-                        await native.FinishAsync(c).ConfigureAwait(false), time.GetUtcNow())), chainId, label, observer, ct).ConfigureAwait(false);
+                    var tar = new RetailedTarStream(native.Archive, async c => BaseBackupProtocol.TarTail(
+                        await native.FinishAsync(c).ConfigureAwait(false), time.GetUtcNow()));
+                    if (reference is not null)
+                        (parts, delta) = await PumpDeltaAsync(tar, chainId, label, observer, reference, map, ct).ConfigureAwait(false);
+                    else
+                        parts = await PumpPartsAsync(tar, chainId, label, observer, ct).ConfigureAwait(false);
                 }
                 else
                 {
@@ -155,10 +200,27 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             }
 
 
-            var repository = new ChainRepository(chain.Store, chain.Cluster.Id, chainId);
             var manifest = await repository.WriteBaseBackupManifestAsync(label, manifestBytes, engine.CompressionLevel, ct).ConfigureAwait(false);
+            // A block map only when every file passed through it (not for the server's compressed stream).
+            BaseBackupPart? blockMap = null;
+            if (serverManifest is null)
+            {
+                if (mapBuilder is not null)
+                    mapBuilder.Finish();
+                map.Dispose();
+                var mapFile = new FileStream(mapPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+                await using (mapFile.ConfigureAwait(false))
+                    blockMap = await repository.WriteBlockMapAsync(label, mapFile, new ZstdCodec(engine.CompressionLevel, engine.CompressionWorkers), ct)
+                        .ConfigureAwait(false);
+            }
+
+            var incremental = choice.Reference is not null;
             var metadata = new BaseBackupMetadata
             {
+                FormatVersion = incremental ? RepositoryFormat.IncrementalBaseBackupVersion : RepositoryFormat.FullBaseBackupVersion,
+                Type = choice.Type,
+                References = incremental ? choice.References : null,
+                BlockMap = blockMap,
                 BackupId = current.Id,
                 Label = label,
                 Timeline = timeline,
@@ -174,7 +236,15 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             };
             await repository.CommitBaseBackupAsync(metadata, ct).ConfigureAwait(false);
 
-            var stored = parts.Sum(p => p.StoredBytes) + manifest.StoredBytes;
+            var stored = parts.Sum(p => p.StoredBytes) + manifest.StoredBytes + (blockMap?.StoredBytes ?? 0);
+            if (delta is not null)
+            {
+                logger.LogInformation(
+                    "cluster {Cluster}: base backup {Label} ({Type} of {Reference}): {BlocksChanged} of {BlocksRead} blocks changed, {FilesWhole} of {Files} files stored whole",
+                    chain.Cluster.Id, label, choice.Type.ToString().ToLowerInvariant(), choice.Reference!.Label, delta.BlocksChanged, delta.BlocksRead,
+                    delta.FilesWhole, delta.Files);
+            }
+
             record = record with
             {
                 State = BaseBackupState.Complete,
@@ -226,7 +296,90 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             process?.Dispose();
             if (native is not null)
                 await native.DisposeAsync().ConfigureAwait(false);
+            reference?.Dispose();
+            try
+            {
+                Directory.Delete(work, recursive: true);
+            }
+            catch (IOException ex)
+            {
+                logger.LogWarning("cluster {Cluster}: could not remove the block map work directory '{Directory}': {Error}", chain.Cluster.Id, work, ex.Message);
+            }
         }
+    }
+
+    /// <summary>
+    /// An incremental base backup: the tar (seen by the observer on the way: backup_label, manifest, progress) becomes a
+    /// <see cref="DeltaStream"/> against <paramref name="reference"/>, cut into parts and compressed as it flows (a
+    /// 4 MiB pipe between the two). The new block map goes to <paramref name="map"/>.
+    /// </summary>
+    private async Task<(List<BaseBackupPart> Parts, DeltaStatistics Statistics)> PumpDeltaAsync(Stream tar, string chainId, string label,
+        Observer observer, BlockMapFile reference, BlockMapWriter map, CancellationToken ct)
+    {
+        var pipe = new System.IO.Pipelines.Pipe(new System.IO.Pipelines.PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var producing = Task.Run(async () =>
+        {
+            try
+            {
+                var output = new BufferedStream(pipe.Writer.AsStream(leaveOpen: true), 1 << 20);
+                await using (output.ConfigureAwait(false))
+                {
+                    var statistics = await new DeltaStreamWriter(reference, map).WriteAsync(new ObservedStream(tar, observer.Observe), output, stop.Token)
+                        .ConfigureAwait(false);
+                    await output.FlushAsync(stop.Token).ConfigureAwait(false);
+                    await pipe.Writer.CompleteAsync().ConfigureAwait(false);
+                    return statistics;
+                }
+            }
+            catch (Exception ex)
+            {
+                await pipe.Writer.CompleteAsync(ex).ConfigureAwait(false);
+                throw;
+            }
+        }, CancellationToken.None);
+        List<BaseBackupPart> parts;
+        try
+        {
+            parts = await PumpPartsAsync(pipe.Reader.AsStream(), chainId, label, null, ct, delta: true).ConfigureAwait(false);
+        }
+        catch
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await producing.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or PgVaultException or InvalidOperationException)
+            {
+                // the pump's failure is the one reported
+            }
+
+            throw;
+        }
+
+        return (parts, await producing.ConfigureAwait(false));
+    }
+
+    /// <summary>A read-through stream that shows every byte read to an observer.</summary>
+    private sealed class ObservedStream(Stream source, PartObserver observe) : ReadOnlyStream
+    {
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = source.Read(buffer, offset, count);
+            observe(buffer.AsSpan(offset, n));
+            return n;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var n = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            observe(buffer.Span[..n]);
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
     /// <summary>
@@ -285,16 +438,16 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
     }
 
     /// <summary>Cuts the tar into parts of <see cref="EngineOptions.BaseBackupPartSizeBytes"/>, each compressed here.</summary>
-    private async Task<List<BaseBackupPart>> PumpPartsAsync(Stream source, string chainId, string label, Observer observer,
-        CancellationToken ct)
+    private async Task<List<BaseBackupPart>> PumpPartsAsync(Stream source, string chainId, string label, Observer? observer,
+        CancellationToken ct, bool delta = false)
     {
         var parts = new List<BaseBackupPart>();
         var repository = new ChainRepository(chain.Store, chain.Cluster.Id, chainId);
         var codec = new ZstdCodec(engine.CompressionLevel, engine.CompressionWorkers);
         for (var index = 0; ; index++)
         {
-            var part = new PartStream(source, engine.BaseBackupPartSizeBytes, observer.Observe);
-            if (await repository.WriteBaseBackupPartAsync(label, index, part, codec, ct).ConfigureAwait(false) is not { } stored)
+            var part = new PartStream(source, engine.BaseBackupPartSizeBytes, observer is null ? static _ => { } : observer.Observe);
+            if (await repository.WriteBaseBackupPartAsync(label, index, part, codec, ct, delta).ConfigureAwait(false) is not { } stored)
                 break;
             parts.Add(stored);
             if (part.SourceEnded)

@@ -7,7 +7,7 @@ namespace PgVault.Engine.BaseBackup;
 /// Watches a tar stream as it passes and keeps the contents of a few small root-level members (PostgreSQL's
 /// <c>backup_label</c> and <c>backup_manifest</c>), without buffering anything else.
 /// </summary>
-public sealed class TarTap(IReadOnlySet<string> capture, long maxCaptureBytes = 512L * 1024 * 1024)
+public sealed class TarTap(IReadOnlySet<string> capture, long maxCaptureBytes = 512L * 1024 * 1024, ITarFileObserver? files = null)
 {
     private const int Block = 512;
     private readonly byte[] _header = new byte[Block];
@@ -16,6 +16,7 @@ public sealed class TarTap(IReadOnlySet<string> capture, long maxCaptureBytes = 
     private long _dataRemaining;   // bytes of the current member's data still to come
     private long _paddingRemaining;
     private MemoryStream? _current;
+    private bool _regular;
 
     /// <summary>The captured members by name.</summary>
     public IReadOnlyDictionary<string, byte[]> Members => _captured.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray(), StringComparer.Ordinal);
@@ -32,6 +33,8 @@ public sealed class TarTap(IReadOnlySet<string> capture, long maxCaptureBytes = 
             {
                 var n = (int)Math.Min(_dataRemaining, data.Length);
                 _current?.Write(data[..n]);
+                if (_regular)
+                    files?.FileData(data[..n]);
                 _dataRemaining -= n;
                 data = data[n..];
                 if (_dataRemaining == 0)
@@ -62,7 +65,11 @@ public sealed class TarTap(IReadOnlySet<string> capture, long maxCaptureBytes = 
     private void StartMember()
     {
         if (_header.AsSpan().IndexOfAnyExcept((byte)0) < 0)
+        {
+            Ended = true;
             return; // end-of-archive block
+        }
+
         var name = Text(_header.AsSpan(0, 100));
         var size = ParseSize(_header.AsSpan(124, 12));
         var type = (char)_header[156];
@@ -76,12 +83,18 @@ public sealed class TarTap(IReadOnlySet<string> capture, long maxCaptureBytes = 
         _dataRemaining = size;
         _paddingRemaining = (Block - (size % Block)) % Block;
         _current = null;
-        if (type is '0' or '\0' && capture.Contains(name) && size <= maxCaptureBytes)
+        _regular = type is '0' or '\0';
+        if (_regular)
+            files?.FileStarted(name, size);
+        if (_regular && capture.Contains(name) && size <= maxCaptureBytes)
         {
             _current = new MemoryStream((int)size);
             _captured[name] = _current;
         }
     }
+
+    /// <summary>The end of the tar was seen (its first end-of-archive block).</summary>
+    public bool Ended { get; private set; }
 
     private static string Text(ReadOnlySpan<byte> field)
     {
@@ -120,4 +133,53 @@ public sealed class TarTap(IReadOnlySet<string> capture, long maxCaptureBytes = 
 
         return (start ?? throw new FormatException("backup_label has no START WAL LOCATION"), timeline);
     }
+}
+
+/// <summary>Sees the regular files of a tar as it passes (a full base backup's block map is built from them).</summary>
+public interface ITarFileObserver
+{
+    /// <summary>A regular file of <paramref name="size"/> bytes starts; its data follows in <see cref="FileData"/> calls.</summary>
+    void FileStarted(string name, long size);
+
+    /// <summary>The next bytes of the current file's data.</summary>
+    void FileData(ReadOnlySpan<byte> data);
+}
+
+/// <summary>Builds a block map from a tar's files as they pass (<see cref="TarTap"/>): 8 KiB carried between calls.</summary>
+public sealed class BlockMapBuilder(BlockMapWriter map) : ITarFileObserver
+{
+    private readonly byte[] _block = new byte[BlockMap.BlockBytes];
+    private readonly byte[] _hash = new byte[BlockMap.HashBytes];
+    private int _fill;
+    private long _remaining;
+
+    public void FileStarted(string name, long size)
+    {
+        if (_remaining != 0)
+            throw new InvalidOperationException($"a tar member started with {_remaining} bytes of the previous one missing");
+        map.BeginFile(name, size);
+        _remaining = size;
+        _fill = 0;
+    }
+
+    public void FileData(ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            var n = Math.Min(data.Length, BlockMap.BlockBytes - _fill);
+            data[..n].CopyTo(_block.AsSpan(_fill));
+            _fill += n;
+            _remaining -= n;
+            data = data[n..];
+            if (_fill == BlockMap.BlockBytes || _remaining == 0)
+            {
+                BlockMap.Hash(_block.AsSpan(0, _fill), _hash);
+                map.AddBlockHash(_hash);
+                _fill = 0;
+            }
+        }
+    }
+
+    /// <summary>Checks that every file's hashes were recorded.</summary>
+    public void Finish() => map.Finish();
 }

@@ -100,9 +100,10 @@ public sealed class ChainRepository
     /// end) compressed with <paramref name="codec"/>. A part that turns out empty (and is not the first) is removed again
     /// and null returned: the tar ended exactly at the previous part's end.
     /// </summary>
-    public async Task<BaseBackupPart?> WriteBaseBackupPartAsync(string label, int index, Stream content, ICompressionCodec codec, CancellationToken ct)
+    public async Task<BaseBackupPart?> WriteBaseBackupPartAsync(string label, int index, Stream content, ICompressionCodec codec, CancellationToken ct,
+        bool delta = false)
     {
-        var key = RepositoryLayout.BaseBackupPart(ClusterId, ChainId, label, index);
+        var key = delta ? RepositoryLayout.BaseBackupDeltaPart(ClusterId, ChainId, label, index) : RepositoryLayout.BaseBackupPart(ClusterId, ChainId, label, index);
         var info = await Store.WriteCompressedAsync(key, content, codec, ct).ConfigureAwait(false);
         if (info.UncompressedBytes == 0 && index > 0)
         {
@@ -140,6 +141,33 @@ public sealed class ChainRepository
         var key = RepositoryLayout.BaseBackupManifest(ClusterId, ChainId, label);
         var (stored, sha) = await WriteSmallCompressedAsync(key, manifest, compressionLevel, ct).ConfigureAwait(false);
         return new BaseBackupPart(key, manifest.Length, stored, sha);
+    }
+
+    /// <summary>Writes base backup <paramref name="label"/>'s block map (the content of <paramref name="map"/>, read to its end), compressed.</summary>
+    public async Task<BaseBackupPart> WriteBlockMapAsync(string label, Stream map, ICompressionCodec codec, CancellationToken ct)
+    {
+        var key = RepositoryLayout.BaseBackupBlockMap(ClusterId, ChainId, label);
+        var info = await Store.WriteCompressedAsync(key, map, codec, ct).ConfigureAwait(false);
+        return new BaseBackupPart(key, info.UncompressedBytes, info.CompressedBytes, info.Sha256Hex);
+    }
+
+    /// <summary>
+    /// Copies a base backup's block map, decompressed and checked against its SHA-256, into the local file
+    /// <paramref name="path"/> (created) and opens it.
+    /// </summary>
+    public async Task<BaseBackup.BlockMapFile> DownloadBlockMapAsync(BaseBackupMetadata metadata, string path, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+        var part = metadata.BlockMap ?? throw new PgVaultException(ErrorCode.ObjectCorrupt, $"base backup {metadata.Label} has no block map");
+        var verified = await part.OpenVerifiedAsync(Store, ct).ConfigureAwait(false);
+        await using (verified.ConfigureAwait(false))
+        {
+            var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+            await using (file.ConfigureAwait(false))
+                await verified.CopyToAsync(file, ct).ConfigureAwait(false);
+        }
+
+        return BaseBackup.BlockMapFile.Open(path, part.Key);
     }
 
     /// <summary>

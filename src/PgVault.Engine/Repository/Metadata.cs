@@ -60,8 +60,33 @@ public sealed record BaseBackupPart(string Key, long SizeBytes, long StoredBytes
 /// </summary>
 public sealed record BaseBackupMetadata
 {
-    /// <summary>The format this object was written in (see <see cref="RepositoryFormat"/>).</summary>
-    public int FormatVersion { get; init; } = RepositoryFormat.BaseBackupVersion;
+    /// <summary>
+    /// The format this object was written in (see <see cref="RepositoryFormat"/>): 1 for a full base backup, 2 for an
+    /// incremental one (an older PgVault must refuse it: its parts alone are not the data directory).
+    /// </summary>
+    public int FormatVersion { get; init; } = RepositoryFormat.FullBaseBackupVersion;
+
+    /// <summary>Full (absent in format 1), diff (changes since the last full) or incr (changes since the last base backup).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public BaseBackupType Type { get; init; }
+
+    /// <summary>
+    /// Labels of the base backups an incremental one needs, oldest (the full) first, its direct reference last; absent for
+    /// a full base backup. Restoring it applies each of them in this order, then itself.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? References { get; init; }
+
+    /// <summary>
+    /// The block map: for every file of the tar its size and the XxHash128 of each 8 KiB block (see <c>BlockMap</c>), the
+    /// reference a later incremental compares with. Absent in base backups that recorded none (server-compressed ones).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public BaseBackupPart? BlockMap { get; init; }
+
+    /// <summary>The label of the base backup this one holds the changes since (the last of <see cref="References"/>).</summary>
+    [JsonIgnore]
+    public string? Reference => References is { Count: > 0 } r ? r[^1] : null;
 
     public required string BackupId { get; init; }
 
@@ -95,11 +120,7 @@ public sealed record BaseBackupMetadata
     /// </summary>
     public ulong? NextXid { get; init; }
 
-    /// <summary>What kind of base backup it is; absent in every base backup written so far, which are all <c>full</c>.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Type { get; init; }
-
-    /// <summary>The type of a base backup whose metadata names none.</summary>
+    /// <summary>The name of <see cref="BaseBackupType.Full"/> as the API and <c>pgvault info</c> show it.</summary>
     public const string FullType = "full";
 }
 
@@ -129,6 +150,22 @@ public sealed record BaseBackupAnnotation
     public required DateTimeOffset UpdatedAt { get; init; }
 }
 
+/// <summary>What a base backup holds: every file (full), or the changes since an earlier base backup (pgBackRest's words).</summary>
+public enum BaseBackupType
+{
+    /// <summary>Every file whole.</summary>
+    [JsonStringEnumMemberName("full")]
+    Full,
+
+    /// <summary>Changed blocks and files since the last full base backup.</summary>
+    [JsonStringEnumMemberName("diff")]
+    Diff,
+
+    /// <summary>Changed blocks and files since the last base backup of any type.</summary>
+    [JsonStringEnumMemberName("incr")]
+    Incr,
+}
+
 /// <summary>
 /// <c>expiry.json</c>: written by expiry after it deleted the base backups that needed older WAL and before it deletes
 /// that WAL, so readers know the chain's WAL now starts at <see cref="WalStartLsn"/> (not at <c>chain.json</c>'s start)
@@ -145,7 +182,8 @@ public sealed record ExpiryMetadata
     public required DateTimeOffset ExpiredAt { get; init; }
 }
 
-[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    UseStringEnumConverter = true)]
 [JsonSerializable(typeof(ChainMetadata))]
 [JsonSerializable(typeof(BaseBackupMetadata))]
 [JsonSerializable(typeof(ExpiryMetadata))]

@@ -11,18 +11,28 @@ namespace PgVault.Engine.Repository;
 /// <remarks>
 /// A version goes up when an older PgVault would misread or mis-restore what a newer one writes (a new kind of part, a
 /// checksum over other bytes); a new optional field that an older reader may ignore does not bump it. Incremental base
-/// backups will write <c>backup.json</c> format 2: readers of format 1 then refuse those base backups.
+/// backups write <c>backup.json</c> format 2: readers of format 1 refuse those base backups.
 /// </remarks>
 public static class RepositoryFormat
 {
     /// <summary>The newest format of any metadata object this PgVault writes and reads.</summary>
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = 2;
 
     /// <summary>Format of <c>chain.json</c> this PgVault writes (and the newest it reads).</summary>
     public const int ChainVersion = 1;
 
-    /// <summary>Format of <c>backup.json</c> this PgVault writes (and the newest it reads).</summary>
-    public const int BaseBackupVersion = 1;
+    /// <summary>
+    /// The newest format of <c>backup.json</c> this PgVault reads: 2, an incremental base backup (<c>diff</c>, <c>incr</c>)
+    /// whose parts need an earlier base backup's files. Full base backups are still written as
+    /// <see cref="FullBaseBackupVersion"/>, so an older PgVault keeps restoring them.
+    /// </summary>
+    public const int BaseBackupVersion = 2;
+
+    /// <summary>Format of the <c>backup.json</c> of a full base backup (its optional block map an older reader ignores).</summary>
+    public const int FullBaseBackupVersion = 1;
+
+    /// <summary>Format of the <c>backup.json</c> of an incremental base backup: readers of format 1 refuse it.</summary>
+    public const int IncrementalBaseBackupVersion = 2;
 
     /// <summary>Format of <c>expiry.json</c> this PgVault writes (and the newest it reads).</summary>
     public const int ExpiryVersion = 1;

@@ -142,7 +142,7 @@ public static class RepositoryInfo
             m is null ? null : Math.Round((m.CompletedAt - m.StartedAt).TotalSeconds, 3), m?.DatabaseBytes,
             m is null ? b.Objects.Sum(o => o.SizeBytes) : b.StoredBytes, m?.Compression)
         {
-            Type = m?.Type ?? BaseBackupMetadata.FullType,
+            Type = m is null ? BaseBackupMetadata.FullType : m.Type.ToString().ToLowerInvariant(),
             Keep = b.Keep,
             Annotations = b.Annotation?.Annotations ?? new Dictionary<string, string>(StringComparer.Ordinal),
         };

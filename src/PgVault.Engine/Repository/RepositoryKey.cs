@@ -182,6 +182,11 @@ public sealed record RepositoryKey(string Key, RepositoryObjectKind Kind, string
         if (file.Length == head.Length + 5 + tail.Length && file.StartsWith(head, StringComparison.Ordinal) && file.EndsWith(tail, StringComparison.Ordinal)
             && int.TryParse(file.AsSpan(head.Length, 5), NumberStyles.None, CultureInfo.InvariantCulture, out var part))
             return k with { Kind = RepositoryObjectKind.BaseBackupPart, Part = part };
+        // delta.{part:D5}.zst (an incremental base backup)
+        const string deltaHead = "delta.";
+        if (file.Length == deltaHead.Length + 5 + Zst.Length && file.StartsWith(deltaHead, StringComparison.Ordinal) && file.EndsWith(Zst, StringComparison.Ordinal)
+            && int.TryParse(file.AsSpan(deltaHead.Length, 5), NumberStyles.None, CultureInfo.InvariantCulture, out var deltaPart))
+            return k with { Kind = RepositoryObjectKind.BaseBackupPart, Part = deltaPart };
         return k;
     }
 

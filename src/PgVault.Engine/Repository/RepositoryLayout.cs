@@ -20,6 +20,8 @@ namespace PgVault.Engine.Repository;
 /// clusters/{cluster}/chains/{chain}/wal/history/{TTTTTTTT}.history          timeline history file (small, uncompressed)
 /// clusters/{cluster}/chains/{chain}/base/{label}/data.{part:D5}.tar.zst      base backup tar stream, in parts
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup_manifest.zst       PostgreSQL's backup_manifest, compressed
+/// clusters/{cluster}/chains/{chain}/base/{label}/delta.{part:D5}.zst         incremental base backup's changes, in parts
+/// clusters/{cluster}/chains/{chain}/base/{label}/blockmap.zst              XxHash128 of every 8 KiB block of every file (incremental)
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup.json                base backup metadata (parts, checksums, LSNs)
 /// clusters/{cluster}/chains/{chain}/base/{label}/backup.complete            completion marker, written last
 /// clusters/{cluster}/chains/{chain}/base/{label}/annotation.json            keep flag and annotations (pgvault annotate)
@@ -74,9 +76,17 @@ public static class RepositoryLayout
     public static string BaseBackupPart(string clusterId, string chainId, string label, int part) =>
         string.Create(CultureInfo.InvariantCulture, $"{BaseBackupPrefix(clusterId, chainId, label)}data.{part:D5}.tar{CompressedSuffix}");
 
+    /// <summary>Part <paramref name="part"/> of an incremental base backup's changes (see <c>DeltaStream</c>).</summary>
+    public static string BaseBackupDeltaPart(string clusterId, string chainId, string label, int part) =>
+        string.Create(CultureInfo.InvariantCulture, $"{BaseBackupPrefix(clusterId, chainId, label)}delta.{part:D5}{CompressedSuffix}");
+
     /// <summary>PostgreSQL's <c>backup_manifest</c> of the base backup, compressed (also inside the tar).</summary>
     public static string BaseBackupManifest(string clusterId, string chainId, string label) =>
         BaseBackupPrefix(clusterId, chainId, label) + "backup_manifest" + CompressedSuffix;
+
+    /// <summary>The base backup's block map: per file its size and the XxHash128 of each 8 KiB block (see <c>BlockMap</c>).</summary>
+    public static string BaseBackupBlockMap(string clusterId, string chainId, string label) =>
+        BaseBackupPrefix(clusterId, chainId, label) + "blockmap" + CompressedSuffix;
 
     public static string BaseBackupMetadata(string clusterId, string chainId, string label) =>
         BaseBackupPrefix(clusterId, chainId, label) + "backup.json";

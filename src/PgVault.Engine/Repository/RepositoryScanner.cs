@@ -203,7 +203,7 @@ public static class RepositoryScanner
                     RepositoryFormat.AnnotationVersion, ct).ConfigureAwait(false);
             }
 
-            var stored = meta is null ? 0 : meta.Parts.Sum(p => p.StoredBytes) + meta.Manifest.StoredBytes;
+            var stored = meta is null ? 0 : meta.Parts.Sum(p => p.StoredBytes) + meta.Manifest.StoredBytes + (meta.BlockMap?.StoredBytes ?? 0);
             scannedBases.Add(new ScannedBaseBackup(label, RepositoryLayout.BaseBackupPrefix(cluster, chain, label), meta, complete && meta is not null,
                 stored) { Objects = [.. files.Select(f => f.Info)], Annotation = annotation });
         }

@@ -3,6 +3,7 @@ using System.Formats.Tar;
 using System.Threading.Channels;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using PgVault.Engine.BaseBackup;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Compression;
 using PgVault.Engine.Storage;
@@ -55,41 +56,20 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 
-        var metadata = plan.BaseBackup.Metadata!;
-        var parts = new PartsStream(store, metadata.Parts, progress, parallelParts);
+        var layers = plan.Layers;
+        if (layers[0].Metadata!.References is { Count: > 0 })
+            throw new PgVaultException(ErrorCode.ObjectCorrupt, $"base backup {layers[0].Label} is incremental but first in the restore of {plan.BaseBackup.Label}");
         var writer = new RestoredFileWriter(logger, directIo);
-        await using (parts.ConfigureAwait(false))
+        long bytesRead = await ExtractTarAsync(layers[0], dir, writer, progress, 0, ct).ConfigureAwait(false);
+        foreach (var layer in layers.Skip(1))
         {
-            var reader = new TarReader(parts, leaveOpen: true);
-            await using (reader.ConfigureAwait(false))
-            {
-                var safe = new SafePaths(dir, tablespaceLocations, plan.BaseBackup.Label);
-                while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is { } entry)
-                {
-                    var path = safe.Resolve(entry.Name);
-                    switch (entry.EntryType)
-                    {
-                        case TarEntryType.Directory:
-                            safe.CreateDirectory(path);
-                            break;
-                        case TarEntryType.RegularFile or TarEntryType.V7RegularFile:
-                            safe.CreateDirectory(Path.GetDirectoryName(path)!);
-                            // Created exclusively: an existing file or a link at this path is an error, never written through.
-                            await writer.WriteAsync(path, entry.DataStream, FileMode(entry), ct).ConfigureAwait(false);
-                            break;
-                        case TarEntryType.SymbolicLink:
-                            safe.CreateSymbolicLink(path, entry.Name, entry.LinkName);
-                            break;
-                        default:
-                            logger.LogWarning("restore: skipping tar entry '{Name}' of type {Type}", entry.Name, entry.EntryType);
-                            break;
-                    }
-                }
-            }
-
-            // Read to the end: the last part is verified (SHA-256, size) only when its end is reached.
-            await parts.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+            bytesRead = await ApplyDeltaAsync(layer, dir, writer, progress, bytesRead, ct).ConfigureAwait(false);
+            logger.LogInformation("restore: applied {Type} base backup {Label}", layer.Metadata!.Type, layer.Label);
         }
+
+        var metadata = plan.BaseBackup.Metadata!;
+        if (layers.Count > 1)
+            await CheckBlocksAsync(plan.BaseBackup, dir, ct).ConfigureAwait(false);
 
         // A base backup the server compressed has its manifest beside the tar, not in it: pg_verifybackup looks for it here.
         var manifestPath = Path.Combine(dir, "backup_manifest");
@@ -116,7 +96,221 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
         await File.WriteAllLinesAsync(autoConf, lines, ct).ConfigureAwait(false);
         await File.WriteAllTextAsync(Path.Combine(dir, "recovery.signal"), "", ct).ConfigureAwait(false);
         MakeDurable(dir, logger);
-        return parts.BytesRead;
+        return bytesRead;
+    }
+
+    /// <summary>Extracts a full base backup's tar into <paramref name="dir"/>; returns the bytes read so far.</summary>
+    private async Task<long> ExtractTarAsync(ScannedBaseBackup baseBackup, string dir, RestoredFileWriter writer, IProgress<long>? progress,
+        long before, CancellationToken ct)
+    {
+        var parts = new PartsStream(store, baseBackup.Metadata!.Parts, Offset(progress, before), parallelParts);
+        await using (parts.ConfigureAwait(false))
+        {
+            var reader = new TarReader(parts, leaveOpen: true);
+            await using (reader.ConfigureAwait(false))
+            {
+                var safe = new SafePaths(dir, tablespaceLocations, baseBackup.Label);
+                while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is { } entry)
+                {
+                    var path = safe.Resolve(entry.Name);
+                    switch (entry.EntryType)
+                    {
+                        case TarEntryType.Directory:
+                            safe.CreateDirectory(path);
+                            break;
+                        case TarEntryType.RegularFile or TarEntryType.V7RegularFile:
+                            safe.CreateDirectory(Path.GetDirectoryName(path)!);
+                            // Created exclusively: an existing file or a link at this path is an error, never written through.
+                            await writer.WriteAsync(path, entry.DataStream, FileMode(entry), ct).ConfigureAwait(false);
+                            break;
+                        case TarEntryType.SymbolicLink:
+                            safe.CreateSymbolicLink(path, entry.Name, entry.LinkName);
+                            break;
+                        default:
+                            logger.LogWarning("restore: skipping tar entry '{Name}' of type {Type}", entry.Name, entry.EntryType);
+                            break;
+                    }
+                }
+            }
+
+            // Read to the end: the last part is verified (SHA-256, size) only when its end is reached.
+            await parts.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+            return before + parts.BytesRead;
+        }
+    }
+
+    /// <summary>
+    /// Applies an incremental base backup (a <see cref="DeltaStream"/>) over the files of the one it refers to, restored
+    /// in <paramref name="dir"/>: whole files replace, changed blocks are written in place (the file cut or extended to
+    /// its new size first), and every entry the stream does not name is deleted, so the directory then holds exactly what
+    /// a full base backup taken at the same moment would.
+    /// </summary>
+    private async Task<long> ApplyDeltaAsync(ScannedBaseBackup baseBackup, string dir, RestoredFileWriter writer, IProgress<long>? progress,
+        long before, CancellationToken ct)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal) { dir };
+        var parts = new PartsStream(store, baseBackup.Metadata!.Parts, Offset(progress, before), parallelParts);
+        await using (parts.ConfigureAwait(false))
+        {
+            var reader = new DeltaStreamReader(parts, baseBackup.Label);
+            var safe = new SafePaths(dir, tablespaceLocations, baseBackup.Label);
+            var block = new byte[BlockMap.BlockBytes];
+            while (await reader.NextAsync(ct).ConfigureAwait(false) is { } record)
+            {
+                var path = safe.Resolve(record.Path);
+                for (var p = path; p.Length > dir.Length && seen.Add(p);)
+                    p = Path.GetDirectoryName(p)!;
+                var existing = PrivateFiles.LStat(path);
+                switch (record)
+                {
+                    case DeltaRecord.Directory:
+                        if (existing is { IsDirectory: false })
+                            File.Delete(path);
+                        safe.CreateDirectory(path);
+                        break;
+                    case DeltaRecord.Link link:
+                        if (existing is { IsLink: true } && string.Equals(new FileInfo(path).LinkTarget, link.Target, StringComparison.Ordinal))
+                            break;
+                        Remove(path, existing);
+                        safe.CreateSymbolicLink(path, record.Path, link.Target);
+                        break;
+                    case DeltaRecord.WholeFile file:
+                        Remove(path, existing);
+                        safe.CreateDirectory(Path.GetDirectoryName(path)!);
+                        await writer.WriteAsync(path, new BoundedReadStream(reader.Data, file.Size), file.Mode & ModeMask, ct).ConfigureAwait(false);
+                        break;
+                    case DeltaRecord.ChangedFile changed:
+                        if (existing is not { IsRegularFile: true })
+                        {
+                            throw new PgVaultException(ErrorCode.ObjectCorrupt,
+                                $"incremental base backup {baseBackup.Label} changes '{record.Path}', which its reference does not hold as a file",
+                                "verify the repository with 'pgvault verify'");
+                        }
+
+                        using (var handle = File.OpenHandle(path, System.IO.FileMode.Open, FileAccess.ReadWrite))
+                        {
+                            RandomAccess.SetLength(handle, changed.Size);
+                            while (await reader.NextBlockAsync(block, ct).ConfigureAwait(false) is var (number, length))
+                                await RandomAccess.WriteAsync(handle, block.AsMemory(0, length), number * BlockMap.BlockBytes, ct).ConfigureAwait(false);
+                            RandomAccess.FlushToDisk(handle);
+                        }
+
+                        if (!OperatingSystem.IsWindows())
+                            File.SetUnixFileMode(path, changed.Mode & ModeMask);
+                        break;
+                }
+            }
+
+            await parts.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+            DeleteUnnamed(dir, seen);
+            return before + parts.BytesRead;
+        }
+    }
+
+    private const UnixFileMode ModeMask =
+        UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute;
+
+    /// <summary>Removes what is at <paramref name="path"/> (a link itself, never its target).</summary>
+    private static void Remove(string path, PrivateFiles.Status? existing)
+    {
+        if (existing is null)
+            return;
+        if (existing.IsDirectory && !existing.IsLink)
+            Directory.Delete(path, recursive: true);
+        else
+            File.Delete(path);
+    }
+
+    /// <summary>Deletes every entry below <paramref name="dir"/> not in <paramref name="seen"/> (links are not followed).</summary>
+    private static void DeleteUnnamed(string dir, HashSet<string> seen)
+    {
+        foreach (var entry in Directory.EnumerateFileSystemEntries(dir))
+        {
+            var status = PrivateFiles.LStat(entry);
+            if (!seen.Contains(entry))
+                Remove(entry, status);
+            else if (status is { IsDirectory: true, IsLink: false })
+                DeleteUnnamed(entry, seen);
+        }
+    }
+
+    /// <summary>
+    /// Checks every block of the restored files against the block map of the base backup restored (XxHash128 per
+    /// 8 KiB): the composition of the full base backup and the incremental ones must give exactly its bytes.
+    /// </summary>
+    private async Task CheckBlocksAsync(ScannedBaseBackup baseBackup, string dir, CancellationToken ct)
+    {
+        var metadata = baseBackup.Metadata!;
+        if (metadata.BlockMap is null)
+            throw new PgVaultException(ErrorCode.ObjectCorrupt, $"incremental base backup {baseBackup.Label} has no block map");
+        var work = Path.Combine(Path.GetTempPath(), $"pgvault-restore-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(work);
+        try
+        {
+            using var map = await DownloadAsync(metadata.BlockMap, Path.Combine(work, "blockmap"), ct).ConfigureAwait(false);
+            long blocks = 0;
+            await Parallel.ForEachAsync(map.Paths, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelParts), CancellationToken = ct },
+                async (relative, token) =>
+                {
+                    var expected = map.ReadHashes(relative)!;
+                    var size = map.SizeOf(relative)!.Value;
+                    var path = Path.Combine(dir, relative);
+                    var buffer = new byte[BlockMap.BlockBytes];
+                    var hash = new byte[BlockMap.HashBytes];
+                    using var handle = File.OpenHandle(path, System.IO.FileMode.Open, FileAccess.Read);
+                    if (RandomAccess.GetLength(handle) != size)
+                        throw Mismatch(baseBackup.Label, relative, $"size {RandomAccess.GetLength(handle)}, not {size}");
+                    for (long b = 0; b < BlockMap.BlockCount(size); b++)
+                    {
+                        var length = BlockMap.BlockLength(size, b);
+                        var read = 0;
+                        while (read < length)
+                        {
+                            var n = await RandomAccess.ReadAsync(handle, buffer.AsMemory(read, length - read), (b * BlockMap.BlockBytes) + read, token)
+                                .ConfigureAwait(false);
+                            if (n == 0)
+                                throw Mismatch(baseBackup.Label, relative, $"block {b} ends early");
+                            read += n;
+                        }
+
+                        BlockMap.Hash(buffer.AsSpan(0, length), hash);
+                        if (!hash.AsSpan().SequenceEqual(expected.AsSpan((int)(b * BlockMap.HashBytes), BlockMap.HashBytes)))
+                            throw Mismatch(baseBackup.Label, relative, $"block {b} differs from the block map");
+                    }
+
+                    Interlocked.Add(ref blocks, BlockMap.BlockCount(size));
+                }).ConfigureAwait(false);
+            logger.LogInformation("restore: {Blocks} blocks of {Files} files checked against the block map of {Label}", blocks, map.Count, baseBackup.Label);
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private async Task<BlockMapFile> DownloadAsync(BaseBackupPart part, string path, CancellationToken ct)
+    {
+        var verified = await part.OpenVerifiedAsync(store, ct).ConfigureAwait(false);
+        await using (verified.ConfigureAwait(false))
+        {
+            var file = new FileStream(path, System.IO.FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+            await using (file.ConfigureAwait(false))
+                await verified.CopyToAsync(file, ct).ConfigureAwait(false);
+        }
+
+        return BlockMapFile.Open(path, part.Key);
+    }
+
+    private static PgVaultException Mismatch(string label, string path, string what) =>
+        new(ErrorCode.ObjectCorrupt, $"restored file '{path}' of base backup {label}: {what}",
+            "the repository's base backups do not compose to the data they recorded; verify it with 'pgvault verify'");
+
+    private static IProgress<long>? Offset(IProgress<long>? progress, long before) =>
+        progress is null ? null : new OffsetProgress(progress, before);
+
+    private sealed class OffsetProgress(IProgress<long> inner, long before) : IProgress<long>
+    {
+        public void Report(long value) => inner.Report(before + value);
     }
 
     /// <summary>

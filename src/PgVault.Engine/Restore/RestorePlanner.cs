@@ -24,10 +24,18 @@ public abstract record RestoreTarget
 }
 
 /// <summary>The base backup to start from and the recovery settings that reach the target.</summary>
-public sealed record RestorePlan(ScannedBaseBackup BaseBackup, IReadOnlyList<KeyValuePair<string, string>> RecoverySettings);
+public sealed record RestorePlan(ScannedBaseBackup BaseBackup, IReadOnlyList<KeyValuePair<string, string>> RecoverySettings)
+{
+    /// <summary>
+    /// The base backups to apply, oldest (a full one) first, <see cref="BaseBackup"/> last: itself alone when it is full,
+    /// the full one and the incremental ones it depends on, in order, when it is incremental.
+    /// </summary>
+    public IReadOnlyList<ScannedBaseBackup> Layers { get; init; } = [BaseBackup];
+}
 
 /// <summary>
-/// Picks the newest complete base backup of a chain that can reach a target (for a restore point name, and an xid
+/// Picks the newest restorable base backup of a chain (of any type: an incremental one whose base backups are all
+/// complete) that can reach a target (for a restore point name, and an xid
 /// whose place is not known, the oldest, which reaches every target in the window), and refuses targets outside the
 /// chain's recovery window with a message naming the window. Pure: tested with tables of cases.
 /// </summary>
@@ -44,7 +52,9 @@ public static class RestorePlanner
         var end = chain.DurableEnd;
         // A kept base backup older than the chain's WAL start has only the WAL that makes it consistent: no window.
         var usable = chain.BaseBackups
-            .Where(b => b.Complete && Lsn.Parse(b.Metadata!.EndLsn) <= end && Lsn.Parse(b.Metadata.StartLsn) >= chain.WalStart)
+            // A base backup kept only because an incremental one needs it may have lost its WAL to expiry.
+            .Where(b => BaseBackup.IncrementalPlanner.Restorable(b, chain.BaseBackups) && Lsn.Parse(b.Metadata!.EndLsn) <= end
+                        && Lsn.Parse(b.Metadata.StartLsn) >= chain.WalStart)
             .OrderBy(b => b.Metadata!.StartedAt)
             .ToList();
         if (usable.Count == 0)
@@ -100,7 +110,7 @@ public static class RestorePlanner
         if (target is not RestoreTarget.Latest)
             settings.Add(new("recovery_target_action", "promote"));
         settings.Add(new("recovery_target_timeline", "latest"));
-        return new RestorePlan(pick, settings);
+        return new RestorePlan(pick, settings) { Layers = BaseBackup.IncrementalPlanner.Layers(pick, chain.BaseBackups) };
     }
 
     /// <summary>

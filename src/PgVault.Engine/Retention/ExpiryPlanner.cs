@@ -49,6 +49,12 @@ public sealed record ChainExpiryPlan(
     /// </summary>
     public IReadOnlyList<ScannedBaseBackup> KeptOnRequest { get; init; } = [];
 
+    /// <summary>
+    /// Base backups older than the window that are kept because a kept incremental one needs them, each with why
+    /// (<c>"{label}: needed by {labels}"</c>); the dry run lists them.
+    /// </summary>
+    public IReadOnlyList<string> KeptAsReferences { get; init; } = [];
+
     public bool IsEmpty => !Whole && BaseBackups.Count == 0 && Wal.Count == 0;
 
     public int Objects => BaseBackups.Sum(b => b.Objects.Count) + Wal.Count + Other.Count;
@@ -133,8 +139,9 @@ public static class ExpiryPlanner
         var end = chain.DurableEnd;
         var complete = chain.BaseBackups.Where(b => b.Complete)
             .OrderBy(b => Lsn.Parse(b.Metadata!.StartLsn)).ThenBy(b => b.Label, StringComparer.Ordinal).ToList();
-        // A base backup kept on request before the chain's WAL start has only its own WAL: it anchors no window.
-        bool Restorable(ScannedBaseBackup b) => Lsn.Parse(b.Metadata!.EndLsn) <= end && Lsn.Parse(b.Metadata.StartLsn) >= chain.WalStart;
+        bool Restorable(ScannedBaseBackup b) =>
+            Lsn.Parse(b.Metadata!.EndLsn) <= end && Lsn.Parse(b.Metadata.StartLsn) >= chain.WalStart
+            && BaseBackup.IncrementalPlanner.Restorable(b, chain.BaseBackups);
 
         var keepFrom = complete.FindLastIndex(b => Restorable(b) && b.Metadata!.CompletedAt <= windowStart);
         if (keepFrom < 0)
@@ -142,11 +149,29 @@ public static class ExpiryPlanner
         keepFrom = Math.Min(keepFrom, Math.Max(0, complete.Count - policy.MinBaseBackups));
         var kept = complete.Skip(keepFrom).ToList();
         var oldestKept = kept.FirstOrDefault();
-
-        var bases = new List<BaseBackupExpiry>();
+        // An incremental base backup kept needs the base backups it was taken against: they stay (their WAL need not).
         var keptOnRequest = complete.Take(keepFrom).Where(b => b.Keep).ToList();
+        var neededBy = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var k in kept.Concat(keptOnRequest))
+        {
+            foreach (var reference in k.Metadata!.References ?? [])
+            {
+                if (!neededBy.TryGetValue(reference, out var list))
+                    neededBy[reference] = list = [];
+                list.Add(k.Label);
+            }
+        }
+
+        var keptAsReferences = new List<string>();
+        var bases = new List<BaseBackupExpiry>();
         foreach (var b in complete.Take(keepFrom).Where(b => !b.Keep))
         {
+            if (neededBy.TryGetValue(b.Label, out var dependents))
+            {
+                keptAsReferences.Add($"{b.Label}: needed by {string.Join(", ", dependents)}");
+                continue;
+            }
+
             bases.Add(new BaseBackupExpiry(b.Label, true, Ordered(b),
                 $"it ends at {Format(b.Metadata!.CompletedAt)}; base backup {oldestKept!.Label} (end {Format(oldestKept.Metadata!.CompletedAt)}) covers the window start {Format(windowStart)}"));
         }
@@ -191,7 +216,7 @@ public static class ExpiryPlanner
         var reason = oldestKept is null
             ? "no complete base backup: nothing of it is old enough"
             : $"window start {Format(windowStart)}: kept {kept.Count} base backup(s) from {oldestKept.Label}";
-        return new ChainExpiryPlan(chain, false, reason, bases, wal, newWalStart, windowAfter, []) { KeptOnRequest = keptOnRequest };
+        return new ChainExpiryPlan(chain, false, reason, bases, wal, newWalStart, windowAfter, []) { KeptOnRequest = keptOnRequest, KeptAsReferences = keptAsReferences };
     }
 
     /// <summary>Everything of the chain: chain.json first (so it is never read again), base backups, WAL oldest first, the rest.</summary>

@@ -28,7 +28,15 @@ public static class BackupCommand
         };
         var jobs = Cli.JobsOption("zstd threads compressing the base backup, 1 to 64, e.g. --jobs 4 " +
                                   "(default: Engine:CompressionWorkers, which defaults to 2)");
-        var command = new Command("backup", "Take a base backup of a cluster now") { config, cluster, jobs };
+        var type = new Option<string?>("--type")
+        {
+            Description = "full (every file), diff (blocks changed since the last full) or incr (since the last base backup), e.g. --type incr. " +
+                          "Without it: a full base backup as configured (the server may compress it; a later diff or incr then takes a full one). " +
+                          "A diff or incr with no usable reference is taken full, with a warning",
+            HelpName = "TYPE",
+        };
+        type.AcceptOnlyFromAmong("full", "diff", "incr");
+        var command = new Command("backup", "Take a base backup of a cluster now") { config, cluster, jobs, type };
         command.SetAction(async (result, ct) =>
         {
             var options = Cli.LoadOptions(result, config);
@@ -69,7 +77,7 @@ public static class BackupCommand
 
                 var reporter = new ProgressPrinter(Console.Out, !Console.IsOutputRedirected);
                 var record = await new BaseBackupRunner(worker.Chain, catalog, options.Engine, TimeProvider.System, loggers.CreateLogger("pgvault"))
-                    .RunAsync(reporter, ct).ConfigureAwait(false);
+                    .RunAsync(reporter, ct, ParseType(result.GetValue(type))).ConfigureAwait(false);
                 reporter.Finish();
 
                 // The backup is restorable once the WAL up to its end is durable in the repository.
@@ -103,6 +111,16 @@ public static class BackupCommand
         });
         return command;
     }
+
+    /// <summary>The base backup type named by <c>--type</c>, or null when none was given.</summary>
+    internal static PgVault.Engine.Repository.BaseBackupType? ParseType(string? text) => text switch
+    {
+        null => null,
+        "full" => PgVault.Engine.Repository.BaseBackupType.Full,
+        "diff" => PgVault.Engine.Repository.BaseBackupType.Diff,
+        "incr" => PgVault.Engine.Repository.BaseBackupType.Incr,
+        _ => throw new PgVaultException(ErrorCode.InvalidConfiguration, $"unknown base backup type '{text}'", "give full, diff or incr"),
+    };
 
     /// <summary>Until <paramref name="changed"/> completes or <paramref name="timeout"/> passes.</summary>
     private static async Task WaitAsync(Task changed, TimeSpan timeout, CancellationToken ct)

@@ -70,6 +70,8 @@ public static class ExpireCommand
                     $"{(report.DryRun ? "would keep" : "kept")} base backup {b.Label} of {id} on request (pgvault annotate --keep){notes}, " +
                     $"with its WAL {m.StartLsn} to {m.EndLsn}").ConfigureAwait(false);
             }
+            foreach (var kept in plan.KeptAsReferences)
+                await output.WriteLineAsync($"keeping base backup {kept} of {id} (an incremental base backup is restored over it)").ConfigureAwait(false);
 
             foreach (var b in plan.BaseBackups)
             {

@@ -113,7 +113,14 @@ public static class RestoreCommand
             var dir = result.GetValue(to)!.FullName;
             await Console.Out.WriteLineAsync($"restoring base backup {plan.BaseBackup.Label} of {id} into {dir}").ConfigureAwait(false);
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var total = plan.BaseBackup.Metadata!.DatabaseBytes;
+            if (plan.Layers.Count > 1)
+            {
+                await Console.Out.WriteLineAsync(
+                    $"base backup {plan.BaseBackup.Label} is {plan.BaseBackup.Metadata!.Type.ToString().ToLowerInvariant()}: applied over " +
+                    string.Join(", ", plan.Layers.SkipLast(1).Select(l => l.Label))).ConfigureAwait(false);
+            }
+
+            var total = plan.Layers[0].Metadata!.DatabaseBytes + plan.Layers.Skip(1).Sum(l => l.Metadata!.Parts.Sum(p => p.SizeBytes));
             var bytes = await service.RestoreToAsync(source, plan, dir, result.GetValue(force), owner: null, new Progress(total), ct,
                 directIo: !result.GetValue(bufferedIo), jobs: result.GetValue(jobs)).ConfigureAwait(false);
             await Console.Out.WriteLineAsync($"\nrestored {bytes / 1e6:0.0} MB in {clock.Elapsed.TotalSeconds:0.0} s " +

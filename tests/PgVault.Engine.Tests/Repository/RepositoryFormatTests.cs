@@ -90,6 +90,46 @@ public sealed class RepositoryFormatTests : IDisposable
     private static async Task WriteAsync(IObjectStore store, string key, string text) =>
         await store.WriteBytesAsync(key, Encoding.UTF8.GetBytes(text), Ct);
 
+    /// <summary>The format <see cref="PlantAsync"/> writes <paramref name="file"/> in: one above what this PgVault reads.</summary>
+    private static int NewerVersion(string file) =>
+        file == "chain.json" ? RepositoryFormat.ChainVersion + 1 : RepositoryFormat.BaseBackupVersion + 1;
+
+    [Fact]
+    public void An_incremental_base_backup_is_format_2_which_a_format_1_reader_refuses_while_a_full_one_stays_readable()
+    {
+        var part = new BaseBackupPart("k", 1, 1, new string('a', 64));
+        var full = new BaseBackupMetadata
+        {
+            BackupId = BackupId, Label = Label, Timeline = 1, StartLsn = "0/3000028", EndLsn = "0/3000100",
+            StartedAt = DateTimeOffset.UnixEpoch, CompletedAt = DateTimeOffset.UnixEpoch, DatabaseBytes = 1, Parts = [part], Manifest = part,
+            Compression = "zstd", BlockMap = part,
+        };
+        var incr = full with
+        {
+            FormatVersion = RepositoryFormat.IncrementalBaseBackupVersion, Type = BaseBackupType.Incr,
+            References = ["20250101T000000000Z", "20250102T000000000Z"],
+        };
+        var fullJson = MetadataJson.Serialize(full, MetadataJson.Default.BaseBackupMetadata);
+        var incrJson = MetadataJson.Serialize(incr, MetadataJson.Default.BaseBackupMetadata);
+        var text = Encoding.UTF8.GetString(incrJson);
+        Assert.Contains("\"formatVersion\": 2", text, StringComparison.Ordinal);
+        Assert.Contains("\"type\": \"incr\"", text, StringComparison.Ordinal);
+        Assert.Contains("\"references\": [", text, StringComparison.Ordinal);
+        Assert.Contains("\"blockMap\": {", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"type\"", Encoding.UTF8.GetString(fullJson), StringComparison.Ordinal); // a format 1 reader sees what it knows
+
+        // A PgVault that reads format 1 (every one before incremental base backups) refuses the incremental one ...
+        RepositoryFormat.Check(fullJson, "backup.json", readable: 1);
+        var ex = Assert.Throws<PgVaultException>(() => RepositoryFormat.Check(incrJson, "x/backup.json", readable: 1));
+        AssertRefused(ex, "backup.json", 2);
+        // ... and this one reads both back as written.
+        RepositoryFormat.Check(incrJson, "backup.json", RepositoryFormat.BaseBackupVersion);
+        var back = System.Text.Json.JsonSerializer.Deserialize(incrJson, MetadataJson.Default.BaseBackupMetadata)!;
+        Assert.Equal(BaseBackupType.Incr, back.Type);
+        Assert.Equal("20250102T000000000Z", back.Reference);
+        Assert.Equal(BaseBackupType.Full, System.Text.Json.JsonSerializer.Deserialize(fullJson, MetadataJson.Default.BaseBackupMetadata)!.Type);
+    }
+
     private static void AssertRefused(PgVaultException ex, string file, int version)
     {
         Assert.Equal(ErrorCode.RepositoryFormatTooNew, ex.Code);
@@ -105,9 +145,9 @@ public sealed class RepositoryFormatTests : IDisposable
     {
         var store = await PlantAsync(newerChain);
         var ex = await Assert.ThrowsAsync<PgVaultException>(() => RepositoryScanner.ScanAsync(store, Cluster, Ct));
-        AssertRefused(ex, file, 2);
+        AssertRefused(ex, file, NewerVersion(file));
         ex = await Assert.ThrowsAsync<PgVaultException>(() => RepositoryScanner.ScanAsync(store, null, Ct));
-        AssertRefused(ex, file, 2);
+        AssertRefused(ex, file, NewerVersion(file));
     }
 
     [Fact]
@@ -136,7 +176,7 @@ public sealed class RepositoryFormatTests : IDisposable
 
         var expire = await Assert.ThrowsAsync<PgVaultException>(() =>
             new ExpiryRunner(options, locations, catalog, later, NullLogger.Instance).RunAsync(null, dryRun: false, null, Ct));
-        AssertRefused(expire, file, 2);
+        AssertRefused(expire, file, NewerVersion(file));
         Assert.Equal(before, await store.ListAsync("", Ct).Select(o => o.Key).ToListAsync(Ct));
 
         var row = new BackupRecord
@@ -146,7 +186,7 @@ public sealed class RepositoryFormatTests : IDisposable
         };
         await catalog.SaveBackupsAsync([row], Ct);
         var rebuild = await Assert.ThrowsAsync<PgVaultException>(() => CatalogRebuilder.RebuildAsync(catalog, locations, options, later, Ct));
-        AssertRefused(rebuild, file, 2);
+        AssertRefused(rebuild, file, NewerVersion(file));
         Assert.NotNull(await catalog.GetBackupAsync(BackupId, Ct)); // not removed as "no longer in the repository"
     }
 
