@@ -104,10 +104,15 @@ public sealed record ScannedChain(
 
     /// <summary>
     /// Complete base backups a restore can start from and reach the chain's end: their WAL is stored from their start (at or
-    /// after <see cref="WalStart"/>) on. A kept base backup that expiry left before the WAL start is not among them.
+    /// after <see cref="WalStart"/>) on, and the base backups an incremental one is applied over are complete. A kept base
+    /// backup that expiry left before the WAL start is not among them.
     /// </summary>
-    public IEnumerable<ScannedBaseBackup> Restorable =>
-        BaseBackups.Where(b => b.Complete && Lsn.Parse(b.Metadata!.EndLsn) <= DurableEnd && Lsn.Parse(b.Metadata.StartLsn) >= WalStart);
+    public IEnumerable<ScannedBaseBackup> Restorable => BaseBackups.Where(IsRestorable);
+
+    /// <summary>Whether a restore can start from <paramref name="baseBackup"/> (see <see cref="Restorable"/>).</summary>
+    public bool IsRestorable(ScannedBaseBackup baseBackup) =>
+        BaseBackup.IncrementalPlanner.Restorable(baseBackup, BaseBackups)
+        && Lsn.Parse(baseBackup.Metadata!.EndLsn) <= DurableEnd && Lsn.Parse(baseBackup.Metadata.StartLsn) >= WalStart;
 
     /// <summary>The highest timeline the chain's WAL reached.</summary>
     public uint Timeline => Wal.Count > 0 ? Wal.Max(w => w.Timeline) : Metadata?.Timeline ?? 1;

@@ -51,10 +51,8 @@ public static class RestorePlanner
         ArgumentNullException.ThrowIfNull(target);
         var end = chain.DurableEnd;
         // A kept base backup older than the chain's WAL start has only the WAL that makes it consistent: no window.
-        var usable = chain.BaseBackups
-            // A base backup kept only because an incremental one needs it may have lost its WAL to expiry.
-            .Where(b => BaseBackup.IncrementalPlanner.Restorable(b, chain.BaseBackups) && Lsn.Parse(b.Metadata!.EndLsn) <= end
-                        && Lsn.Parse(b.Metadata.StartLsn) >= chain.WalStart)
+        // (A base backup kept only because an incremental one needs it may have lost its WAL to expiry too.)
+        var usable = chain.Restorable
             .OrderBy(b => b.Metadata!.StartedAt)
             .ToList();
         if (usable.Count == 0)

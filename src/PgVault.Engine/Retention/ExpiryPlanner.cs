@@ -136,12 +136,9 @@ public static class ExpiryPlanner
             return WholeChain(chain, $"it is {why} and its last WAL ({Format(lastWrite)}) is before the window start {Format(windowStart)}");
         }
 
-        var end = chain.DurableEnd;
         var complete = chain.BaseBackups.Where(b => b.Complete)
             .OrderBy(b => Lsn.Parse(b.Metadata!.StartLsn)).ThenBy(b => b.Label, StringComparer.Ordinal).ToList();
-        bool Restorable(ScannedBaseBackup b) =>
-            Lsn.Parse(b.Metadata!.EndLsn) <= end && Lsn.Parse(b.Metadata.StartLsn) >= chain.WalStart
-            && BaseBackup.IncrementalPlanner.Restorable(b, chain.BaseBackups);
+        bool Restorable(ScannedBaseBackup b) => chain.IsRestorable(b);
 
         var keepFrom = complete.FindLastIndex(b => Restorable(b) && b.Metadata!.CompletedAt <= windowStart);
         if (keepFrom < 0)
