@@ -6,6 +6,7 @@ using PgVault.Engine.BaseBackup;
 using PgVault.Engine.Chains;
 using PgVault.Engine.Wal;
 using PgVault.Errors;
+using PgVault.Fleet;
 using PgVault.Storage;
 
 namespace PgVault.Engine;
@@ -27,13 +28,21 @@ public sealed class ClusterWorker
     private TaskCompletionSource? _pause;
     private CancellationTokenSource? _run;
 
-    public ClusterWorker(ClusterOptions cluster, IObjectStore store, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
+    /// <param name="cluster">The cluster.</param>
+    /// <param name="store">Its location's store.</param>
+    /// <param name="catalog">The catalog.</param>
+    /// <param name="engine">Engine options.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="logger">The cluster's logger.</param>
+    /// <param name="fence">In a fleet, the lease this worker runs under: nothing is committed once it is lost. Default none.</param>
+    public ClusterWorker(ClusterOptions cluster, IObjectStore store, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger,
+        IClusterFence? fence = null)
     {
         _catalog = catalog;
         _engine = engine;
         _time = time;
         _logger = logger;
-        Chain = new ClusterChain(cluster, store, catalog, engine, time, logger);
+        Chain = new ClusterChain(cluster, store, catalog, engine, time, logger) { Fence = fence ?? ClusterFence.None };
         Streamer = new WalStreamer(Chain, engine, time, logger);
         _schedule = CronExpression.Parse(cluster.BaseBackupSchedule);
         Chain.ChainStarted += OnChainStarted;
@@ -55,6 +64,9 @@ public sealed class ClusterWorker
     }
 
     public ClusterChain Chain { get; }
+
+    /// <summary>Whether this instance may still commit for the cluster (see <see cref="ClusterChain.Fence"/>).</summary>
+    public IClusterFence Fence => Chain.Fence;
 
     public WalStreamer Streamer { get; }
 

@@ -53,6 +53,9 @@ public sealed class PgVaultOptions
     /// <summary>The readiness endpoint <c>GET /readyz</c>.</summary>
     public HealthOptions Health { get; set; } = new();
 
+    /// <summary>Several instances sharing the clusters through a PostgreSQL catalog (docs/FLEET.md).</summary>
+    public FleetOptions Fleet { get; set; } = new();
+
     /// <summary>The <see cref="DataDirectory"/> as an absolute path.</summary>
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 

@@ -147,6 +147,10 @@ public static class PgVaultOptionsValidator
 
         if (o.Health.Timeout <= TimeSpan.Zero || o.Health.Timeout > TimeSpan.FromMinutes(1))
             errors.Add($"{p}:Health:Timeout must be more than 0 and at most 00:01:00");
+        if (o.Fleet.LeaseTtl < TimeSpan.FromSeconds(3) || o.Fleet.LeaseTtl > TimeSpan.FromMinutes(5))
+            errors.Add($"{p}:Fleet:LeaseTtl must be from 00:00:03 to 00:05:00");
+        if (o.Fleet.InstanceName is { } instance && (instance.Length is 0 or > 100 || instance.Any(char.IsControl)))
+            errors.Add($"{p}:Fleet:InstanceName must be 1 to 100 characters without control characters");
 
         return errors;
     }

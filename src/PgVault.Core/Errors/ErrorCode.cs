@@ -48,6 +48,7 @@ public sealed record ErrorCode
     public static readonly ErrorCode InvalidConfiguration = new("PGV-1001", 500, "invalid configuration");
     public static readonly ErrorCode CatalogUnavailable = new("PGV-1002", 503, "catalog unavailable");
     public static readonly ErrorCode CatalogSchemaTooNew = new("PGV-1003", 500, "catalog schema is newer than this pgvault");
+    public static readonly ErrorCode CatalogInUse = new("PGV-1004", 409, "another instance backs up the clusters of this catalog");
 
     // 2xxx: repository
     public static readonly ErrorCode ObjectNotFound = new("PGV-2001", 500, "repository object not found");
@@ -65,16 +66,17 @@ public sealed record ErrorCode
     public static readonly ErrorCode WalStreamFailed = new("PGV-3003", 500, "WAL streaming failed");
     public static readonly ErrorCode UnknownCluster = new("PGV-3004", 404, "cluster not configured");
     public static readonly ErrorCode PostgresMajorUnsupported = new("PGV-3005", 422, "PostgreSQL major version not supported");
+    public static readonly ErrorCode LeaseLost = new("PGV-3006", 409, "the cluster is backed up by another instance of the fleet");
 
     /// <summary>All codes, for documentation and for the test that no code is used twice.</summary>
     public static IReadOnlyList<ErrorCode> All { get; } =
     [
         InvalidParameter, MalformedRequest, Unauthorized, Forbidden, NotFound, RouteNotFound, MethodNotAllowed,
         UnsupportedMediaType, ValidationFailed, RateLimited, Conflict, NotAcceptable, RequestTooLarge, UriTooLong, HeadersTooLarge,
-        Internal, Unavailable, InvalidConfiguration, CatalogUnavailable, CatalogSchemaTooNew,
+        Internal, Unavailable, InvalidConfiguration, CatalogUnavailable, CatalogSchemaTooNew, CatalogInUse,
         ObjectNotFound, ObjectCorrupt, InvalidObjectKey, WalDuplicateMismatch, RepositoryUnavailable, EncryptionKeyMissing,
         EncryptionKeyMismatch, RepositoryFormatTooNew,
-        PostgresUnavailable, BaseBackupFailed, WalStreamFailed, UnknownCluster, PostgresMajorUnsupported,
+        PostgresUnavailable, BaseBackupFailed, WalStreamFailed, UnknownCluster, PostgresMajorUnsupported, LeaseLost,
     ];
 
     /// <summary>The error code for an HTTP status produced by the framework itself (routing, content negotiation).</summary>

@@ -234,6 +234,8 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                 Compression = "zstd",
                 NextXid = nextXid,
             };
+            // The commit point: an instance that lost the cluster to another one of the fleet commits nothing.
+            await chain.Fence.EnsureHeldAsync(ct).ConfigureAwait(false);
             await repository.CommitBaseBackupAsync(metadata, ct).ConfigureAwait(false);
 
             var stored = parts.Sum(p => p.StoredBytes) + manifest.StoredBytes + (blockMap?.StoredBytes ?? 0);

@@ -6,6 +6,7 @@ using PgVault.Postgres;
 using PgVault.Storage;
 using PgVault.Engine.Repository;
 using PgVault.Engine.Wal;
+using PgVault.Fleet;
 
 namespace PgVault.Engine.Chains;
 
@@ -43,6 +44,12 @@ public sealed class ClusterChain
     }
 
     public ClusterOptions Cluster { get; }
+
+    /// <summary>
+    /// Whether this instance may still commit for the cluster (in a fleet, the lease the worker runs under). A new
+    /// chain is written only while it holds, and the catalog row is not saved once it is lost. Default: no fence.
+    /// </summary>
+    public IClusterFence Fence { get; init; } = ClusterFence.None;
 
     /// <summary>Raised (under no lock) when a new chain has become the active one; it has no base backup yet.</summary>
     public event EventHandler<ChainStartedEventArgs>? ChainStarted;
@@ -240,7 +247,8 @@ public sealed class ClusterChain
             PostgresMajor = major,
             Location = Cluster.BackupLocation,
         };
-        // The repository first (source of truth), then the catalog.
+        // The repository first (source of truth), then the catalog; only while this instance holds the cluster.
+        await Fence.EnsureHeldAsync(ct).ConfigureAwait(false);
         Interlocked.Exchange(ref _walBytes, 0);
         await new ChainRepository(_store, Cluster.Id, chainId).WriteChainAsync(metadata, ct).ConfigureAwait(false);
         if (timeline > 1)
@@ -337,7 +345,10 @@ public sealed class ClusterChain
                 _interruptedSince ??= since is { } s && s < _time.GetUtcNow() ? s : _time.GetUtcNow();
         }
 
-        // The cluster as GET /clusters shows it: reachable (AVAILABLE) or not (UNKNOWN), and its major version.
+        // The cluster as GET /clusters shows it: reachable (AVAILABLE) or not (UNKNOWN), and its major version; an
+        // instance that lost the cluster leaves the row to the new owner.
+        if (!Fence.IsHeld)
+            return;
         await _catalog.UpsertClusterAsync(new ClusterRecord
         {
             Id = Cluster.Id,
@@ -412,7 +423,8 @@ public sealed class ClusterChain
                 EarliestRecoveryTargetTime = earliest,
                 SizeBytes = Interlocked.Read(ref _walBytes) + baseBytes,
             };
-            if (updated != _saved)
+            // An instance that lost the cluster leaves the row to the new owner.
+            if (updated != _saved && Fence.IsHeld)
             {
                 await _catalog.SaveBackupsAsync([updated], ct).ConfigureAwait(false);
                 _saved = updated;

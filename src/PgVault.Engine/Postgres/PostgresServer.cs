@@ -85,6 +85,15 @@ public sealed class PostgresServer
         await ScalarAsync("SELECT active FROM pg_replication_slots WHERE slot_name = @slot", ("slot", slotName), ct).ConfigureAwait(false) is true;
 
     /// <summary>
+    /// Ends the walsender reading the replication slot (another pgvault instance that lost the cluster, paused or cut
+    /// off, whose connection the server has not timed out yet); true when there was one. A role may end the backends of
+    /// its own role (or needs <c>pg_signal_backend</c>).
+    /// </summary>
+    public async Task<bool> TerminateSlotReaderAsync(string slotName, CancellationToken ct) =>
+        await ScalarAsync("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = @slot AND active_pid IS NOT NULL",
+            ("slot", slotName), ct).ConfigureAwait(false) is true;
+
+    /// <summary>
     /// The replication slot's <c>wal_status</c> (<c>reserved</c>, <c>extended</c>, <c>unreserved</c>, <c>lost</c>), or
     /// null when there is no such slot.
     /// </summary>

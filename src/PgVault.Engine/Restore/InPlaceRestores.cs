@@ -124,6 +124,9 @@ public sealed class InPlaceRestores(PgVaultOptions options, Func<string, Cluster
                 : null;
             logger.LogInformation("cluster {Cluster}: in-place restore of backup {Backup} (base backup {Label}, target {Target}): stopping the cluster",
                 cluster.Id, request.Source.BackupId, request.Plan.BaseBackup.Label, request.TargetTime ?? "latest");
+            // The commit point: in a fleet, only the instance holding the cluster's lease stops it and swaps its data directory.
+            if (request.Worker is { } held)
+                await held.Fence.EnsureHeldAsync(ct).ConfigureAwait(false);
             await StopAsync(pgCtl, dir, ct).ConfigureAwait(false);
 
             var stamp = time.GetUtcNow().UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);

@@ -19,6 +19,12 @@ public interface IExpiryCoordinator
     /// the engine owns that backup's catalog row (the active one of a running worker) and refreshed it.
     /// </summary>
     Task<bool> OnExpiredAsync(string clusterId, string backupId, Lsn? walStart, long walBytesRemoved, CancellationToken ct);
+
+    /// <summary>
+    /// Throws when this instance may no longer change the cluster's backups (in a fleet: another instance took the
+    /// cluster's lease). Called before every deletion and catalog change. Default: always allowed.
+    /// </summary>
+    Task EnsureOwnedAsync(string clusterId, CancellationToken ct) => Task.CompletedTask;
 }
 
 /// <summary>What one chain's expiry did.</summary>
@@ -45,6 +51,8 @@ public sealed class ExpiryExecutor(IObjectStore store, ICatalog catalog, TimePro
         {
             if (batch.Count == 0)
                 return;
+            if (coordinator is not null)
+                await coordinator.EnsureOwnedAsync(plan.Chain.ClusterId, ct).ConfigureAwait(false);
             await store.DeleteAsync([.. batch.Select(o => o.Key)], ct).ConfigureAwait(false);
             objects += batch.Count;
             bytes += batch.Sum(o => o.SizeBytes);
@@ -52,6 +60,8 @@ public sealed class ExpiryExecutor(IObjectStore store, ICatalog catalog, TimePro
 
         var chain = plan.Chain;
         var backupId = plan.BackupId ?? await FindBackupIdAsync(chain, ct).ConfigureAwait(false);
+        if (coordinator is not null)
+            await coordinator.EnsureOwnedAsync(chain.ClusterId, ct).ConfigureAwait(false);
         if (plan.Whole)
         {
             if (backupId is not null && await catalog.GetBackupAsync(backupId, ct).ConfigureAwait(false) is { } row)

@@ -92,6 +92,7 @@ internal sealed class WalFlusher(
         while (buffer.TryTakeUnflushed(out var segment, out var from, out var bytes))
         {
             var to = from + bytes.Length;
+            chain.Fence.ThrowIfLost(); // a paused instance that lost the cluster writes no more WAL
             var stored = await repository.WriteWalPieceAsync(timeline, segment.Number, from, to, bytes, engine.CompressionLevel, ct)
                 .ConfigureAwait(false);
             var tailDurable = buffer.MarkFlushed(segment, to);

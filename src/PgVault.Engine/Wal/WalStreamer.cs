@@ -88,6 +88,15 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 backoff = TimeSpan.FromSeconds(1);
                 continue;
             }
+            catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.ObjectInUse && chain.Fence != Fleet.ClusterFence.None
+                                                      && chain.Fence.IsHeld)
+            {
+                // The slot is read by an instance that lost the cluster (paused, cut off): the lease holder wins.
+                var ended = await TerminateSlotReaderAsync(ct).ConfigureAwait(false);
+                logger.LogWarning("cluster {Cluster}: replication slot {Slot} is in use by another reader ({Error}); {Action}", chain.Cluster.Id,
+                    chain.Cluster.SlotName, ex.MessageText, ended ? "ended it, reconnecting" : "retrying");
+                backoff = TimeSpan.FromSeconds(1);
+            }
             catch (PgVaultException ex) when (ex.Code == ErrorCode.PostgresMajorUnsupported)
             {
                 logger.LogError("cluster {Cluster}: {Error} ({Code}); HINT: {Hint}; checking again in {Delay:0} s",
@@ -123,9 +132,24 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         }
     }
 
+    private async Task<bool> TerminateSlotReaderAsync(CancellationToken ct)
+    {
+        try
+        {
+            return await new PostgresServer(chain.Cluster.ConnectionString).TerminateSlotReaderAsync(chain.Cluster.SlotName, ct).ConfigureAwait(false);
+        }
+        catch (Npgsql.NpgsqlException ex)
+        {
+            logger.LogWarning("cluster {Cluster}: could not end the other reader of replication slot {Slot}: {Error}", chain.Cluster.Id,
+                chain.Cluster.SlotName, ex.Message);
+            return false;
+        }
+    }
+
     /// <summary>One connection's life: identify, choose the chain, stream until the server ends the timeline or an error.</summary>
     public async Task StreamOnceAsync(CancellationToken ct)
     {
+        chain.Fence.ThrowIfLost(); // an instance that lost the cluster does not connect again
         var conn = new PhysicalReplicationConnection(WalReplication.ConnectionString(chain.Cluster.ConnectionString))
         {
             WalReceiverStatusInterval = TimeSpan.FromSeconds(1),

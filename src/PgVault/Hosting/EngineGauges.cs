@@ -46,6 +46,29 @@ public sealed class EngineGauges
             "Backups held by the API's read model (0 while it loads or when it is off)");
         _meter.CreateObservableGauge("pgvault.api.read_model.size", () => readModel.ItemBytes, "By",
             "Bytes of the JSON items the API's read model holds");
+        if (engine.Fleet is { } fleet)
+            AddFleetGauges(fleet);
+    }
+
+    /// <summary>A fleet's series (docs/FLEET.md): only an instance of a fleet has them.</summary>
+    private void AddFleetGauges(FleetCoordinator fleet)
+    {
+        _meter.CreateObservableGauge("pgvault.fleet.instances", () => fleet.LiveInstances.Count, null,
+            "Live instances of the fleet (this one included) at this instance's last heartbeat");
+        _meter.CreateObservableGauge("pgvault.fleet.clusters_owned", () => fleet.OwnedClusters.Count, null,
+            "Clusters whose lease this instance holds");
+        _meter.CreateObservableGauge("pgvault.fleet.heartbeat_age",
+            () => fleet.SinceLastHeartbeat is { } since ? new[] { new Measurement<double>(since.TotalSeconds) } : Array.Empty<Measurement<double>>(), "s",
+            "Time since this instance's last heartbeat went through to the catalog");
+        _meter.CreateObservableGauge("pgvault.fleet.lease_epoch", () => fleet.OwnedClusters
+                .Select(c => (Cluster: c, Epoch: fleet.EpochOf(c)))
+                .Where(e => e.Epoch is not null)
+                .Select(e => new Measurement<long>(e.Epoch!.Value, new KeyValuePair<string, object?>(PgVaultMetrics.ClusterTag, e.Cluster))),
+            null, "Epoch (fencing token) of the lease this instance holds on the cluster");
+        _meter.CreateObservableCounter("pgvault.fleet.lease_acquisitions", () => fleet.Acquisitions, null,
+            "Cluster leases this instance has taken since it started");
+        _meter.CreateObservableCounter("pgvault.fleet.lease_losses", () => fleet.Losses, null,
+            "Cluster leases this instance lost (expired or taken by another instance before it released them) since it started");
     }
 
     private IEnumerable<Measurement<double>> Each(Func<ClusterWorker, double?> read)

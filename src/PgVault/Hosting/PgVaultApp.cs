@@ -9,6 +9,7 @@ using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
+using PgVault.Fleet;
 
 namespace PgVault.Hosting;
 
@@ -101,7 +102,17 @@ public static partial class PgVaultApp
             options.Api.ReadModel, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BackupReadModel>>()));
         services.AddSingleton<BackupListings>();
         services.AddSingleton<LocationStores>();
-        services.AddSingleton<BackupEngine>();
+        if (string.Equals(options.Catalog.Provider, CatalogOptions.Postgres, StringComparison.Ordinal))
+        {
+            // A fleet: instances sharing this catalog share the clusters through leases (docs/FLEET.md).
+            services.AddSingleton<ILeaseStore>(_ => new PgVault.Catalog.Postgres.PostgresLeaseStore(options.Catalog.ConnectionString!));
+            services.AddSingleton<FleetCoordinator>();
+        }
+
+        services.AddSingleton<SqliteServeLockHolder>();
+        services.AddSingleton(sp => new BackupEngine(options, sp.GetRequiredService<LocationStores>(), sp.GetRequiredService<ICatalog>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(),
+            options.Engine.Enabled ? sp.GetService<FleetCoordinator>() : null));
         services.AddHostedService<BackupEngineService>();
         services.AddSingleton(sp => new RestoreService(options, sp.GetRequiredService<LocationStores>().Get, PgVaultExecutable.Self(), configFile,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<RestoreService>()));
@@ -128,6 +139,7 @@ public static partial class PgVaultApp
                 PgVaultAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
         services.AddSingleton<Readiness>();
+        services.AddSingleton<FleetStatus>();
         if (options.Metrics.Enabled)
             Observability.AddMetrics(services);
 
@@ -165,6 +177,7 @@ public static partial class PgVaultApp
         app.UseAuthorization();
 
         app.MapServiceEndpoints(options.Api.EnableBenchmarkEndpoint);
+        app.MapFleetEndpoints();
         if (options.Metrics.Enabled)
             Observability.MapMetrics(app);
         foreach (var prefix in new[] { "", IonosPrefix })
@@ -227,6 +240,8 @@ public static partial class PgVaultApp
         var options = app.Services.GetRequiredService<PgVaultOptions>();
         StateDirectory.Prepare(options, app.Logger);
         var catalog = app.Services.GetRequiredService<ICatalog>();
+        if (options.Engine.Enabled && string.Equals(catalog.Provider, CatalogOptions.Sqlite, StringComparison.Ordinal))
+            app.Services.GetRequiredService<SqliteServeLockHolder>().Lock ??= SqliteServeLock.Acquire(options);
         await catalog.MigrateAsync(ct).ConfigureAwait(false);
         var now = app.Services.GetRequiredService<TimeProvider>().GetUtcNow();
         foreach (var c in options.Clusters)

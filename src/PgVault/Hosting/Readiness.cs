@@ -57,6 +57,9 @@ public sealed class Readiness(PgVaultOptions options, ICatalog catalog, Location
                 checks.Add(Task.FromResult(new ReadinessCheck("cluster:" + worker.Cluster.Id, "failed", 0, refused.Message)));
         }
 
+        if (engine.Fleet is { } fleet)
+            checks.Add(Task.FromResult(FleetCheck(fleet)));
+
         var results = await Task.WhenAll(checks).ConfigureAwait(false);
         var ready = results.All(r => r.Reason is null);
         lock (_lock)
@@ -75,6 +78,20 @@ public sealed class Readiness(PgVaultOptions options, ICatalog catalog, Location
         }
 
         return new ReadinessResponse(ready ? "ready" : "unavailable", results);
+    }
+
+    /// <summary>In a fleet: this instance's heartbeat reaches the catalog (else its leases run out and others take its clusters).</summary>
+    private static ReadinessCheck FleetCheck(FleetCoordinator fleet)
+    {
+        var since = fleet.SinceLastHeartbeat;
+        var reason = since switch
+        {
+            null => "this instance has not joined the fleet yet (no heartbeat has reached the catalog)",
+            { } s when s > fleet.LeaseTtl =>
+                $"the last heartbeat reached the catalog {s.TotalSeconds:0.#} s ago (lease TTL {fleet.LeaseTtl.TotalSeconds:0.#} s): its clusters go to other instances",
+            _ => null,
+        };
+        return new ReadinessCheck("fleet", reason is null ? "ok" : "failed", 0, reason);
     }
 
     private async Task<ReadinessCheck> CheckOneAsync(string name, Func<CancellationToken, Task> check)

@@ -25,6 +25,7 @@ public sealed class BaseBackupActions(ICatalog catalog, BackupEngine engine, PgV
         ArgumentNullException.ThrowIfNull(scope);
         if (!scope.Allows(clusterId) || await catalog.GetClusterAsync(clusterId, ct).ConfigureAwait(false) is null)
             return new ActionResult<BaseBackupRecord>.NotFound($"cluster '{clusterId}' not found");
+        await engine.RefuseIfNotOwnerAsync(clusterId, ct).ConfigureAwait(false);
         var worker = engine.Find(clusterId);
         if (worker is null || !options.Engine.Enabled)
         {

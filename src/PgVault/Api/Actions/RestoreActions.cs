@@ -10,7 +10,7 @@ public sealed record RestoreRequest(string BackupId, DateTimeOffset? TargetTime)
 /// Starts an in-place restore of a cluster (<c>POST /clusters/{clusterId}/restore</c>): checks everything that can be
 /// refused, then runs the restore in the background (it outlives the request; it stops only with the server).
 /// </summary>
-public sealed class RestoreActions(ICatalog catalog, InPlaceRestores restores, IHostApplicationLifetime lifetime)
+public sealed class RestoreActions(ICatalog catalog, InPlaceRestores restores, PgVault.Hosting.BackupEngine engine, IHostApplicationLifetime lifetime)
 {
     /// <summary>
     /// Starts the restore. Not found: the cluster or the backup is unknown or not granted. Throws the refusals of
@@ -36,6 +36,7 @@ public sealed class RestoreActions(ICatalog catalog, InPlaceRestores restores, I
         if (backup is null || !scope.Allows(backup.ClusterId))
             return new ActionResult<InPlaceRestore>.NotFound($"backup '{request.BackupId}' not found");
 
+        await engine.RefuseIfNotOwnerAsync(clusterId, ct).ConfigureAwait(false);
         var prepared = await restores.PrepareAsync(clusterId, request.BackupId, request.TargetTime, ct).ConfigureAwait(false);
         restores.Start(prepared, lifetime.ApplicationStopping);
         return new ActionResult<InPlaceRestore>.Accepted(prepared);

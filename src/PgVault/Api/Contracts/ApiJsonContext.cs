@@ -17,6 +17,7 @@ namespace PgVault.Api.Contracts;
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(CreateRestoreRequest))]
 [JsonSerializable(typeof(ReadinessResponse))]
+[JsonSerializable(typeof(FleetResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {
     /// <summary>

@@ -1,0 +1,371 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using PgVault.Catalog;
+using PgVault.Catalog.Postgres;
+using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
+using PgVault.Engine.Storage;
+using PgVault.Fleet;
+using PgVault.Postgres;
+using PgVault.Security;
+using PgVault.Storage;
+using PgVault.Testing;
+using Xunit;
+
+namespace PgVault.Engine.Tests;
+
+/// <summary>
+/// A fleet of real <c>pgvault serve</c> processes sharing real clusters through one PostgreSQL catalog and one
+/// filesystem repository: balanced ownership, takeover after kill -9, a clean stop that hands its clusters over at once.
+/// </summary>
+[Trait("Category", "Postgres")]
+public sealed partial class FleetTests : IAsyncDisposable
+{
+    private const string Token = "fleet-test-token";
+    private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(8);
+    private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(180);
+    private readonly List<IAsyncDisposable> _cleanup = [];
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>One <c>pgvault serve</c> process; its API address is read from what it prints.</summary>
+    private sealed partial class Instance : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly ConcurrentQueue<string> _output = new();
+        private readonly TaskCompletionSource<Uri> _url = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Instance(string name, Dictionary<string, string?> settings)
+        {
+            Name = name;
+            _process = new Process { StartInfo = PgVaultProcess.StartInfo(["serve", "--urls", "http://127.0.0.1:0"], settings) };
+            _process.OutputDataReceived += (_, e) => Keep(e.Data);
+            _process.ErrorDataReceived += (_, e) => Keep(e.Data);
+            _process.Start();
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+        }
+
+        public string Name { get; }
+
+        public int Pid => _process.Id;
+
+        public bool HasExited => _process.HasExited;
+
+        public string Output => string.Join("\n", _output);
+
+        private void Keep(string? line)
+        {
+            if (line is null)
+                return;
+            if (Serving().Match(line) is { Success: true } m)
+                _url.TrySetResult(new Uri(m.Groups[1].Value));
+            _output.Enqueue(line);
+            while (_output.Count > 400)
+                _output.TryDequeue(out _);
+        }
+
+        [GeneratedRegex(@"serving the API at (http://[0-9.:]+)")]
+        private static partial Regex Serving();
+
+        public async Task<HttpClient> ClientAsync()
+        {
+            var url = await _url.Task.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+            var client = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(30) };
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+            return client;
+        }
+
+        public void Signal(string signal)
+        {
+            using var kill = Process.Start("kill", [$"-{signal}", Pid.ToString(CultureInfo.InvariantCulture)])!;
+            kill.WaitForExit();
+        }
+
+        public void KillHard() => _process.Kill(entireProcessTree: true);
+
+        public async Task<int> StopAsync(TimeSpan timeout)
+        {
+            Signal("TERM");
+            await _process.WaitForExitAsync(Ct).WaitAsync(timeout, Ct);
+            return _process.ExitCode;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_process.HasExited)
+            {
+                Signal("CONT"); // a stopped process cannot die of SIGKILL until the kernel resumes it; harmless otherwise
+                _process.Kill(entireProcessTree: true);
+            }
+
+            await _process.WaitForExitAsync(CancellationToken.None);
+            _process.Dispose();
+        }
+    }
+
+    private sealed record Rig(PostgresCluster Catalog, string CatalogConnection, List<(string Id, PostgresCluster Pg)> Clusters, string Repository,
+        PostgresLeaseStore Leases, PostgresCatalog Index);
+
+    private async Task<Rig> StartClustersAsync(string name, int count)
+    {
+        var catalogPg = await PostgresCluster.StartAsync(name + "-catalog", ct: Ct);
+        _cleanup.Add(catalogPg);
+        var catalogCs = catalogPg.ConnectionString(await catalogPg.CreateDatabaseAsync(name, Ct));
+        var clusters = new List<(string, PostgresCluster)>();
+        for (var i = 0; i < count; i++)
+        {
+            var pg = await PostgresCluster.StartAsync($"{name}{i}", ct: Ct);
+            _cleanup.Add(pg);
+            await pg.ExecuteAsync("CREATE TABLE marks (id serial PRIMARY KEY, at timestamptz DEFAULT now(), note text)", ct: Ct);
+            clusters.Add((Guid.NewGuid().ToString(), pg));
+        }
+
+        var repository = new TempDirectory(name + "-repository");
+        _cleanup.Add(new AsyncDisposer(repository.Dispose));
+        var leases = new PostgresLeaseStore(catalogCs);
+        _cleanup.Add(leases);
+        var index = new PostgresCatalog(catalogCs);
+        _cleanup.Add(index);
+        return new Rig(catalogPg, catalogCs, clusters, repository.Path, leases, index);
+    }
+
+    private Instance StartInstance(Rig fleet, string name, Dictionary<string, string?>? extra = null)
+    {
+        var data = new TempDirectory("fleet-" + name);
+        _cleanup.Add(new AsyncDisposer(data.Dispose));
+        var s = new Dictionary<string, string?>
+        {
+            ["PgVault:DataDirectory"] = data.Path,
+            ["PgVault:Catalog:Provider"] = "postgres",
+            ["PgVault:Catalog:ConnectionString"] = fleet.CatalogConnection,
+            ["PgVault:Locations:local:Type"] = "filesystem",
+            ["PgVault:Locations:local:Path"] = fleet.Repository,
+            ["PgVault:Fleet:InstanceName"] = name,
+            ["PgVault:Fleet:LeaseTtl"] = Ttl.ToString(),
+            ["PgVault:Engine:Enabled"] = "true",
+            ["PgVault:Engine:ExpirySchedule"] = "",
+            ["PgVault:Tokens:0:Name"] = "admin",
+            ["PgVault:Tokens:0:TokenHash"] = TokenHasher.Hash(Token),
+            ["PgVault:Tokens:0:Clusters:0"] = "*",
+            ["PgVault:RateLimit:PermitsPerSecond"] = "0",
+        };
+        for (var i = 0; i < fleet.Clusters.Count; i++)
+        {
+            s[$"PgVault:Clusters:{i}:Id"] = fleet.Clusters[i].Id;
+            s[$"PgVault:Clusters:{i}:ConnectionString"] = fleet.Clusters[i].Pg.ConnectionString();
+            s[$"PgVault:Clusters:{i}:BaseBackupSchedule"] = "0 0 1 1 *";
+        }
+
+        foreach (var (k, v) in extra ?? [])
+            s[k] = v;
+        var instance = new Instance(name, s);
+        _cleanup.Add(instance);
+        return instance;
+    }
+
+    /// <summary>The held leases, cluster → owner (clusters without a held lease left out).</summary>
+    private static async Task<Dictionary<string, ClusterLease>> HeldAsync(Rig fleet) =>
+        (await fleet.Leases.ListLeasesAsync(Ct)).Where(l => l.Held).ToDictionary(l => l.ClusterId, StringComparer.Ordinal);
+
+    private static async Task BalancedAsync(Rig fleet, IReadOnlyCollection<string> instances, string what)
+    {
+        var ids = fleet.Clusters.Select(c => c.Id).ToList();
+        var share = (double)ids.Count / instances.Count;
+        await Wait.UntilAsync(async () =>
+        {
+            var held = await HeldAsync(fleet);
+            if (!ids.All(held.ContainsKey) || held.Values.Any(l => !instances.Contains(l.Owner!)))
+                return false;
+            return instances.All(n => held.Values.Count(l => l.Owner == n) is var k && k >= Math.Floor(share) && k <= Math.Ceiling(share));
+        }, Bounded, what);
+    }
+
+    private static async Task<ScannedChain> ChainAsync(Rig fleet, string clusterId) =>
+        (await RepositoryScanner.ScanAsync(new LocalObjectStore(fleet.Repository), clusterId, Ct)).OrderBy(c => c.Metadata!.CreatedAt).Last();
+
+    private static async Task<Lsn> WriteMarkAsync(PostgresCluster pg, string note)
+    {
+        await pg.ExecuteAsync($"INSERT INTO marks (note) SELECT '{note}' FROM generate_series(1, 100)", ct: Ct);
+        return await Pg.InsertLsnAsync(pg);
+    }
+
+    [Fact]
+    public async Task Three_instances_share_the_clusters_evenly_and_a_killed_ones_clusters_stream_again_elsewhere_within_the_TTL_plus_10_s()
+    {
+        var fleet = await StartClustersAsync("fleet", 4);
+        var names = new[] { "fleet-a", "fleet-b", "fleet-c" };
+        var instances = names.Select(n => StartInstance(fleet, n)).ToList();
+
+        await BalancedAsync(fleet, names, "every cluster leased, each instance within one of its share");
+        await Wait.UntilAsync(async () =>
+        {
+            foreach (var (id, _) in fleet.Clusters)
+            {
+                if ((await fleet.Index.GetActiveBackupAsync(id, Ct))?.State != BackupState.Available)
+                    return false;
+            }
+
+            return true;
+        }, Bounded, "every cluster's first base backup");
+
+        // Any instance answers GET /fleet from the catalog: three live instances, each with the clusters it holds.
+        using (var http = await instances[1].ClientAsync())
+        {
+            var body = JsonNode.Parse(await http.GetStringAsync("/fleet", Ct))!;
+            Assert.Equal("fleet", body["mode"]!.GetValue<string>());
+            Assert.Equal("fleet-b", body["instance"]!.GetValue<string>());
+            var listed = body["instances"]!.AsArray();
+            Assert.Equal(names, listed.Select(i => i!["name"]!.GetValue<string>()));
+            Assert.All(listed, i => Assert.True(i!["live"]!.GetValue<bool>()));
+            Assert.Equal(fleet.Clusters.Select(c => c.Id).Order(StringComparer.Ordinal),
+                listed.SelectMany(i => i!["clusters"]!.AsArray().Select(c => c!["clusterId"]!.GetValue<string>())).Order(StringComparer.Ordinal));
+        }
+
+        // kill -9 the instance holding the most clusters, while the clusters keep writing.
+        var before = await HeldAsync(fleet);
+        var victim = instances.OrderByDescending(i => before.Values.Count(l => l.Owner == i.Name)).First();
+        var orphaned = before.Where(kv => kv.Value.Owner == victim.Name).Select(kv => kv.Key).ToList();
+        var chainsBefore = new Dictionary<string, string>();
+        foreach (var (id, pg) in fleet.Clusters)
+        {
+            var target = await WriteMarkAsync(pg, "before");
+            await Wait.UntilAsync(async () => (await ChainAsync(fleet, id)).DurableEnd >= target, Bounded, $"cluster {id}'s WAL before the kill");
+            chainsBefore[id] = (await ChainAsync(fleet, id)).ChainId;
+        }
+
+        var clock = Stopwatch.StartNew();
+        victim.KillHard();
+        var targets = new Dictionary<string, Lsn>();
+        foreach (var id in orphaned)
+            targets[id] = await WriteMarkAsync(fleet.Clusters.Single(c => c.Id == id).Pg, "after");
+        var takeover = new Dictionary<string, TimeSpan>();
+        await Wait.UntilAsync(async () =>
+        {
+            foreach (var id in orphaned.Where(id => !takeover.ContainsKey(id)))
+            {
+                if ((await ChainAsync(fleet, id)).DurableEnd >= targets[id])
+                    takeover[id] = clock.Elapsed;
+            }
+
+            return takeover.Count == orphaned.Count;
+        }, Ttl + TimeSpan.FromSeconds(10), $"the WAL of {string.Join(", ", orphaned)} (orphaned by {victim.Name}) to reach the repository again");
+        TestContext.Current.SendDiagnosticMessage($"takeover after kill -9 (TTL {Ttl.TotalSeconds} s): " +
+            string.Join(", ", takeover.Select(kv => $"{kv.Key[..8]} {kv.Value.TotalSeconds:0.0} s")));
+
+        var survivors = names.Where(n => n != victim.Name).ToList();
+        var after = await HeldAsync(fleet);
+        foreach (var id in orphaned)
+        {
+            Assert.Contains(after[id].Owner, survivors);
+            Assert.True(after[id].Epoch > before[id].Epoch, "a lease taken over must have a higher epoch");
+        }
+
+        await BalancedAsync(fleet, survivors, "the clusters shared evenly by the two survivors");
+
+        // No WAL gap: every chain goes on (the same chain, no new one), and verify finds it whole.
+        foreach (var (id, pg) in fleet.Clusters)
+        {
+            var target = await WriteMarkAsync(pg, "end");
+            await Wait.UntilAsync(async () => (await ChainAsync(fleet, id)).DurableEnd >= target, Bounded, $"cluster {id}'s last WAL");
+            var chain = await ChainAsync(fleet, id);
+            Assert.Equal(chainsBefore[id], chain.ChainId);
+            var report = await ChainVerifier.VerifyAsync(new LocalObjectStore(fleet.Repository), chain, null, Ct);
+            Assert.True(report.Ok, $"cluster {id}: " + string.Join("\n", report.Findings.Select(f => f.Message)));
+        }
+
+        // A clean stop (SIGTERM) releases the leases at once: no waiting for them to expire.
+        var leaving = instances.Single(i => i.Name == survivors[0]);
+        var staying = survivors[1];
+        var itsClusters = (await HeldAsync(fleet)).Where(kv => kv.Value.Owner == leaving.Name).Select(kv => kv.Key).ToList();
+        Assert.Equal(0, await leaving.StopAsync(TimeSpan.FromSeconds(60)));
+        var leases = (await fleet.Leases.ListLeasesAsync(Ct)).Where(l => itsClusters.Contains(l.ClusterId)).ToList();
+        Assert.All(leases, l => Assert.True(l.Owner is null || l.Owner == staying, $"cluster {l.ClusterId} is still leased to {l.Owner}"));
+        Assert.DoesNotContain(leaving.Name, (await fleet.Leases.ListInstancesAsync(Ct)).Select(i => i.Name));
+        await BalancedAsync(fleet, [staying], "every cluster on the last instance");
+    }
+
+    [Fact]
+    public async Task An_owner_paused_past_its_TTL_commits_nothing_when_it_wakes_and_steps_back()
+    {
+        var fleet = await StartClustersAsync("paused", 1);
+        var (clusterId, pg) = fleet.Clusters[0];
+        await Pg.PgbenchAsync(pg, "-i", "-s", "20", "-q"); // a base backup that takes a while
+        // The instance the assignment prefers for the cluster is the one paused: it owns the cluster with both live.
+        var names = new[] { "pause-1", "pause-2" }.OrderByDescending(n => FleetAssignment.Weight(clusterId, n)).ToArray();
+        var slow = new Dictionary<string, string?>
+        {
+            // Parts cut by PgVault, small: a running base backup shows in the repository part by part.
+            ["PgVault:Engine:BaseBackupCompression"] = "Client",
+            ["PgVault:Engine:BaseBackupPartSizeBytes"] = (8 << 20).ToString(CultureInfo.InvariantCulture),
+        };
+        var paused = StartInstance(fleet, names[0], slow);
+        var other = StartInstance(fleet, names[1], slow);
+
+        // Pause the owner in the middle of a base backup (its data parts are being written).
+        BaseBackupRecord? running = null;
+        long epoch = 0;
+        await Wait.UntilAsync(async () =>
+        {
+            if ((await HeldAsync(fleet)).GetValueOrDefault(clusterId) is not { Owner: var owner } lease || owner != paused.Name)
+                return false;
+            epoch = lease.Epoch;
+            var active = await fleet.Index.GetActiveBackupAsync(clusterId, Ct);
+            running = active is null ? null : (await fleet.Index.ListBaseBackupsAsync(active.Id, Ct)).FirstOrDefault(b => b.State == BaseBackupState.Running);
+            return running is not null && Directory.Exists(fleet.Repository)
+                   && Directory.EnumerateFiles(fleet.Repository, "data.*", SearchOption.AllDirectories).Any();
+        }, Bounded, $"a base backup running on {paused.Name}");
+        var chainId = (await ChainAsync(fleet, clusterId)).ChainId;
+        paused.Signal("STOP");
+
+        // The other instance takes the cluster over and streams, ending the paused one's replication connection.
+        var target = await WriteMarkAsync(pg, "while paused");
+        await Wait.UntilAsync(async () => (await ChainAsync(fleet, clusterId)).DurableEnd >= target, Ttl + TimeSpan.FromSeconds(20),
+            $"{other.Name} to stream the cluster while {paused.Name} is paused");
+        var taken = (await HeldAsync(fleet))[clusterId];
+        Assert.Equal(other.Name, taken.Owner);
+        Assert.True(taken.Epoch > epoch);
+
+        // Woken up, the stale owner sees its lease gone, stops its worker and commits nothing.
+        paused.Signal("CONT");
+        await Wait.UntilAsync(() => Task.FromResult(paused.Output.Contains($"lease of cluster {clusterId} (epoch {epoch})", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30), $"{paused.Name} to notice it lost the lease (output:\n{paused.Output})");
+        Assert.False(paused.HasExited, "the stale owner steps back; it does not die");
+
+        // Later base backups complete (whoever backs the cluster up by then); the interrupted one never does.
+        await Wait.UntilAsync(async () => (await fleet.Index.GetActiveBackupAsync(clusterId, Ct))?.State == BackupState.Available, Bounded,
+            "a complete base backup after the takeover");
+        await Task.Delay(Ttl, Ct); // time for a stale commit to show, if it were going to
+        Assert.False(File.Exists(Path.Combine(fleet.Repository, RepositoryLayout.BaseBackupComplete(clusterId, chainId, running!.Label))),
+            $"base backup {running.Label}, interrupted by the pause, was committed by the stale owner");
+        var row = (await fleet.Index.ListBaseBackupsAsync((await fleet.Index.GetActiveBackupAsync(clusterId, Ct))!.Id, Ct)).Single(b => b.Label == running.Label);
+        Assert.NotEqual(BaseBackupState.Complete, row.State);
+
+        var end = await WriteMarkAsync(pg, "end");
+        await Wait.UntilAsync(async () => (await ChainAsync(fleet, clusterId)).DurableEnd >= end, Bounded, "the last WAL");
+        var chain = await ChainAsync(fleet, clusterId);
+        Assert.Equal(chainId, chain.ChainId);
+        var report = await ChainVerifier.VerifyAsync(new LocalObjectStore(fleet.Repository), chain, null, Ct);
+        Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        // Last started, first stopped: the instances before the servers they talk to.
+        for (var i = _cleanup.Count - 1; i >= 0; i--)
+            await _cleanup[i].DisposeAsync();
+    }
+
+    private sealed class AsyncDisposer(Action dispose) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
