@@ -131,6 +131,7 @@ public sealed partial class FleetTests : IAsyncDisposable
         _cleanup.Add(leases);
         var index = new PostgresCatalog(catalogCs);
         _cleanup.Add(index);
+        await index.MigrateAsync(Ct); // the schema before the test reads the leases (the instances migrate too, once)
         return new Rig(catalogPg, catalogCs, clusters, repository.Path, leases, index);
     }
 
