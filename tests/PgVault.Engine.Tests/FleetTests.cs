@@ -227,6 +227,29 @@ public sealed partial class FleetTests : IAsyncDisposable
                 listed.SelectMany(i => i!["clusters"]!.AsArray().Select(c => c!["clusterId"]!.GetValue<string>())).Order(StringComparer.Ordinal));
         }
 
+        // Every instance is ready (its heartbeat reaches the catalog) and reports what it holds; together, every cluster.
+        var held = await HeldAsync(fleet);
+        var ownedSum = 0;
+        foreach (var instance in instances)
+        {
+            using var http = await instance.ClientAsync();
+            var ready = JsonNode.Parse(await http.GetStringAsync("/readyz", Ct))!;
+            Assert.Equal("ok", ready["checks"]!.AsArray().Single(c => c!["name"]!.GetValue<string>() == "fleet")!["status"]!.GetValue<string>());
+            var metrics = await http.GetStringAsync("/metrics", Ct);
+            var owned = int.Parse(OwnedSeries().Match(metrics).Groups["n"].Value, CultureInfo.InvariantCulture);
+            Assert.Equal(held.Values.Count(l => l.Owner == instance.Name), owned);
+            ownedSum += owned;
+
+            // An action on a cluster another instance backs up is refused, naming that instance.
+            var (otherId, lease) = held.First(kv => kv.Value.Owner != instance.Name);
+            using var refused = await http.PostAsync(new Uri($"/clusters/{otherId}/backups", UriKind.Relative), null, Ct);
+            var error = await refused.Content.ReadAsStringAsync(Ct);
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Contains($"instance '{lease.Owner}'", error, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(fleet.Clusters.Count, ownedSum);
+
         // kill -9 the instance holding the most clusters, while the clusters keep writing.
         var before = await HeldAsync(fleet);
         var victim = instances.OrderByDescending(i => before.Values.Count(l => l.Owner == i.Name)).First();
@@ -255,7 +278,7 @@ public sealed partial class FleetTests : IAsyncDisposable
 
             return takeover.Count == orphaned.Count;
         }, Ttl + TimeSpan.FromSeconds(10), $"the WAL of {string.Join(", ", orphaned)} (orphaned by {victim.Name}) to reach the repository again");
-        TestContext.Current.SendDiagnosticMessage($"takeover after kill -9 (TTL {Ttl.TotalSeconds} s): " +
+        TestContext.Current.TestOutputHelper?.WriteLine($"takeover after kill -9 (TTL {Ttl.TotalSeconds} s): " +
             string.Join(", ", takeover.Select(kv => $"{kv.Key[..8]} {kv.Value.TotalSeconds:0.0} s")));
 
         var survivors = names.Where(n => n != victim.Name).ToList();
@@ -353,6 +376,9 @@ public sealed partial class FleetTests : IAsyncDisposable
         var report = await ChainVerifier.VerifyAsync(new LocalObjectStore(fleet.Repository), chain, null, Ct);
         Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
     }
+
+    [GeneratedRegex(@"^pgvault_fleet_clusters_owned\{[^}]*\} (?<n>\d+)", RegexOptions.Multiline)]
+    private static partial Regex OwnedSeries();
 
     public async ValueTask DisposeAsync()
     {
