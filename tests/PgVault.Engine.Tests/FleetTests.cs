@@ -314,6 +314,42 @@ public sealed partial class FleetTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_rolling_restart_of_every_instance_leaves_no_WAL_gap()
+    {
+        var fleet = await StartClustersAsync("rolling", 3);
+        var names = new[] { "roll-a", "roll-b", "roll-c" };
+        var instances = names.Select(n => StartInstance(fleet, n)).ToList();
+        await BalancedAsync(fleet, names, "every cluster leased, each instance within one of its share");
+        var chains = new Dictionary<string, string>();
+        foreach (var (id, pg) in fleet.Clusters)
+        {
+            var target = await WriteMarkAsync(pg, "start");
+            await Wait.UntilAsync(async () => (await ChainAsync(fleet, id)).DurableEnd >= target, Bounded, $"cluster {id}'s first WAL");
+            chains[id] = (await ChainAsync(fleet, id)).ChainId;
+        }
+
+        // One after the other: SIGTERM (its clusters go to the others at once), start it again, wait for the balance.
+        for (var i = 0; i < instances.Count; i++)
+        {
+            Assert.Equal(0, await instances[i].StopAsync(TimeSpan.FromSeconds(60)));
+            foreach (var (_, pg) in fleet.Clusters)
+                await WriteMarkAsync(pg, $"while {names[i]} restarts");
+            instances[i] = StartInstance(fleet, names[i]);
+            await BalancedAsync(fleet, names, $"the balance back after restarting {names[i]}");
+        }
+
+        foreach (var (id, pg) in fleet.Clusters)
+        {
+            var target = await WriteMarkAsync(pg, "end");
+            await Wait.UntilAsync(async () => (await ChainAsync(fleet, id)).DurableEnd >= target, Bounded, $"cluster {id}'s last WAL");
+            var chain = await ChainAsync(fleet, id);
+            Assert.Equal(chains[id], chain.ChainId);
+            var report = await ChainVerifier.VerifyAsync(new LocalObjectStore(fleet.Repository), chain, null, Ct);
+            Assert.True(report.Ok, $"cluster {id}: " + string.Join("\n", report.Findings.Select(f => f.Message)));
+        }
+    }
+
+    [Fact]
     public async Task An_owner_paused_past_its_TTL_commits_nothing_when_it_wakes_and_steps_back()
     {
         var fleet = await StartClustersAsync("paused", 1);
