@@ -359,7 +359,7 @@ async function loadCluster() {
     // The first view shows all of the backups' history when it fits a preset span, else the last 30 days.
     const oldest = Math.min(Date.now(), ...timeline.chains.map((x) => Date.parse(x.backup.metadata.createdDate)));
     const age = (Date.now() - oldest) / 1000;
-    timeline.spanSeconds = [3600, 21600, 86400, 604800, 2592000].find((s) => s >= age * 1.1) ?? 2592000;
+    timeline.spanSeconds = [900, 3600, 21600, 86400, 604800, 2592000].find((s) => s >= age * 1.1) ?? 2592000;
   }
   renderCluster();
 }

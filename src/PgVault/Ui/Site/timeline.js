@@ -92,9 +92,10 @@ export function drawTimeline(container, { chains, from, to, chosen, lane, now })
   const axis = node('g', { class: 'axis' });
   for (let t = Math.ceil(from / step) * step; t <= to; t += step) {
     axis.append(node('line', { x1: x(t), x2: x(t), y1: AXIS_HEIGHT - 6, y2: height }));
-    axis.append(node('text', { x: x(t) + 3, y: AXIS_HEIGHT - 10 }, tickLabel(t, step)));
+    // A label that would be cut at the right edge is left out.
+    if (x(t) + 40 < width) axis.append(node('text', { x: x(t) + 3, y: AXIS_HEIGHT - 10 }, tickLabel(t, step)));
   }
-  axis.append(node('text', { x: width - 4, y: 12, 'text-anchor': 'end' }, 'UTC'));
+  axis.append(node('text', { x: 4, y: 10 }, 'UTC'));
   svg.append(axis);
 
   chains.forEach((chain, i) => {
