@@ -34,6 +34,8 @@ public sealed class EngineGauges
             "WAL bytes the server has written but the repository does not hold durably yet (as last reported by the server)");
         _meter.CreateObservableGauge("pgvault.wal.lag_seconds", () => Each(LagSeconds), "s",
             "Age of the oldest WAL received but not yet durable; while streaming is interrupted, time since the interruption");
+        _meter.CreateObservableGauge("pgvault.wal.durable_lsn", () => Each(w => w.Chain.Current?.EndLsn), null,
+            "End of the WAL the repository holds durably (LSN as a byte position); the catalog row follows within a second");
         _meter.CreateObservableGauge("pgvault.wal.streaming", () => Each(w => w.Chain.Streaming ? 1 : 0), null,
             "1 while WAL streaming is connected, 0 otherwise");
         _meter.CreateObservableGauge("pgvault.recovery_window.start_timestamp", () => Each(WindowStart), "s",
