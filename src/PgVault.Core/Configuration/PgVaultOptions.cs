@@ -418,6 +418,24 @@ public sealed class ApiOptions
 
     /// <summary>HTTPS for the API (the <c>https://</c> URLs of <c>serve --urls</c>). Default: none (HTTP only).</summary>
     public TlsOptions Tls { get; set; } = new();
+
+    /// <summary>The web console at <c>/ui/</c>.</summary>
+    public ConsoleOptions Console { get; set; } = new();
+}
+
+/// <summary>
+/// The web console <c>serve</c> answers at <c>/ui/</c>: sign-in with the API's users and tokens, a session cookie
+/// (<c>HttpOnly</c>, <c>SameSite=Strict</c>, <c>Secure</c> over HTTPS) whose state-changing requests carry its CSRF token.
+/// </summary>
+public sealed class ConsoleOptions
+{
+    /// <summary>Serve the console and accept its session cookie. Default true; false leaves <c>/ui/</c> unmapped (404)
+    /// and the API accepts credentials in the <c>Authorization</c> header only.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>A console session not used for this long ends (sign in again). Default 30 minutes. Sessions also end
+    /// 12 hours after sign-in, and when <c>serve</c> restarts.</summary>
+    public TimeSpan SessionIdleTimeout { get; set; } = TimeSpan.FromMinutes(30);
 }
 
 /// <summary>

@@ -152,6 +152,8 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Api:Tls:KeyFile needs {p}:Api:Tls:CertificateFile");
         if (o.Api.Tls.HstsMaxAge < TimeSpan.Zero)
             errors.Add($"{p}:Api:Tls:HstsMaxAge must not be negative (zero sends no Strict-Transport-Security)");
+        if (o.Api.Console.SessionIdleTimeout < TimeSpan.FromMinutes(1) || o.Api.Console.SessionIdleTimeout > TimeSpan.FromHours(12))
+            errors.Add($"{p}:Api:Console:SessionIdleTimeout is {o.Api.Console.SessionIdleTimeout}; expected 00:01:00 to 12:00:00");
         if (o.RateLimit.FailedLoginBurst < 1)
             errors.Add($"{p}:RateLimit:FailedLoginBurst must be at least 1");
         if (!(o.RateLimit.FailedLoginsPerMinute > 0) || o.RateLimit.FailedLoginsPerMinute > 60_000)
