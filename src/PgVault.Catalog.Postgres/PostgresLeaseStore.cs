@@ -6,7 +6,7 @@ using PgVault.Fleet;
 namespace PgVault.Catalog.Postgres;
 
 /// <summary>
-/// The fleet's membership and leases in the PostgreSQL catalog (tables of migration 0006). Its own small connection
+/// The fleet's membership and leases in the PostgreSQL catalog (tables of migration 0007). Its own small connection
 /// pool, so a busy API never delays a lease renewal. Every time is the catalog server's <c>clock_timestamp()</c>.
 /// </summary>
 public sealed class PostgresLeaseStore : ILeaseStore, IAsyncDisposable
