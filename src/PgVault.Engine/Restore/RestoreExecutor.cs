@@ -190,9 +190,9 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
                         using (var handle = File.OpenHandle(path, System.IO.FileMode.Open, FileAccess.ReadWrite))
                         {
                             RandomAccess.SetLength(handle, changed.Size);
+                            // No fsync per file: MakeDurable's one syncfs at the end of the restore covers every layer's writes.
                             while (await reader.NextBlockAsync(block, ct).ConfigureAwait(false) is var (number, length))
                                 await RandomAccess.WriteAsync(handle, block.AsMemory(0, length), number * BlockMap.BlockBytes, ct).ConfigureAwait(false);
-                            RandomAccess.FlushToDisk(handle);
                         }
 
                         if (!OperatingSystem.IsWindows())
