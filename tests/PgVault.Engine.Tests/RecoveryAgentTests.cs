@@ -199,6 +199,8 @@ public sealed class RecoveryAgentTests
         var auto = Path.Combine(target.Path, "postgresql.auto.conf");
         var conf = await File.ReadAllTextAsync(auto, Ct);
         Assert.Contains("recovery_target_action = 'promote'", conf, StringComparison.Ordinal);
+        // The restore synced its filesystem: the server's startup pass over the directory is one syncfs, not an fsync per file.
+        Assert.Contains("recovery_init_sync_method = 'syncfs'", conf, StringComparison.Ordinal);
         await File.WriteAllTextAsync(auto, conf.Replace("recovery_target_action = 'promote'", "recovery_target_action = 'pause'", StringComparison.Ordinal), Ct);
 
         var lockFile = Path.Combine(SpoolOf(target.Path), WalFetchAgent.LockFile);
