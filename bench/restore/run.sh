@@ -435,10 +435,12 @@ handover_cost() { # AUTO_CONF OUT
             /bin/sh -c "$c" >/dev/null 2>&1 || { echo "handover $f failed" >&2; exit 1; }
         done
         t1=${EPOCHREALTIME/./}
-        echo "$(times | tail -1) $t0 $t1"' _ "$dir" "$cmd" "$HANDOVERS" >"$2.raw" || { echo "0 0 0" >"$2"; rm -rf "$dir"; return 0; }
-    # "0m0.512s 0m0.901s t0 t1": the children's user and sys
-    awk -v n="$HANDOVERS" '{ split($1, u, /[ms]/); split($2, y, /[ms]/)
-        printf "%.3f %.3f %d\n", 1000 * (u[1] * 60 + u[2] + y[1] * 60 + y[2]) / n, ($4 - $3) / 1000 / n, n }' "$2.raw" >"$2"
+        echo "$t0 $t1"
+        times   # in this shell (not a pipeline'"'"'s subshell): its own user/sys, then its children'"'"'s
+        ' _ "$dir" "$cmd" "$HANDOVERS" >"$2.raw" || { echo "0 0 0" >"$2"; rm -rf "$dir"; return 0; }
+    # "t0 t1", "0m0.01s 0m0.02s" (the shell), "0m0.512s 0m0.901s" (the children: user, sys)
+    awk -v n="$HANDOVERS" 'NR == 1 { t0 = $1; t1 = $2 } NR == 3 { split($1, u, /[ms]/); split($2, y, /[ms]/)
+        printf "%.3f %.3f %d\n", 1000 * (u[1] * 60 + u[2] + y[1] * 60 + y[2]) / n, (t1 - t0) / 1000 / n, n }' "$2.raw" >"$2"
     rm -rf "$dir"
 }
 
