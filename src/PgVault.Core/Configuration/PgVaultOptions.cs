@@ -356,6 +356,21 @@ public sealed class EngineOptions
     /// once, each with up to 8 MiB buffered. Default 2; from 1 to 64. <c>pgvault restore --jobs N</c> overrides it.</summary>
     public int RestoreJobs { get; set; } = 2;
 
+    /// <summary>Whole WAL segments a recovering server's fetch agent keeps fetched ahead of its replay (disk: this × 16
+    /// MiB in the restored <c>pg_wal</c>). Default 16; from 1 to 256. Written into the restored server's
+    /// <c>restore_command</c> (<c>wal-fetch --prefetch N</c>) when not the default.</summary>
+    public int WalPrefetchSegments { get; set; } = DefaultWalPrefetchSegments;
+
+    /// <summary>WAL segments that agent fetches at once (memory: a few MiB of buffers each). Default 4; from 1 to 32.
+    /// Written into the <c>restore_command</c> (<c>wal-fetch --prefetch-jobs N</c>) when not the default.</summary>
+    public int WalPrefetchJobs { get; set; } = DefaultWalPrefetchJobs;
+
+    /// <summary>The default of <see cref="WalPrefetchSegments"/>.</summary>
+    public const int DefaultWalPrefetchSegments = 16;
+
+    /// <summary>The default of <see cref="WalPrefetchJobs"/>.</summary>
+    public const int DefaultWalPrefetchJobs = 4;
+
     /// <summary>Cron expression (5 fields, UTC) for expiry runs in <c>serve</c> (every repository, every cluster's
     /// <see cref="ClusterOptions.RetentionDays"/>). Default <c>30 * * * *</c> (hourly at half past). Empty turns
     /// scheduled expiry off (<c>pgvault expire</c> still works).</summary>
@@ -418,6 +433,24 @@ public sealed class ApiOptions
 
     /// <summary>HTTPS for the API (the <c>https://</c> URLs of <c>serve --urls</c>). Default: none (HTTP only).</summary>
     public TlsOptions Tls { get; set; } = new();
+
+    /// <summary>The web console at <c>/ui/</c>.</summary>
+    public ConsoleOptions Console { get; set; } = new();
+}
+
+/// <summary>
+/// The web console <c>serve</c> answers at <c>/ui/</c>: sign-in with the API's users and tokens, a session cookie
+/// (<c>HttpOnly</c>, <c>SameSite=Strict</c>, <c>Secure</c> over HTTPS) whose state-changing requests carry its CSRF token.
+/// </summary>
+public sealed class ConsoleOptions
+{
+    /// <summary>Serve the console and accept its session cookie. Default true; false leaves <c>/ui/</c> unmapped (404)
+    /// and the API accepts credentials in the <c>Authorization</c> header only.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>A console session not used for this long ends (sign in again). Default 30 minutes. Sessions also end
+    /// 12 hours after sign-in, and when <c>serve</c> restarts.</summary>
+    public TimeSpan SessionIdleTimeout { get; set; } = TimeSpan.FromMinutes(30);
 }
 
 /// <summary>

@@ -136,6 +136,10 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Engine:CompressionWorkers must be from 0 to 64");
         if (o.Engine.RestoreJobs is < 1 or > 64)
             errors.Add($"{p}:Engine:RestoreJobs must be from 1 to 64");
+        if (o.Engine.WalPrefetchSegments is < 1 or > 256)
+            errors.Add($"{p}:Engine:WalPrefetchSegments must be from 1 to 256");
+        if (o.Engine.WalPrefetchJobs is < 1 or > 32)
+            errors.Add($"{p}:Engine:WalPrefetchJobs must be from 1 to 32");
         if (o.Engine.CompressionLevel is < 1 or > 22)
             errors.Add($"{p}:Engine:CompressionLevel must be from 1 to 22");
         if (!string.IsNullOrWhiteSpace(o.Engine.ExpirySchedule) && !IsCron(o.Engine.ExpirySchedule))
@@ -152,6 +156,8 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Api:Tls:KeyFile needs {p}:Api:Tls:CertificateFile");
         if (o.Api.Tls.HstsMaxAge < TimeSpan.Zero)
             errors.Add($"{p}:Api:Tls:HstsMaxAge must not be negative (zero sends no Strict-Transport-Security)");
+        if (o.Api.Console.SessionIdleTimeout < TimeSpan.FromMinutes(1) || o.Api.Console.SessionIdleTimeout > TimeSpan.FromHours(12))
+            errors.Add($"{p}:Api:Console:SessionIdleTimeout is {o.Api.Console.SessionIdleTimeout}; expected 00:01:00 to 12:00:00");
         if (o.RateLimit.FailedLoginBurst < 1)
             errors.Add($"{p}:RateLimit:FailedLoginBurst must be at least 1");
         if (!(o.RateLimit.FailedLoginsPerMinute > 0) || o.RateLimit.FailedLoginsPerMinute > 60_000)
