@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every PgVault test on this machine: installs what the tests need (PostgreSQL 15 server binaries, the
 # server builds of 14, 16, 17 and 18 for the version matrix (and 13, which PgVault refuses), the
-# `postgres` OS user that runs them when the tests run as root, the npm S3 test server), restores and builds, then `dotnet test`.
+# `postgres` OS user that runs them when the tests run as root, the npm S3 test server, Chromium and chromedriver for the
+# web console's browser tests), restores and builds, then `dotnet test`.
 # Ends with one line "tests: N passed, N failed, N skipped". Exit status 0 only when every test passed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,6 +18,14 @@ fi
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   # PostgreSQL refuses to run as root; the fixture runs it as this user.
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
+
+# The web console's browser tests: Debian's Chromium and its WebDriver (chromedriver), driven from the tests with
+# Selenium; nothing is downloaded at test time. A font, so screenshots show text.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "test.sh: installing Chromium (chromium, chromium-driver) for the console's browser tests"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null
 fi
 
 # The S3-protocol server the storage and engine tests start on loopback: s3rver (npm, pinned in tests/tools/package.json)

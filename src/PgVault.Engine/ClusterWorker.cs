@@ -1,9 +1,9 @@
-using Cronos;
 using Microsoft.Extensions.Logging;
 using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine.BaseBackup;
 using PgVault.Engine.Chains;
+using PgVault.Engine.Repository;
 using PgVault.Engine.Wal;
 using PgVault.Errors;
 using PgVault.Storage;
@@ -21,7 +21,7 @@ public sealed class ClusterWorker
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _baseBackupGate = new(1, 1);
-    private readonly CronExpression _schedule;
+    private readonly BaseBackupSchedule _schedule;
     private readonly SemaphoreSlim _stopped = new(0);
     private Task? _lastBaseBackup;
     private TaskCompletionSource? _pause;
@@ -35,7 +35,7 @@ public sealed class ClusterWorker
         _logger = logger;
         Chain = new ClusterChain(cluster, store, catalog, engine, time, logger);
         Streamer = new WalStreamer(Chain, engine, time, logger);
-        _schedule = CronExpression.Parse(cluster.BaseBackupSchedule);
+        _schedule = BaseBackupSchedule.For(cluster);
         Chain.ChainStarted += OnChainStarted;
     }
 
@@ -46,7 +46,7 @@ public sealed class ClusterWorker
             return; // the next run starts one (it finds no complete base backup)
         try
         {
-            TryStartBaseBackup($"backup {e.Backup.Id} has just started and has no base backup", null, run.Token);
+            TryStartBaseBackup($"backup {e.Backup.Id} has just started and has no base backup", null, null, _schedule.DefaultType, run.Token);
         }
         catch (Exception ex) when (ex is PgVaultException or ObjectDisposedException)
         {
@@ -160,16 +160,15 @@ public sealed class ClusterWorker
             await FailInterruptedAsync(ct).ConfigureAwait(false);
             var bases = await _catalog.ListBaseBackupsAsync(Chain.Current!.Id, ct).ConfigureAwait(false);
             if (!bases.Any(b => b.State == BaseBackupState.Complete))
-                TryStartBaseBackup("the backup has no complete base backup", null, ct);
+                TryStartBaseBackup("the backup has no complete base backup", null, null, _schedule.DefaultType, ct);
 
             while (!ct.IsCancellationRequested)
             {
                 var now = _time.GetUtcNow();
-                var next = _schedule.GetNextOccurrence(now.UtcDateTime, TimeZoneInfo.Utc);
-                if (next is null)
+                if (_schedule.Next(now) is not { } next)
                     break;
-                await Task.Delay(next.Value - now.UtcDateTime, _time, ct).ConfigureAwait(false);
-                TryStartBaseBackup($"scheduled ({Cluster.BaseBackupSchedule})", null, ct);
+                await Task.Delay(next.At - now, _time, ct).ConfigureAwait(false);
+                TryStartBaseBackup($"scheduled ({next.Description})", null, null, next.Type, ct);
             }
 
             await streaming.ConfigureAwait(false);
@@ -194,24 +193,28 @@ public sealed class ClusterWorker
     private TimeSpan SaveInterval =>
         TimeSpan.FromTicks(Math.Clamp(_engine.WalLagThreshold.Ticks / 4, TimeSpan.FromMilliseconds(250).Ticks, CatalogSaver.MaxInterval.Ticks));
 
-    /// <summary>Starts a base backup in the background; false when one is already running.</summary>
+    /// <summary>
+    /// Starts a base backup (of the schedule's <see cref="BaseBackupSchedule.DefaultType"/>) in the background; false when
+    /// one is already running.
+    /// </summary>
     public bool TryStartBaseBackup(string reason, IProgress<BaseBackupProgress>? progress = null, CancellationToken ct = default) =>
-        TryStartBaseBackup(reason, progress, null, ct);
+        TryStartBaseBackup(reason, progress, null, _schedule.DefaultType, ct);
 
     /// <summary>
-    /// Starts a base backup in the background (running until <paramref name="stopping"/>) and returns it as soon as it is
-    /// recorded RUNNING, so a reader can follow it by its label; null when one is already running.
+    /// Starts a base backup of <paramref name="type"/> (null: the schedule's <see cref="BaseBackupSchedule.DefaultType"/>)
+    /// in the background (running until <paramref name="stopping"/>) and returns it as soon as it is recorded RUNNING, so a
+    /// reader can follow it by its label; null when one is already running.
     /// </summary>
-    public async Task<BaseBackupRecord?> StartBaseBackupAsync(string reason, CancellationToken stopping, CancellationToken ct)
+    public async Task<BaseBackupRecord?> StartBaseBackupAsync(string reason, BaseBackupType? type, CancellationToken stopping, CancellationToken ct)
     {
         var started = new TaskCompletionSource<BaseBackupRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!TryStartBaseBackup(reason, null, started, stopping))
+        if (!TryStartBaseBackup(reason, null, started, type ?? _schedule.DefaultType, stopping))
             return null;
         return await started.Task.WaitAsync(ct).ConfigureAwait(false);
     }
 
     private bool TryStartBaseBackup(string reason, IProgress<BaseBackupProgress>? progress, TaskCompletionSource<BaseBackupRecord>? started,
-        CancellationToken ct)
+        BaseBackupType? type, CancellationToken ct)
     {
         if (Paused)
             throw new PgVaultException(ErrorCode.Conflict, $"cluster '{Cluster.Id}' is being restored", "retry when the restore has finished");
@@ -224,13 +227,13 @@ public sealed class ClusterWorker
                 "check the cluster's ConnectionString and that it accepts replication connections; the log says why streaming fails");
         }
 
-        _logger.LogInformation("cluster {Cluster}: starting a base backup: {Reason}", Cluster.Id, reason);
+        _logger.LogInformation("cluster {Cluster}: starting a {Type} base backup: {Reason}", Cluster.Id, type?.Name() ?? "full", reason);
         _lastBaseBackup = Task.Run(async () =>
         {
             try
             {
                 await new BaseBackupRunner(Chain, _catalog, _engine, _time, _logger) { Started = r => started?.TrySetResult(r) }
-                    .RunAsync(progress, ct).ConfigureAwait(false);
+                    .RunAsync(progress, ct, type).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -269,8 +272,12 @@ public sealed class ClusterWorker
             await task.ConfigureAwait(false);
     }
 
-    /// <summary>A base backup still RUNNING in the catalog when the worker starts was interrupted: it never completes.</summary>
-    private async Task FailInterruptedAsync(CancellationToken ct)
+    /// <summary>
+    /// A base backup still RUNNING in the catalog when the worker starts (or, in <c>pgvault backup</c>, once the replication
+    /// slot was found free: no other process backs the cluster up) was interrupted: it never completes. Its objects stay
+    /// without a completion marker, so nothing uses them (restore, a later incremental, info), and expiry removes them.
+    /// </summary>
+    public async Task FailInterruptedAsync(CancellationToken ct)
     {
         foreach (var b in await _catalog.ListBaseBackupsAsync(Chain.Current!.Id, ct).ConfigureAwait(false))
         {

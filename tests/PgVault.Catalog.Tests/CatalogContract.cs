@@ -267,7 +267,7 @@ public abstract class CatalogContract
         var running = new BaseBackupRecord
         {
             BackupId = "chain", Label = "20260101T120500Z", State = BaseBackupState.Running, Timeline = 1,
-            StartedAt = T0.AddMinutes(5), StartLsn = 0x3000028,
+            StartedAt = T0.AddMinutes(5), StartLsn = 0x3000028, Type = "incr",
         };
         var done = new BaseBackupRecord
         {
@@ -281,6 +281,10 @@ public abstract class CatalogContract
         var failed = running with { State = BaseBackupState.Failed, Error = "pg_basebackup exited with 1" };
         await catalog.SaveBaseBackupAsync(failed, Ct);
         Assert.Equal([done, failed], await catalog.ListBaseBackupsAsync("chain", Ct));
+        Assert.Equal(["full", "incr"], (await catalog.ListBaseBackupsAsync("chain", Ct)).Select(b => b.Type));
+        var diff = done with { Type = "diff" }; // the type taken replaces the type asked for
+        await catalog.SaveBaseBackupAsync(diff, Ct);
+        Assert.Equal("diff", (await catalog.ListBaseBackupsAsync("chain", Ct))[0].Type);
 
         Assert.True(await catalog.DeleteBackupAsync("chain", Ct));
         Assert.Empty(await catalog.ListBaseBackupsAsync("chain", Ct));

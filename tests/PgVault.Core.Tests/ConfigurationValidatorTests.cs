@@ -77,6 +77,23 @@ public sealed class ConfigurationValidatorTests
     }
 
     [Fact]
+    public void Typed_schedules_are_cron_or_empty_and_exclude_the_single_schedule_of_earlier_versions()
+    {
+        var o = Valid();
+        o.Clusters[0].FullBackupSchedule = "0 0 * * 0";
+        o.Clusters[0].IncrementalBackupSchedule = "";
+        o.Clusters[0].DiffBackupSchedule = "0 0 * * 8";
+        Assert.Equal(["PgVault:Clusters:0:DiffBackupSchedule '0 0 * * 8' must be a 5-field cron expression such as '0 0 * * 0', or empty (none)"],
+            PgVaultOptionsValidator.Validate(o));
+        o.Clusters[0].DiffBackupSchedule = null;
+        Assert.Empty(PgVaultOptionsValidator.Validate(o));
+        o.Clusters[0].BaseBackupSchedule = "0 0 * * *";
+        var errors = PgVaultOptionsValidator.Validate(o);
+        Assert.Equal(2, errors.Count);
+        Assert.All(errors, e => Assert.Contains("and PgVault:Clusters:0:BaseBackupSchedule are both set", e, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Unknown_keys_are_named_in_full_with_the_nearest_valid_key()
     {
         var errors = ConfigurationKeys.FindUnknown(

@@ -294,7 +294,7 @@ public sealed class PostgresMajorTests
         Assert.Equal([14], PostgresMajor.Supported.Where(m => !m.OptionListBaseBackup).Select(m => m.Number));
         Assert.Equal([14], PostgresMajor.Supported.Where(m => !m.ServerCompression).Select(m => m.Number));
         Assert.Equal([14], PostgresMajor.Supported.Where(m => !m.ReadReplicationSlot).Select(m => m.Number));
-        Assert.Equal("BASE_BACKUP LABEL 'a''b' FAST MANIFEST 'yes' MANIFEST_CHECKSUMS 'SHA256' TABLESPACE_MAP",
+        Assert.Equal("BASE_BACKUP LABEL 'a''b' FAST MANIFEST 'yes' MANIFEST_CHECKSUMS 'SHA256'",
             BaseBackupProtocol.Command(PostgresMajor.V14, "a'b", null, Configuration.ManifestChecksum.SHA256));
         Assert.StartsWith("BASE_BACKUP (LABEL 'a', CHECKPOINT 'fast'",
             BaseBackupProtocol.Command(PostgresMajor.V16, "a", null, Configuration.ManifestChecksum.SHA256), StringComparison.Ordinal);

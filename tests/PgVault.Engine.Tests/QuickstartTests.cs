@@ -48,8 +48,11 @@ public sealed class QuickstartTests
 
             var token = Regex.Match(output.ToString(), "Token:  (pgv_[A-Za-z0-9_-]{43})").Groups[1].Value;
             Assert.NotEmpty(token);
+            Assert.Contains($"Console: http://127.0.0.1:{port}/ui/", output.ToString(), StringComparison.Ordinal);
             var drain = DrainAsync(process.StandardOutput, output);
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            using (var page = await http.GetAsync(new Uri("/ui/", UriKind.Relative), ct))
+                Assert.Equal(System.Net.HttpStatusCode.OK, page.StatusCode);
             http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
             JsonNode? backup = null;
             await Wait.UntilAsync(async () =>

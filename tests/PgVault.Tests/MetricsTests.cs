@@ -91,6 +91,9 @@ public sealed partial class MetricsTests
         Assert.True(scrape.Single("pgvault_base_backups_total", c, ("outcome", "complete")) >= 1);
         Assert.True(scrape.Single("pgvault_repository_size_bytes", c) > 0);
         Assert.Equal(1, scrape.Single("pgvault_wal_streaming", c));
+        // The repository's durable end is at least what the catalog showed (the catalog follows it, never leads).
+        Assert.True(scrape.Single("pgvault_wal_durable_lsn", c) >= insert.Value,
+            $"pgvault_wal_durable_lsn {scrape.Single("pgvault_wal_durable_lsn", c)} is behind {insert} that the catalog already reached");
         var lagBytes = scrape.Single("pgvault_wal_lag_bytes", c);
         var lagSeconds = scrape.Single("pgvault_wal_lag_seconds", c);
         Assert.InRange(lagBytes, 0, 64L << 20);

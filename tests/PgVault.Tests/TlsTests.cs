@@ -14,7 +14,7 @@ public sealed class TlsTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static async Task WriteCertificateAsync(string directory, string commonName)
+    internal static async Task WriteCertificateAsync(string directory, string commonName)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={commonName}", key, HashAlgorithmName.SHA256);

@@ -112,6 +112,14 @@ public sealed record BaseBackupRecord
 
     public required BaseBackupState State { get; init; }
 
+    /// <summary>
+    /// What it holds, pgBackRest's words: <c>full</c> (every file), <c>diff</c> (the changes since the last full base
+    /// backup) or <c>incr</c> (since the last base backup of any type); the repository's <c>backup.json</c> records the
+    /// same. While running, the type asked for; once complete, the type taken (a diff or incr without a usable reference
+    /// is taken full).
+    /// </summary>
+    public string Type { get; init; } = FullType;
+
     public required int Timeline { get; init; }
 
     /// <summary>WAL position where the backup starts (its checkpoint's redo point); null while unknown.</summary>
@@ -133,4 +141,7 @@ public sealed record BaseBackupRecord
 
     /// <summary>Why it failed; null otherwise.</summary>
     public string? Error { get; init; }
+
+    /// <summary>The <see cref="Type"/> of a base backup holding every file.</summary>
+    public const string FullType = "full";
 }

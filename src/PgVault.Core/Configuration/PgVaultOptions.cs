@@ -176,8 +176,40 @@ public sealed class ClusterOptions
     /// while PgVault is down. Default <c>pgvault_</c> + the first 12 hex digits of the id.</summary>
     public string? ReplicationSlot { get; set; }
 
-    /// <summary>Cron expression (5 fields, UTC) for base backups. Default <c>0 0 * * *</c> (daily at midnight UTC).</summary>
-    public string BaseBackupSchedule { get; set; } = "0 0 * * *";
+    /// <summary>
+    /// Cron expression (5 fields, UTC) for full base backups (typed: PgVault compresses them and records the block map an
+    /// incremental one is compared with). Default <c>0 0 * * 0</c> (weekly, Sunday at midnight UTC); empty: none on a
+    /// schedule. When several schedules fall on the same minute, one base backup is taken: full before diff before incr.
+    /// </summary>
+    public string? FullBackupSchedule { get; set; }
+
+    /// <summary>
+    /// Cron expression (5 fields, UTC) for <c>diff</c> base backups (the blocks changed since the last full one).
+    /// Default: none.
+    /// </summary>
+    public string? DiffBackupSchedule { get; set; }
+
+    /// <summary>
+    /// Cron expression (5 fields, UTC) for <c>incr</c> base backups (the blocks changed since the last base backup of any
+    /// type). Default <c>0 0 * * *</c> (daily at midnight UTC; on Sundays the full one is taken instead); empty: none.
+    /// </summary>
+    public string? IncrementalBackupSchedule { get; set; }
+
+    /// <summary>
+    /// The one schedule of earlier versions: cron expression (5 fields, UTC) for full base backups taken as configured
+    /// (the server may compress them; they record no block map). Set, it replaces the typed schedules above (which must
+    /// then be left out), and the first base backup of a backup is such a one too. Default: none (the typed schedules).
+    /// </summary>
+    public string? BaseBackupSchedule { get; set; }
+
+    /// <summary>True when the typed schedules are in effect (no <see cref="BaseBackupSchedule"/>).</summary>
+    public bool TypedBaseBackups => BaseBackupSchedule is null;
+
+    /// <summary>The <see cref="FullBackupSchedule"/> default.</summary>
+    public const string DefaultFullBackupSchedule = "0 0 * * 0";
+
+    /// <summary>The <see cref="IncrementalBackupSchedule"/> default.</summary>
+    public const string DefaultIncrementalBackupSchedule = "0 0 * * *";
 
     /// <summary>The cluster's data directory on this machine (absolute). Needed only for an in-place restore
     /// (<c>POST /clusters/{id}/restore</c>): PgVault stops the cluster with <c>pg_ctl</c>, moves this directory aside
@@ -395,6 +427,24 @@ public sealed class ApiOptions
 
     /// <summary>HTTPS for the API (the <c>https://</c> URLs of <c>serve --urls</c>). Default: none (HTTP only).</summary>
     public TlsOptions Tls { get; set; } = new();
+
+    /// <summary>The web console at <c>/ui/</c>.</summary>
+    public ConsoleOptions Console { get; set; } = new();
+}
+
+/// <summary>
+/// The web console <c>serve</c> answers at <c>/ui/</c>: sign-in with the API's users and tokens, a session cookie
+/// (<c>HttpOnly</c>, <c>SameSite=Strict</c>, <c>Secure</c> over HTTPS) whose state-changing requests carry its CSRF token.
+/// </summary>
+public sealed class ConsoleOptions
+{
+    /// <summary>Serve the console and accept its session cookie. Default true; false leaves <c>/ui/</c> unmapped (404)
+    /// and the API accepts credentials in the <c>Authorization</c> header only.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>A console session not used for this long ends (sign in again). Default 30 minutes. Sessions also end
+    /// 12 hours after sign-in, and when <c>serve</c> restarts.</summary>
+    public TimeSpan SessionIdleTimeout { get; set; } = TimeSpan.FromMinutes(30);
 }
 
 /// <summary>

@@ -70,8 +70,27 @@ public static class PgVaultOptionsValidator
                 errors.Add($"{key}:ReplicationSlot '{slot}' must be 1-63 characters of a-z, 0-9 and _");
             if (c.DataDirectory is not null && !Path.IsPathFullyQualified(c.DataDirectory))
                 errors.Add($"{key}:DataDirectory '{c.DataDirectory}' must be an absolute path");
-            if (!IsCron(c.BaseBackupSchedule))
+            if (c.BaseBackupSchedule is not null && !IsCron(c.BaseBackupSchedule))
                 errors.Add($"{key}:BaseBackupSchedule '{c.BaseBackupSchedule}' must be a 5-field cron expression such as '0 0 * * *'");
+            foreach (var (name, schedule) in new[]
+                     {
+                         ("FullBackupSchedule", c.FullBackupSchedule), ("DiffBackupSchedule", c.DiffBackupSchedule),
+                         ("IncrementalBackupSchedule", c.IncrementalBackupSchedule),
+                     })
+            {
+                if (schedule is null)
+                    continue;
+                if (c.BaseBackupSchedule is not null)
+                {
+                    errors.Add($"{key}:{name} and {key}:BaseBackupSchedule are both set; use the typed schedules " +
+                               "(FullBackupSchedule, DiffBackupSchedule, IncrementalBackupSchedule) or BaseBackupSchedule, not both");
+                }
+                else if (schedule.Length > 0 && !IsCron(schedule))
+                {
+                    errors.Add($"{key}:{name} '{schedule}' must be a 5-field cron expression such as '0 0 * * 0', or empty (none)");
+                }
+            }
+
             if (c.RetentionDays is < 1 or > 3650)
                 errors.Add($"{key}:RetentionDays is {c.RetentionDays}; expected 1 to 3650 days");
             if (c.MinBaseBackups is < 0 or > 1000)
@@ -135,6 +154,8 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Api:Tls:KeyFile needs {p}:Api:Tls:CertificateFile");
         if (o.Api.Tls.HstsMaxAge < TimeSpan.Zero)
             errors.Add($"{p}:Api:Tls:HstsMaxAge must not be negative (zero sends no Strict-Transport-Security)");
+        if (o.Api.Console.SessionIdleTimeout < TimeSpan.FromMinutes(1) || o.Api.Console.SessionIdleTimeout > TimeSpan.FromHours(12))
+            errors.Add($"{p}:Api:Console:SessionIdleTimeout is {o.Api.Console.SessionIdleTimeout}; expected 00:01:00 to 12:00:00");
         if (o.RateLimit.FailedLoginBurst < 1)
             errors.Add($"{p}:RateLimit:FailedLoginBurst must be at least 1");
         if (!(o.RateLimit.FailedLoginsPerMinute > 0) || o.RateLimit.FailedLoginsPerMinute > 60_000)

@@ -61,6 +61,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             BackupId = current.Id,
             Label = label,
             State = BaseBackupState.Running,
+            Type = (type ?? BaseBackupType.Full).Name(),
             Timeline = current.Timeline ?? 1,
             StartedAt = startedAt,
         };
@@ -84,7 +85,9 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
                 if (choice.FallbackReason is { } reason)
                 {
                     logger.LogWarning("cluster {Cluster}: base backup {Label} is taken full instead of {Type}: {Reason}",
-                        chain.Cluster.Id, label, requested.ToString().ToLowerInvariant(), reason);
+                        chain.Cluster.Id, label, requested.Name(), reason);
+                    record = record with { Type = choice.Type.Name() };
+                    await catalog.SaveBaseBackupAsync(record, ct).ConfigureAwait(false);
                 }
             }
 
@@ -248,6 +251,7 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
             record = record with
             {
                 State = BaseBackupState.Complete,
+                Type = choice.Type.Name(),
                 Timeline = (int)timeline,
                 StartLsn = startLsn.Value,
                 EndLsn = endLsn.Value,

@@ -98,6 +98,7 @@ public static class CatalogRebuilder
                 CompletedAt = m.CompletedAt,
                 SizeBytes = b.StoredBytes,
                 DatabaseBytes = m.DatabaseBytes,
+                Type = m.Type.Name(),
             };
         }
 
@@ -110,6 +111,7 @@ public static class CatalogRebuilder
             State = BaseBackupState.Failed,
             Timeline = 1,
             StartedAt = started,
+            Type = b.Metadata?.Type.Name() ?? BaseBackupRecord.FullType,
             Error = "incomplete in the repository (no completion marker)",
         };
     }

@@ -17,8 +17,10 @@ public sealed record VerifyReport(string BackupId, int ObjectsChecked, long Byte
 
 /// <summary>
 /// Re-reads every object of a chain: decompresses it and checks its SHA-256 and size against its key or its base
-/// backup's metadata; then checks that the WAL is continuous from each complete base backup's start to the chain's end.
-/// Each problem names the object, or the missing segment and the LSN range it covers.
+/// backup's metadata (parts, manifest, block map); then checks that every base backup an incremental one is restored
+/// over is present, complete, undamaged and of the same chain of references, and that the WAL is continuous from each
+/// complete base backup's start to the chain's end. Each problem names the object, or the missing segment and the LSN
+/// range it covers; a damaged or missing base backup that others are restored over names every one of them.
 /// </summary>
 public static class ChainVerifier
 {
@@ -36,7 +38,8 @@ public static class ChainVerifier
         }
 
         // Every object is read through the same verifying stream as restores read it (SHA-256 and size at its end).
-        async Task CheckAsync(string key, Func<Task<VerifyingReadStream>> open, Func<Task<bool>>? replaced = null)
+        // False when the object is damaged or missing.
+        async Task<bool> CheckAsync(string key, Func<Task<VerifyingReadStream>> open, Func<Task<bool>>? replaced = null)
         {
             objects++;
             progress?.Report(key);
@@ -46,17 +49,23 @@ public static class ChainVerifier
                 await using (verified.ConfigureAwait(false))
                     await verified.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
                 bytes += verified.Bytes;
+                return true;
             }
             catch (Errors.PgVaultException ex) when (ex.Code == Errors.ErrorCode.ObjectCorrupt)
             {
                 findings.Add(new VerifyFinding(true, $"corrupt object '{key}': {ex.Message[(ex.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..]}"));
+                return false;
             }
             catch (Exception ex) when (ex is ZstdException or InvalidDataException or IOException or Errors.PgVaultException)
             {
                 if (ex is ObjectNotFoundException && replaced is not null && await replaced().ConfigureAwait(false))
+                {
                     objects--;
-                else
-                    findings.Add(new VerifyFinding(true, $"corrupt or unreadable object '{key}': {ex.Message}"));
+                    return true;
+                }
+
+                findings.Add(new VerifyFinding(true, $"corrupt or unreadable object '{key}': {ex.Message}"));
+                return false;
             }
         }
 
@@ -70,6 +79,7 @@ public static class ChainVerifier
                 : null).ConfigureAwait(false);
         }
 
+        var damaged = new HashSet<string>(StringComparer.Ordinal);
         foreach (var b in chain.BaseBackups)
         {
             if (!b.Complete)
@@ -78,9 +88,15 @@ public static class ChainVerifier
                 continue;
             }
 
-            foreach (var part in b.Metadata!.Parts.Append(b.Metadata.Manifest))
-                await CheckAsync(part.Key, () => part.OpenVerifiedAsync(store, ct)).ConfigureAwait(false);
+            var m = b.Metadata!;
+            foreach (var part in m.Parts.Append(m.Manifest).Concat(m.BlockMap is { } map ? new[] { map } : Array.Empty<BaseBackupPart>()))
+            {
+                if (!await CheckAsync(part.Key, () => part.OpenVerifiedAsync(store, ct)).ConfigureAwait(false))
+                    damaged.Add(b.Label);
+            }
         }
+
+        findings.AddRange(CheckReferences(chain.BaseBackups, damaged));
 
         // Continuity: every segment from each complete base backup's start up to the chain's end.
         var end = chain.DurableEnd;
@@ -122,5 +138,57 @@ public static class ChainVerifier
         foreach (var key in chain.UnknownKeys)
             findings.Add(new VerifyFinding(false, $"unexpected object '{key}' (not part of the layout)"));
         return new VerifyReport(chain.Metadata.BackupId, objects, bytes, findings.DistinctBy(f => f.Message, StringComparer.Ordinal).ToList());
+    }
+
+    /// <summary>
+    /// The dependency chain of incremental base backups (pure): every base backup one is restored over must be present,
+    /// complete and undamaged, and its own references the same as the first ones of the incremental one (what the restore
+    /// applies, in order). One problem per base backup that others need and cannot have, naming all of them; one per
+    /// incremental base backup whose references do not agree.
+    /// </summary>
+    /// <param name="baseBackups">The chain's base backups.</param>
+    /// <param name="damaged">Labels of complete base backups with a corrupt or missing object.</param>
+    internal static IEnumerable<VerifyFinding> CheckReferences(IReadOnlyList<ScannedBaseBackup> baseBackups, IReadOnlySet<string> damaged)
+    {
+        var byLabel = baseBackups.ToDictionary(b => b.Label, StringComparer.Ordinal);
+        var dependents = new SortedDictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var b in baseBackups.Where(b => b.Complete).OrderBy(b => b.Label, StringComparer.Ordinal))
+        {
+            var references = b.Metadata!.References ?? [];
+            foreach (var label in references)
+            {
+                if (!dependents.TryGetValue(label, out var list))
+                    dependents[label] = list = [];
+                list.Add(b.Label);
+            }
+
+            if (references.Count > 0 && byLabel.TryGetValue(references[^1], out var direct) && direct is { Complete: true, Metadata: { } dm }
+                && !(dm.References ?? []).SequenceEqual(references.Take(references.Count - 1), StringComparer.Ordinal))
+            {
+                yield return new VerifyFinding(true,
+                    $"base backup {b.Label} is restored over {string.Join(", ", references)}, but {direct.Label} is itself restored over " +
+                    $"{((dm.References ?? []) is { Count: > 0 } r ? string.Join(", ", r) : "nothing")}: the chain of references is inconsistent");
+            }
+        }
+
+        foreach (var (label, needers) in dependents)
+        {
+            var names = string.Join(", ", needers);
+            if (!byLabel.TryGetValue(label, out var reference))
+            {
+                yield return new VerifyFinding(true,
+                    $"base backup {label} is missing, but base backups {names} are restored over it: they cannot be restored");
+            }
+            else if (!reference.Complete)
+            {
+                yield return new VerifyFinding(true,
+                    $"base backup {label} is incomplete, but base backups {names} are restored over it: they cannot be restored");
+            }
+            else if (damaged.Contains(label))
+            {
+                yield return new VerifyFinding(true,
+                    $"base backup {label} is damaged (see the objects above), and base backups {names} are restored over it: they cannot be restored either");
+            }
+        }
     }
 }

@@ -98,18 +98,25 @@ internal sealed class BaseBackupProtocol : IAsyncDisposable
         }
     }
 
-    /// <summary>The <c>BASE_BACKUP</c> command in <paramref name="major"/>'s syntax.</summary>
+    /// <summary>
+    /// The <c>BASE_BACKUP</c> command in <paramref name="major"/>'s syntax. Without <c>TABLESPACE_MAP</c>: with it, the
+    /// server leaves out everything below <c>pg_tblspc</c> but the tablespaces it lists, and it lists no in-place
+    /// tablespace (<c>allow_in_place_tablespaces</c>, a directory there rather than a link): their files were missing
+    /// from the tar and the restored cluster failed with "could not stat file pg_tblspc/…" (seen on 14 and 15). Without
+    /// it they are in the tar as directories; tablespaces outside the data directory are refused either way (see
+    /// <see cref="ReadStartAsync"/>).
+    /// </summary>
     internal static string Command(PostgresMajor major, string label, string? serverCompression, ManifestChecksum manifestChecksums)
     {
         if (!major.OptionListBaseBackup)
         {
             // 14: bare keywords; page checksums are verified unless NOVERIFY_CHECKSUMS.
-            return $"BASE_BACKUP LABEL {Quote(label)} FAST MANIFEST 'yes' MANIFEST_CHECKSUMS {Quote(ManifestChecksumName(manifestChecksums))} TABLESPACE_MAP";
+            return $"BASE_BACKUP LABEL {Quote(label)} FAST MANIFEST 'yes' MANIFEST_CHECKSUMS {Quote(ManifestChecksumName(manifestChecksums))}";
         }
 
         var options = new List<string>
         {
-            $"LABEL {Quote(label)}", "CHECKPOINT 'fast'", "MANIFEST 'yes'", $"MANIFEST_CHECKSUMS {Quote(ManifestChecksumName(manifestChecksums))}", "TABLESPACE_MAP",
+            $"LABEL {Quote(label)}", "CHECKPOINT 'fast'", "MANIFEST 'yes'", $"MANIFEST_CHECKSUMS {Quote(ManifestChecksumName(manifestChecksums))}",
         };
         if (serverCompression is not null)
         {

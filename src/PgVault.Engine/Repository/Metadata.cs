@@ -166,6 +166,27 @@ public enum BaseBackupType
     Incr,
 }
 
+/// <summary>Names of <see cref="BaseBackupType"/> as <c>backup.json</c>, the catalog and the API spell them.</summary>
+public static class BaseBackupTypes
+{
+    /// <summary><c>full</c>, <c>diff</c> or <c>incr</c>.</summary>
+    public static string Name(this BaseBackupType type) => type switch
+    {
+        BaseBackupType.Diff => "diff",
+        BaseBackupType.Incr => "incr",
+        _ => PgVault.Catalog.BaseBackupRecord.FullType,
+    };
+
+    /// <summary>The type named <paramref name="name"/> (<c>full</c>, <c>diff</c> or <c>incr</c>, any case), or null.</summary>
+    public static BaseBackupType? Parse(string? name) => name?.ToLowerInvariant() switch
+    {
+        "full" => BaseBackupType.Full,
+        "diff" => BaseBackupType.Diff,
+        "incr" => BaseBackupType.Incr,
+        _ => null,
+    };
+}
+
 /// <summary>
 /// <c>expiry.json</c>: written by expiry after it deleted the base backups that needed older WAL and before it deletes
 /// that WAL, so readers know the chain's WAL now starts at <see cref="WalStartLsn"/> (not at <c>chain.json</c>'s start)

@@ -75,6 +75,8 @@ public static class BackupCommand
                     await WaitAsync(changed, TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false);
                 }
 
+                // The slot was free: a base backup still RUNNING in the catalog is one whose process died (killed, a crash).
+                await worker.FailInterruptedAsync(ct).ConfigureAwait(false);
                 var reporter = new ProgressPrinter(Console.Out, !Console.IsOutputRedirected);
                 var record = await new BaseBackupRunner(worker.Chain, catalog, options.Engine, TimeProvider.System, loggers.CreateLogger("pgvault"))
                     .RunAsync(reporter, ct, ParseType(result.GetValue(type))).ConfigureAwait(false);

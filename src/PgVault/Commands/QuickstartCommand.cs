@@ -57,6 +57,7 @@ public static class QuickstartCommand
                     PgVault is backing up cluster {clusterId} (PostgreSQL on 127.0.0.1:{pg.Port}).
                       API:    {url}/clusters/backups   (also under {url}{PgVaultApp.IonosPrefix})
                       Token:  {token}
+                      Console: {url}/ui/   (sign in with the token)
                       Try:    curl -H "Authorization: Bearer {token}" {url}/clusters/backups
                     The first base backup runs now; within a minute the backup is AVAILABLE. Ctrl+C stops everything.
                     The command line reads the same configuration ({configFile}):

@@ -34,6 +34,8 @@ public sealed class EngineGauges
             "WAL bytes the server has written but the repository does not hold durably yet (as last reported by the server)");
         _meter.CreateObservableGauge("pgvault.wal.lag_seconds", () => Each(LagSeconds), "s",
             "Age of the oldest WAL received but not yet durable; while streaming is interrupted, time since the interruption");
+        _meter.CreateObservableGauge("pgvault.wal.durable_lsn", () => Each(w => w.Chain.Current?.EndLsn), null,
+            "End of the WAL the repository holds durably (LSN as a byte position); the catalog row follows within a second");
         _meter.CreateObservableGauge("pgvault.wal.streaming", () => Each(w => w.Chain.Streaming ? 1 : 0), null,
             "1 while WAL streaming is connected, 0 otherwise");
         _meter.CreateObservableGauge("pgvault.recovery_window.start_timestamp", () => Each(WindowStart), "s",
@@ -72,28 +74,30 @@ public sealed class EngineGauges
     private static double? LastThroughput(ClusterWorker w) =>
         NewestComplete(w) is { CompletedAt: { } done } b ? b.DatabaseBytes / Math.Max(0.001, (done - b.StartedAt).TotalSeconds) : null;
 
-    private static double? LagBytes(ClusterWorker w)
+    /// <summary>WAL bytes the server has written that the repository does not hold durably yet.</summary>
+    internal static double? LagBytes(ClusterWorker w)
     {
         var durable = w.Chain.Current?.EndLsn ?? 0;
         var server = w.Streamer.Lag.ServerEnd.Value;
         return server > durable ? server - durable : 0;
     }
 
-    private double? LagSeconds(ClusterWorker w) => Math.Max(0, (_time.GetUtcNow() - DurableUntil(w)).TotalSeconds);
+    private double? LagSeconds(ClusterWorker w) => Math.Max(0, (_time.GetUtcNow() - DurableUntil(w, _time.GetUtcNow())).TotalSeconds);
 
     /// <summary>Up to when the cluster's history is durable in the repository, as far as the streamer can tell.</summary>
-    private DateTimeOffset DurableUntil(ClusterWorker w)
+    internal static DateTimeOffset DurableUntil(ClusterWorker w, DateTimeOffset now)
     {
+        ArgumentNullException.ThrowIfNull(w);
         var interrupted = w.Chain.InterruptedSince;
         if (!w.Chain.Streaming)
-            return interrupted ?? _time.GetUtcNow();
+            return interrupted ?? now;
         // Reconnected but nothing stored since the interruption (the repository is still down): it still counts.
         var pending = w.Streamer.Lag.OldestPendingSince;
-        return interrupted is { } i && (pending is null || i < pending) ? i : pending ?? _time.GetUtcNow();
+        return interrupted is { } i && (pending is null || i < pending) ? i : pending ?? now;
     }
 
     private static double? WindowStart(ClusterWorker w) => w.Chain.Current?.EarliestRecoveryTargetTime?.ToUnixTimeMilliseconds() / 1000.0;
 
     private double? WindowEnd(ClusterWorker w) =>
-        w.Chain.Current?.EarliestRecoveryTargetTime is null ? null : DurableUntil(w).ToUnixTimeMilliseconds() / 1000.0;
+        w.Chain.Current?.EarliestRecoveryTargetTime is null ? null : DurableUntil(w, _time.GetUtcNow()).ToUnixTimeMilliseconds() / 1000.0;
 }

@@ -9,6 +9,7 @@ using PgVault.Catalog;
 using PgVault.Configuration;
 using PgVault.Engine.Restore;
 using PgVault.Errors;
+using PgVault.Ui;
 
 namespace PgVault.Hosting;
 
@@ -121,6 +122,7 @@ public static partial class PgVaultApp
         });
         services.AddSingleton<CredentialStore>();
         services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<ConsoleSessions>();
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.AddProblemDetails();
         services.AddAuthentication(PgVaultAuthenticationHandler.SchemeName)
@@ -161,6 +163,7 @@ public static partial class PgVaultApp
         app.UseMiddleware<AuditLogging>();
         app.UseMiddleware<RequestBodyLimits>();
         app.UseAuthentication();
+        app.UseMiddleware<ConsoleCsrf>();
         app.UseMiddleware<RequestRateLimit>();
         app.UseAuthorization();
 
@@ -175,6 +178,9 @@ public static partial class PgVaultApp
             app.MapBaseBackupEndpoints(prefix);
             app.MapRestoreEndpoints(prefix);
         }
+
+        if (options.Api.Console.Enabled)
+            app.MapConsoleEndpoints();
 
         // No fallback endpoint: an unknown path ends as a bodiless 404 (and a known path with the wrong method as 405),
         // which the status code pages above turn into an ErrorResponse.

@@ -451,7 +451,7 @@ public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
     }
 
     private const string BaseBackupColumns =
-        "backup_id, label, state, timeline, start_lsn, end_lsn, started_us, completed_us, size_bytes, database_bytes, error";
+        "backup_id, label, state, timeline, start_lsn, end_lsn, started_us, completed_us, size_bytes, database_bytes, error, type";
 
     public async Task SaveBaseBackupAsync(BaseBackupRecord baseBackup, CancellationToken ct)
     {
@@ -462,10 +462,10 @@ public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
         {
             await using var cmd = Command(conn,
                 $"INSERT INTO base_backups ({BaseBackupColumns}) VALUES (@backup_id, @label, @state, @timeline, @start_lsn, @end_lsn, " +
-                "@started_us, @completed_us, @size_bytes, @database_bytes, @error) ON CONFLICT (backup_id, label) DO UPDATE SET " +
+                "@started_us, @completed_us, @size_bytes, @database_bytes, @error, @type) ON CONFLICT (backup_id, label) DO UPDATE SET " +
                 "state = excluded.state, timeline = excluded.timeline, start_lsn = excluded.start_lsn, end_lsn = excluded.end_lsn, " +
                 "started_us = excluded.started_us, completed_us = excluded.completed_us, size_bytes = excluded.size_bytes, " +
-                "database_bytes = excluded.database_bytes, error = excluded.error");
+                "database_bytes = excluded.database_bytes, error = excluded.error, type = excluded.type");
             Add(cmd, "backup_id", b.BackupId);
             Add(cmd, "label", b.Label);
             Add(cmd, "state", StateName(b.State));
@@ -477,6 +477,7 @@ public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
             Add(cmd, "size_bytes", b.SizeBytes);
             Add(cmd, "database_bytes", b.DatabaseBytes);
             Add(cmd, "error", b.Error);
+            Add(cmd, "type", b.Type);
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
     }
@@ -606,6 +607,7 @@ public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
         SizeBytes = r.GetInt64(8),
         DatabaseBytes = r.GetInt64(9),
         Error = r.IsDBNull(10) ? null : r.GetString(10),
+        Type = r.GetString(11),
     };
 
     private static ClusterRecord ReadCluster(DbDataReader r) => new()

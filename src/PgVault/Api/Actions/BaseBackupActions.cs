@@ -20,7 +20,9 @@ public sealed class BaseBackupActions(ICatalog catalog, BackupEngine engine, PgV
     /// <param name="scope">The clusters the principal may see.</param>
     /// <param name="clusterId">The cluster, in canonical form.</param>
     /// <param name="ct">The request's cancellation.</param>
-    public async Task<ActionResult<BaseBackupRecord>> StartAsync(ClusterScope scope, string clusterId, CancellationToken ct)
+    /// <param name="type">The type asked for; null: the cluster's default (a typed full one unless <c>BaseBackupSchedule</c> is set).</param>
+    public async Task<ActionResult<BaseBackupRecord>> StartAsync(ClusterScope scope, string clusterId, PgVault.Engine.Repository.BaseBackupType? type,
+        CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(scope);
         if (!scope.Allows(clusterId) || await catalog.GetClusterAsync(clusterId, ct).ConfigureAwait(false) is null)
@@ -34,7 +36,7 @@ public sealed class BaseBackupActions(ICatalog catalog, BackupEngine engine, PgV
 
         if (worker.Paused)
             return new ActionResult<BaseBackupRecord>.Conflict($"cluster '{clusterId}' is being restored (hint: retry when the restore has finished)");
-        var started = await worker.StartBaseBackupAsync("requested through the API", lifetime.ApplicationStopping, ct).ConfigureAwait(false);
+        var started = await worker.StartBaseBackupAsync("requested through the API", type, lifetime.ApplicationStopping, ct).ConfigureAwait(false);
         if (started is null)
             return new ActionResult<BaseBackupRecord>.Conflict($"a base backup of cluster '{clusterId}' is already running");
         return new ActionResult<BaseBackupRecord>.Accepted(started);

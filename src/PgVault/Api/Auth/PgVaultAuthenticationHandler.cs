@@ -20,7 +20,8 @@ public sealed class PgVaultAuthenticationHandler(
     ILoggerFactory logger,
     UrlEncoder encoder,
     CredentialStore credentials,
-    LoginThrottle throttle)
+    LoginThrottle throttle,
+    PgVault.Ui.ConsoleSessions sessions)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "PgVault";
@@ -37,7 +38,7 @@ public sealed class PgVaultAuthenticationHandler(
     {
         var header = Request.Headers.Authorization;
         if (header.Count == 0)
-            return AuthenticateResult.NoResult();
+            return SessionCookie();
         if (header.Count > 1)
             return Fail("-", null, "more than one Authorization header was sent");
 
@@ -65,11 +66,29 @@ public sealed class PgVaultAuthenticationHandler(
             return Fail("-", null, "unsupported Authorization scheme: use 'Basic' or 'Bearer'");
         }
 
+        return Success(principal);
+    }
+
+    private AuthenticateResult Success(ApiPrincipal principal)
+    {
         var identity = new ClaimsIdentity(SchemeName);
         identity.AddClaim(new Claim(ClaimTypes.Name, principal.Name));
         var ticket = new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName);
         Context.Items[typeof(ApiPrincipal)] = principal;
         return AuthenticateResult.Success(ticket);
+    }
+
+    /// <summary>
+    /// Without an <c>Authorization</c> header: the web console's session cookie, whose principal is the one its
+    /// credentials gave at sign-in (its state-changing requests are checked by <see cref="PgVault.Ui.ConsoleCsrf"/>). A
+    /// missing, unknown or expired session is no credential at all.
+    /// </summary>
+    private AuthenticateResult SessionCookie()
+    {
+        if (sessions.Find(Request.Cookies[PgVault.Ui.ConsoleSessions.CookieName]) is not { } session)
+            return AuthenticateResult.NoResult();
+        Context.Items[typeof(PgVault.Ui.ConsoleSession)] = session;
+        return Success(session.Principal);
     }
 
     /// <summary>The slow check, once the throttle lets it run; null (with <see cref="ThrottledKey"/> set when refused
@@ -123,8 +142,13 @@ public sealed class PgVaultAuthenticationHandler(
             return ErrorWriter.WriteAsync(Context, ErrorCode.RateLimited, Context.Items[FailureKey] as string ?? "too many failed logins");
         }
 
-        Response.Headers.Append("WWW-Authenticate", "Basic realm=\"pgvault\", charset=\"UTF-8\"");
-        Response.Headers.Append("WWW-Authenticate", "Bearer realm=\"pgvault\"");
+        // The console's page asks for its own sign-in form, not the browser's Basic prompt.
+        if (!Request.Headers.ContainsKey(PgVault.Ui.ConsoleSessions.ConsoleHeader))
+        {
+            Response.Headers.Append("WWW-Authenticate", "Basic realm=\"pgvault\", charset=\"UTF-8\"");
+            Response.Headers.Append("WWW-Authenticate", "Bearer realm=\"pgvault\"");
+        }
+
         var reason = Context.Items[FailureKey] as string
                      ?? "authentication required: send HTTP Basic credentials or 'Authorization: Bearer <token>'";
         return ErrorWriter.WriteAsync(Context, ErrorCode.Unauthorized, reason);

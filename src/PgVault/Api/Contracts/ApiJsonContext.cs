@@ -16,6 +16,7 @@ namespace PgVault.Api.Contracts;
 [JsonSerializable(typeof(ErrorResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(CreateRestoreRequest))]
+[JsonSerializable(typeof(CreateBaseBackupRequest))]
 [JsonSerializable(typeof(ReadinessResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {

@@ -111,6 +111,13 @@ public sealed record ErrorMessage(string ErrorCode, string Message);
 /// <summary>Body of <c>GET /healthz</c>.</summary>
 public sealed record HealthResponse(string Status);
 
+/// <summary>Body of <c>POST /clusters/{clusterId}/backups</c> (PgVault's extension; the body is optional).</summary>
+public sealed record CreateBaseBackupRequest
+{
+    /// <summary><c>full</c>, <c>diff</c> or <c>incr</c>; the cluster's default when left out.</summary>
+    public string? Type { get; init; }
+}
+
 /// <summary>Body of <c>POST /clusters/{clusterId}/restore</c> (the IONOS <c>CreateRestoreRequest</c>).</summary>
 public sealed record CreateRestoreRequest
 {

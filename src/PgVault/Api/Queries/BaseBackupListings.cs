@@ -36,7 +36,7 @@ public sealed class BaseBackupListings(CatalogQueries queries, ICatalog catalog,
     }
 
     private static BaseBackupView View(BaseBackupRecord record, IReadOnlyDictionary<string, BaseBackupAnnotation>? annotations) =>
-        new(record, BaseBackupMetadata.FullType, annotations?.GetValueOrDefault(record.Label));
+        new(record, record.Type, annotations?.GetValueOrDefault(record.Label));
 
     /// <summary>The chain's annotations by label; none for a backup whose location is no longer configured.</summary>
     private async Task<IReadOnlyDictionary<string, BaseBackupAnnotation>?> AnnotationsAsync(BackupRecord backup, CancellationToken ct)
