@@ -365,6 +365,21 @@ public sealed class EngineOptions
     /// once, each with up to 8 MiB buffered. Default 2; from 1 to 64. <c>pgvault restore --jobs N</c> overrides it.</summary>
     public int RestoreJobs { get; set; } = 2;
 
+    /// <summary>Whole WAL segments a recovering server's fetch agent keeps fetched ahead of its replay (disk: this × 16
+    /// MiB in the restored <c>pg_wal</c>). Default 16; from 1 to 256. Written into the restored server's
+    /// <c>restore_command</c> (<c>wal-fetch --prefetch N</c>) when not the default.</summary>
+    public int WalPrefetchSegments { get; set; } = DefaultWalPrefetchSegments;
+
+    /// <summary>WAL segments that agent fetches at once (memory: a few MiB of buffers each). Default 4; from 1 to 32.
+    /// Written into the <c>restore_command</c> (<c>wal-fetch --prefetch-jobs N</c>) when not the default.</summary>
+    public int WalPrefetchJobs { get; set; } = DefaultWalPrefetchJobs;
+
+    /// <summary>The default of <see cref="WalPrefetchSegments"/>.</summary>
+    public const int DefaultWalPrefetchSegments = 16;
+
+    /// <summary>The default of <see cref="WalPrefetchJobs"/>.</summary>
+    public const int DefaultWalPrefetchJobs = 4;
+
     /// <summary>Cron expression (5 fields, UTC) for expiry runs in <c>serve</c> (every repository, every cluster's
     /// <see cref="ClusterOptions.RetentionDays"/>). Default <c>30 * * * *</c> (hourly at half past). Empty turns
     /// scheduled expiry off (<c>pgvault expire</c> still works).</summary>

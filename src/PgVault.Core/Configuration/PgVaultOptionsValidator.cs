@@ -138,6 +138,10 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Engine:CompressionWorkers must be from 0 to 64");
         if (o.Engine.RestoreJobs is < 1 or > 64)
             errors.Add($"{p}:Engine:RestoreJobs must be from 1 to 64");
+        if (o.Engine.WalPrefetchSegments is < 1 or > 256)
+            errors.Add($"{p}:Engine:WalPrefetchSegments must be from 1 to 256");
+        if (o.Engine.WalPrefetchJobs is < 1 or > 32)
+            errors.Add($"{p}:Engine:WalPrefetchJobs must be from 1 to 32");
         if (o.Engine.CompressionLevel is < 1 or > 22)
             errors.Add($"{p}:Engine:CompressionLevel must be from 1 to 22");
         if (!string.IsNullOrWhiteSpace(o.Engine.ExpirySchedule) && !IsCron(o.Engine.ExpirySchedule))

@@ -108,6 +108,10 @@ public sealed class RestoreService(PgVaultOptions options, Func<string, IObjectS
         // refuses one that is not its own; the shell takes a segment from it without starting PgVault only when the spool
         // is a real directory owned by the user running the command.
         args.AddRange(["--spool", WalFetcher.SpoolDirectory]);
+        if (options.Engine.WalPrefetchSegments != EngineOptions.DefaultWalPrefetchSegments)
+            args.AddRange(["--prefetch", options.Engine.WalPrefetchSegments.ToString(CultureInfo.InvariantCulture)]);
+        if (options.Engine.WalPrefetchJobs != EngineOptions.DefaultWalPrefetchJobs)
+            args.AddRange(["--prefetch-jobs", options.Engine.WalPrefetchJobs.ToString(CultureInfo.InvariantCulture)]);
         return WalSpoolCommand.Build(WalFetchCommandLine.Build(pgvault.Program, pgvault.Prefix, args, source.BackupId));
     }
 

@@ -99,7 +99,7 @@ public static class WalFetcher
                                    && number <= PgVault.Postgres.WalSegment.Number(PgVault.Postgres.Lsn.Parse(m.EndLsn)));
 
     /// <summary>How many segments a restore keeps fetched ahead of PostgreSQL's requests by default (256 MiB in pg_wal).</summary>
-    public const int DefaultPrefetchSegments = 16;
+    public const int DefaultPrefetchSegments = PgVault.Configuration.EngineOptions.DefaultWalPrefetchSegments;
 
     /// <summary>
     /// Where a restore's <c>restore_command</c> keeps segments fetched ahead: relative to the data directory (PostgreSQL
