@@ -305,6 +305,15 @@ public sealed class EngineOptions
     /// under a second behind the server (bench/backup measures it) at up to four pieces a second.</summary>
     public TimeSpan WalFlushInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>
+    /// How long the segment being received keeps its bytes in memory, so that it is stored whole from memory once
+    /// complete. A segment open longer (a cluster writing less than 16 MiB in this time: an idle or quiet one) lets go of
+    /// the bytes already durable as pieces, holds only what is not yet durable, and is stored whole from its pieces once
+    /// complete (read back from the repository). Memory for the WAL is taken in 64 KiB chunks as it arrives, from one
+    /// pool of the process. Zero: never kept (every segment is stored from its pieces). Default 2 min.
+    /// </summary>
+    public TimeSpan WalSegmentMemoryHold { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Streaming interrupted or lagging longer than this marks the backup DEGRADED. Default 60 s.</summary>
     public TimeSpan WalLagThreshold { get; set; } = TimeSpan.FromSeconds(60);
 

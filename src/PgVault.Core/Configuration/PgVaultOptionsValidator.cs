@@ -128,6 +128,8 @@ public static class PgVaultOptionsValidator
 
         if (o.Engine.WalFlushInterval <= TimeSpan.Zero || o.Engine.WalFlushInterval > TimeSpan.FromMinutes(1))
             errors.Add($"{p}:Engine:WalFlushInterval must be more than 0 and at most 00:01:00");
+        if (o.Engine.WalSegmentMemoryHold < TimeSpan.Zero || o.Engine.WalSegmentMemoryHold > TimeSpan.FromHours(1))
+            errors.Add($"{p}:Engine:WalSegmentMemoryHold must be from 00:00:00 to 01:00:00");
         if (o.Engine.BaseBackupPartSizeBytes < 1 << 20)
             errors.Add($"{p}:Engine:BaseBackupPartSizeBytes must be at least 1048576");
         if (o.Engine.BaseBackupCompression == BaseBackupCompression.Server && o.Engine.BaseBackupMethod != BaseBackupMethod.Native)

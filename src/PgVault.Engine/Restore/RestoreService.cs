@@ -61,14 +61,18 @@ public sealed class RestoreService(PgVaultOptions options, Func<string, IObjectS
             "list backups with GET /clusters/backups; check PgVault:Locations");
     }
 
-    /// <summary>The base backup and recovery settings that reach <paramref name="target"/>; refuses targets outside the window.</summary>
-    public static async Task<RestorePlan> PlanAsync(RestoreSource source, RestoreTarget target, bool inclusive, CancellationToken ct)
+    /// <summary>
+    /// The base backup and recovery settings that reach <paramref name="target"/>; refuses targets outside the window. With
+    /// <paramref name="baseBackupLabel"/>, from that base backup (<see cref="RestorePlanner.PlanFrom"/>).
+    /// </summary>
+    public static async Task<RestorePlan> PlanAsync(RestoreSource source, RestoreTarget target, bool inclusive, CancellationToken ct,
+        string? baseBackupLabel = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         var last = source.Chain.Wal.MaxBy(w => (w.Segment, w.End));
         var endTime = last is null ? DateTimeOffset.UtcNow
             : (await source.Store.StatAsync(last.Key, ct).ConfigureAwait(false))?.LastModified ?? DateTimeOffset.UtcNow;
-        return RestorePlanner.Plan(source.Chain, target, endTime, inclusive);
+        return RestorePlanner.Plan(source.Chain, target, endTime, inclusive, baseBackupLabel);
     }
 
     /// <summary>PostgreSQL's <c>restore_command</c>: this program's <c>wal-fetch</c> reading the source's location.</summary>
