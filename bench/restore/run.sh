@@ -29,13 +29,17 @@
 # REPLAY_CLIENTS writes for REPLAY_SECONDS; a WAL switch; both archives hold everything. Then each tool restores its
 # latest (pgvault: no target, restore_command `pgvault wal-fetch`; pgBackRest: --type=default, restore_command its
 # archive-get, synchronous (pgbackrest) or archive-async=y (pgbackrest-async)), PostgreSQL starts on the result, and
-# the clock runs until pg_is_in_recovery() is false. The restored data is compared with the primary's.
+# the clock runs until pg_is_in_recovery() is false, split into replay (to the server's "redo done") and promotion (the
+# rest); PgVault's CPU (its fetch agent's and the restore_command's) per GB of WAL replayed, and the CPU of one handover
+# of a spooled segment (HANDOVERS runs of its restore_command). The restored data is compared with the primary's.
 #
 # Knobs (environment): SCALE=100 MIXED_SCALE=60 RANDOM_MB=1500 LEVEL=3 REPS=3 (quick: 1)
 #   DATASETS="pgbench mixed" TOOLS="tar pgvault pgbackrest-zst pgbackrest-lz4" (none: no tool)
 #   S3=1: TOOLS="pgvault pgvault-enc pgvault-s3 pgvault-s3-enc pgbackrest-zst pgbackrest-s3" and REPLAY=0 unless set
 #   REPLAY=1 (0 skips it) REPLAY_SECONDS=300 (quick: 20) REPLAY_CLIENTS=4 REPLAY_DATASET=pgbench REPLAY_REPS=1
-#   REPLAY_TOOLS="pgvault pgbackrest pgbackrest-async" REPLAY_TIMEOUT=3600
+#   REPLAY_TOOLS="pgvault pgbackrest pgbackrest-async" REPLAY_TIMEOUT=3600 HANDOVERS=300 (runs of the restore_command
+#   on a full spool, to measure one handover's CPU) PGVAULT_BASE= (another build's pgvault program: REPLAY_TOOLS may
+#   then name pgvault-base, replayed with it, to compare two builds in one run)
 #   REPLAY_S3=$S3 (1: pgvault serve streams into an s3 location and pgBackRest archives into an s3 repository, both on
 #   the S3 server; the restored servers fetch their WAL from there: S3=1 REPLAY=1 runs it)
 #   REV=HEAD (commit to build, exported with git archive; REV= builds the working tree) SKIP_BUILD=1 (reuse OUT/pgvault)
@@ -52,7 +56,7 @@ for a in "$@"; do
     case $a in
         --quick) QUICK=1 ;;
         --report) REPORT_ONLY=1 ;;
-        -h|--help) sed -n '2,44p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,48p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown argument $a" >&2; exit 1 ;;
     esac
 done
@@ -81,6 +85,8 @@ REPLAY_REPS=${REPLAY_REPS:-1}
 REPLAY_TOOLS=${REPLAY_TOOLS:-"pgvault pgbackrest pgbackrest-async"}
 REPLAY_S3=${REPLAY_S3:-$S3}                 # 1: the replay part against the S3 server (pgvault's s3 location, pgBackRest's s3 repo)
 REPLAY_TIMEOUT=${REPLAY_TIMEOUT:-3600}
+HANDOVERS=${HANDOVERS:-300}
+PGVAULT_BASE=${PGVAULT_BASE:-}               # another pgvault program, replayed as the tool pgvault-base (before/after in one run)
 REV=${REV-HEAD}
 SKIP_BUILD=${SKIP_BUILD:-0}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -93,6 +99,9 @@ SLOT=pgvault_7d1e4a2b3c5f                   # PgVault's default slot name for th
 TARGET_SPEED=1.3                            # PgVault restore MB/s >= 1.3 x pgBackRest's (zst)
 TARGET_S3_SPEED=1.5                         # pgvault-s3 restore MB/s >= 1.5 x pgbackrest-s3's
 TARGET_ENC_COST=15                          # pgvault-s3-enc (and pgvault-enc) MB/s >= (100 - 15) % of the plain one's
+TARGET_RTO_S3=0.8                           # replay, S3: PgVault's time to promotion <= 0.8 x pgBackRest asynchronous's
+TARGET_RTO_LOCAL=1.0                        # replay, local repository: <= 1.0 x pgBackRest asynchronous's
+TARGET_HANDOVER_MS=10                       # a spooled segment handed to PostgreSQL in <= 10 ms of CPU
 PGVAULT=$OUT/pgvault/pgvault
 RUNDIR=$OUT/run
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -388,16 +397,68 @@ run_replay() {
     return 0
 }
 
+# The pid of the startup process of the server on DATA_DIRECTORY (nothing when there is none: not yet, or promoted).
+startup_pid() { # DATA_DIRECTORY
+    local pm
+    pm=$(head -1 "$1/postmaster.pid" 2>/dev/null || true)
+    [[ $pm =~ ^[0-9]+$ ]] || return 0
+    { pgrep -P "$pm" -f 'startup' || true; } | head -1
+}
+
+# Microseconds since the epoch of a PostgreSQL log line (log_line_prefix starting with %m, the default), 0 without one.
+log_time_us() { # LINE
+    local ts
+    ts=$(sed -n 's/^\([0-9]\{4\}-[0-9-]* [0-9:.]* [A-Za-z0-9+-]*\) .*/\1/p' <<<"$1")
+    if [[ -n $ts ]]; then date -d "$ts" +%s%6N 2>/dev/null || echo 0; else echo 0; fi
+}
+
+# The cost of handing a spooled segment to PostgreSQL: PgVault's restore_command (as restore wrote it into
+# postgresql.auto.conf, %f and %p expanded as PostgreSQL does) run HANDOVERS times by /bin/sh, as postgres, in a
+# directory shaped like a recovering data directory whose spool holds every file asked for (the hot path: a rename).
+# Writes "cpu_ms wall_ms runs" per handover (CPU: user+sys of the shells and what they ran, bash's `times`).
+handover_cost() { # AUTO_CONF OUT
+    local cmd dir=$WORK/handover
+    cmd=$(sed -n "s/^restore_command = '\(.*\)'$/\1/p" "$1" | tail -1 | sed "s/''/'/g")
+    [[ -n $cmd ]] || { log "  no restore_command in $1: handover not measured"; echo "0 0 0" >"$2"; return 0; }
+    rm -rf "$dir"
+    mkdir -p "$dir/pg_wal/pgvault-spool"
+    : >"$dir/recovery.signal"
+    chown -R postgres: "$dir"
+    chmod 700 "$dir" "$dir/pg_wal/pgvault-spool"
+    as_pg bash -c '
+        cd "$1" || exit 1; cmd=$2; n=$3
+        for ((i = 1; i <= n; i++)); do printf -v f "0000000100000001%08X" "$i"; : >"pg_wal/pgvault-spool/$f"; done
+        t0=${EPOCHREALTIME/./}
+        for ((i = 1; i <= n; i++)); do
+            printf -v f "0000000100000001%08X" "$i"
+            c=${cmd//%f/$f}; c=${c//%p/pg_wal/RECOVERYXLOG}; c=${c//%%/%}
+            /bin/sh -c "$c" >/dev/null 2>&1 || { echo "handover $f failed" >&2; exit 1; }
+        done
+        t1=${EPOCHREALTIME/./}
+        echo "$t0 $t1"
+        times   # in this shell (not a pipeline'"'"'s subshell): its own user/sys, then its children'"'"'s
+        ' _ "$dir" "$cmd" "$HANDOVERS" >"$2.raw" || { echo "0 0 0" >"$2"; rm -rf "$dir"; return 0; }
+    # "t0 t1", "0m0.01s 0m0.02s" (the shell), "0m0.512s 0m0.901s" (the children: user, sys)
+    awk -v n="$HANDOVERS" 'NR == 1 { t0 = $1; t1 = $2 } NR == 3 { split($1, u, /[ms]/); split($2, y, /[ms]/)
+        printf "%.3f %.3f %d\n", 1000 * (u[1] * 60 + u[2] + y[1] * 60 + y[2]) / n, (t1 - t0) / 1000 / n, n }' "$2.raw" >"$2"
+    rm -rf "$dir"
+}
+
 replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPECTED
     local tool=$1 id=$3 dd=$4 conf=$5 aconf=$6 expect=$7 target=$WORK/replay-restore
     local REP=$2 REPS=$REPLAY_REPS d=$RUNDIR/replay/$1/$2 status=ok
     mkdir -p "$d"
     fresh_dir "$target"
     case $tool in
-        pgvault)
-            local where="'--PgVault:DataDirectory=$dd'"
+        pgvault|pgvault-base)
+            local where="'--PgVault:DataDirectory=$dd'" cmd
             [[ $REPLAY_S3 == 1 ]] && where="--config '$dd.json'"
-            MEASURE_CHECKPOINT=0 measure replay "$tool" bash -c "$(pgvault_cmd) restore --backup-id '$id' --to '$target' \
+            cmd=$(pgvault_cmd)
+            if [[ $tool == pgvault-base ]]; then
+                [[ -x $PGVAULT_BASE ]] || die "pgvault-base needs PGVAULT_BASE=<a pgvault program>"
+                cmd=${cmd/"$PGVAULT"/"$PGVAULT_BASE"}
+            fi
+            MEASURE_CHECKPOINT=0 measure replay "$tool" bash -c "$cmd restore --backup-id '$id' --to '$target' \
                 $where && sync" || status=restore-failed
             ;;
         pgbackrest|pgbackrest-async)
@@ -424,8 +485,13 @@ replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPEC
         as_pg env ${S3_CERT:+"SSL_CERT_FILE=$S3_CERT"} "$PG_BIN/pg_ctl" -D "$target" -l "$plog" -W -o \
             "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$WORK -c archive_mode=off" start >/dev/null \
             || status=start-failed
-        local deadline=$((SECONDS + REPLAY_TIMEOUT))
+        local deadline=$((SECONDS + REPLAY_TIMEOUT)) startup="" rc_ticks=0 st
         while [[ $status == ok ]]; do
+            # The restore_command's CPU: what the startup process waited for (its children's user+sys), sampled until it ends.
+            [[ -z $startup ]] && startup=$(startup_pid "$target")
+            if [[ -n $startup ]] && st=$(cat "/proc/$startup/stat" 2>/dev/null); then
+                rc_ticks=$(awk '{ sub(/^.*\) /, ""); print $14 + $15 }' <<<"$st")
+            fi
             inrec=$("$PSQL" -X -At -h 127.0.0.1 -p "$port" -U postgres -d postgres -c "SELECT pg_is_in_recovery()" 2>/dev/null || true)
             [[ $inrec == f ]] && break
             if [[ -z $inrec ]] && ! as_pg "$PG_BIN/pg_ctl" -D "$target" status >/dev/null 2>&1; then
@@ -448,6 +514,10 @@ replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPEC
         fi
         as_pg "$PG_BIN/pg_ctl" -D "$target" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
         RESTORED=""
+        # pgvault's fetch agent ends once the server is gone (it looks every 0.25 s) and logs its CPU: waited for (bounded).
+        local spool_wait=$((SECONDS + 15))
+        while [[ -d $target/pg_wal/pgvault-spool ]] && (( SECONDS < spool_wait )); do sleep 0.1; done
+        [[ -d $target/pg_wal/pgvault-spool ]] && log "  $tool: pgvault-spool still there 15 s after the server stopped"
         cp "$plog" "$d/postgres.log" 2>/dev/null || : >"$d/postgres.log"
         busy=$(awk -v a="$m0" -v b="$m1" -v n="$NCPU" 'BEGIN { split(a, x, " "); split(b, y, " ");
             printf "%.0f", ((y[2] - x[2]) > 0 ? 100 * n * (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
@@ -460,17 +530,33 @@ replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPEC
         [[ -n $from && -n $to ]] && redo=$(pgq "SELECT '$to'::pg_lsn - '$from'::pg_lsn")
         grep -E 'redo starts|redo done|last completed transaction|selected new timeline|archive recovery complete|database system is ready|consistent recovery state' \
             "$d/postgres.log" >"$d/recovery-summary.txt" || true
+        # The split: replay = server start to "redo done" (its log's timestamp), promotion = "redo done" to not in recovery.
+        local done_us rc_cpu agent_cpu=0 runs handed answered=0 restore_cpu
+        done_us=$(log_time_us "$(grep -m1 'redo done at' "$d/postgres.log" || true)")
+        rc_cpu=$(awk -v t="$rc_ticks" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }')
+        restore_cpu=$(tail -1 "$RUNDIR/results.tsv" | cut -d' ' -f6)
+        runs=0; handed=0
+        if [[ $tool == pgvault* ]]; then
+            agent_cpu=$(sed -n 's/^pgvault wal-fetch agent: .*, \([0-9.]*\) CPU s)$/\1/p' "$d/postgres.log" | awk '{ s += $1 } END { printf "%.2f", s }')
+            runs=$(grep -c '^pgvault wal-fetch: ' "$d/postgres.log" || true)   # each a process start (the agent's lines differ)
+            handed=$((segs - $(grep -c '^pgvault wal-fetch: .*: restored' "$d/postgres.log" || true)))
+            answered=$(sed -n 's/^pgvault wal-fetch agent: .*fetched ahead, \([0-9]*\) requests answered.*/\1/p' "$d/postgres.log" | awk '{ s += $1 } END { print s + 0 }')
+        fi
         awk -v t1="$t1" -v t2="$t2" -v r="$restore_s" -v tool="$tool" -v rep="$REP" -v st="$status" -v cpu="$cpu" -v busy="$busy" \
-            -v segs="$segs" -v check="$check" -v load="$load" -v redo="$redo" 'BEGIN {
-            s = (t2 - t1) / 1e6; printf "%s %s %s %.3f %.3f %.3f %s %s %d %s %s %s\n", tool, rep, st, r, s, r + s, cpu, busy, segs, check, load, redo }' \
+            -v segs="$segs" -v check="$check" -v load="$load" -v redo="$redo" -v done="${done_us:-0}" -v rc="$rc_cpu" -v ag="$agent_cpu" \
+            -v runs="$runs" -v handed="$handed" -v rcpu="${restore_cpu:-0}" -v ans="$answered" 'BEGIN {
+            s = (t2 - t1) / 1e6; rp = done > t1 ? (done - t1) / 1e6 : s; pr = s - rp
+            printf "%s %s %s %.3f %.3f %.3f %s %s %d %s %s %s %.3f %.3f %s %s %d %d %s %d\n", tool, rep, st, r, s, r + s, cpu, busy, segs, check, load, redo,
+                rp, pr, rc, ag, runs, handed, rcpu, ans }' \
             >>"$RUNDIR/replay/replay.tsv"
         log "  $status: restore $restore_s s, start to promoted $(awk -v t1="$t1" -v t2="$t2" 'BEGIN { printf "%.1f", (t2 - t1) / 1e6 }') s, $segs WAL files restored, data $check"
     else
-        echo "$tool $REP $status $restore_s 0 0 0 0 0 - - 0" >>"$RUNDIR/replay/replay.tsv"
+        echo "$tool $REP $status $restore_s 0 0 0 0 0 - - 0 0 0 0 0 0 0 0 0" >>"$RUNDIR/replay/replay.tsv"
     fi
+    [[ $tool == pgvault* && $REP == 1 && -f $d/postgresql.auto.conf ]] && handover_cost "$d/postgresql.auto.conf" "$RUNDIR/replay/handover-$tool.txt"
     rm -rf "$target"
     # pgvault's wal-fetch (since its prefetch) spools segments fetched ahead in the temp directory, per backup id.
-    [[ $tool == pgvault ]] && rm -rf "/tmp/pgvault-prefetch/$id"
+    [[ $tool == pgvault* ]] && rm -rf "/tmp/pgvault-prefetch/$id"
     return 0
 }
 
@@ -586,15 +672,16 @@ report() {
             function med(str,   n, a, i, j, x) { n = split(str, a, " "); for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
                                                  return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
             { t = $1; if (!(t in runs)) order[++n] = t; runs[t]++
-              if ($3 == "ok") { ok[t]++; rs[t] = rs[t] " " $4; pr[t] = pr[t] " " $5; tot[t] = tot[t] " " $6; cpu[t] = cpu[t] " " $7; busy[t] = busy[t] " " $8; seg[t] = $9; ld[t] = ld[t] " " $11; redo[t] = $12 }
+              if ($3 == "ok") { ok[t]++; rs[t] = rs[t] " " $4; pr[t] = pr[t] " " $5; tot[t] = tot[t] " " $6; cpu[t] = cpu[t] " " $7; busy[t] = busy[t] " " $8; seg[t] = $9; ld[t] = ld[t] " " $11; redo[t] = $12
+                                rp[t] = rp[t] " " $13; pm[t] = pm[t] " " $14 }
               else bad[t] = bad[t] " run" $2 ":" $3
               if ($10 != "same" && $3 == "ok") chk[t] = chk[t] " run" $2 ":" $10 }
             END {
-                printf "%-17s %9s %11s %9s %9s %9s %10s %7s %6s %5s  %s\n", "tool", "restore s", "promoted s", "total s", "WAL MB", "WAL MB/s", "replay CPU", "busy", "files", "load", "data"
+                printf "%-17s %9s %9s %9s %9s %9s %9s %10s %7s %6s %5s  %s\n", "tool", "restore s", "replay s", "promote s", "total s", "WAL MB", "WAL MB/s", "replay CPU", "busy", "files", "load", "data"
                 for (i = 1; i <= n; i++) { t = order[i]
                     p = med(pr[t])
                     st = ok[t] == runs[t] ? "" : "  FAILED" bad[t]
-                    printf "%-17s %9.1f %11.1f %9.1f %9.0f %9.1f %8.1f s %6.0f%% %6d %5.2f  %s%s\n", t, med(rs[t]), p, med(tot[t]), redo[t] / 1e6,
+                    printf "%-17s %9.1f %9.1f %9.1f %9.1f %9.0f %9.1f %8.1f s %6.0f%% %6d %5.2f  %s%s\n", t, med(rs[t]), med(rp[t]), med(pm[t]), med(tot[t]), redo[t] / 1e6,
                         (p > 0 ? redo[t] / 1e6 / p : 0), med(cpu[t]), med(busy[t]), seg[t], med(ld[t]),
                         (chk[t] == "" ? (ok[t] ? "same as the primary" : "-") : "DIFFERENT" chk[t]), st
                     if (t != "pgvault" && ("pgvault" in ok) && ok[t] && ok["pgvault"])
@@ -603,11 +690,27 @@ report() {
                 s = ""; for (t in ratio) s = s sprintf("%s %sx  ", t, ratio[t])
                 if (s != "") print "total time of each tool / PgVault'"'"'s (above 1: PgVault promoted sooner): " s
             }' "$RUNDIR/replay/replay.tsv"
-        echo "columns: restore s = restore + sync (median of $REPLAY_REPS run(s)); promoted s = from pg_ctl start to the first"
-        echo "  pg_is_in_recovery() = false (polled every 0.1 s); total = both; WAL MB = WAL replayed (the server's \"redo starts at\" to"
-        echo "  \"redo done at\": each tool's base backup starts at its own LSN); WAL MB/s = WAL MB / promoted s; replay CPU ="
+        # PgVault's own CPU during recovery: its agent (its log line) and the restore_command (the startup process's children).
+        local pt
+        for pt in $(awk '$1 ~ /^pgvault/ && !seen[$1]++ { print $1 }' "$RUNDIR/replay/replay.tsv"); do
+        awk -v hf="$RUNDIR/replay/handover-$pt.txt" -v pt="$pt" '
+            function med(str,   n, a, i, j, x) { n = split(str, a, " "); for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+                                                 return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
+            $1 == pt && $3 == "ok" { ag = ag " " $16; rc = rc " " $15; runs = runs " " $17; hd = hd " " $18; rcpu = rcpu " " $19; ans = ans " " $20; redo = $12; k++ }
+            END {
+                if (!k) exit
+                gb = redo / 1e9; a = med(ag); r = med(rc)
+                printf "%s CPU (median of %d): restore %.1f s; recovery %.2f s = fetch agent %.2f s + restore_command %.2f s (%d pgvault processes started, %d files handed over from the spool, %d of them waited for) = %.2f CPU-s per GB of WAL replayed\n",
+                    pt, k, med(rcpu), a + r, a, r, med(runs), med(hd), med(ans), (gb > 0 ? (a + r) / gb : 0)
+                if ((getline line < hf) > 0) { split(line, h, " "); printf "handover of a spooled segment: %.2f ms CPU, %.2f ms wall (restore_command run %d times on a full spool)\n", h[1], h[2], h[3] }
+            }' "$RUNDIR/replay/replay.tsv"
+        done
+        echo "columns: restore s = restore + sync (median of $REPLAY_REPS run(s)); replay s = from pg_ctl start to the server's \"redo done\""
+        echo "  (its log's timestamp); promote s = from then to the first pg_is_in_recovery() = false (polled every 0.1 s: end-of-recovery"
+        echo "  checkpoint, timeline history lookups, promotion); total = all three; WAL MB = WAL replayed (the server's \"redo starts at\" to"
+        echo "  \"redo done at\": each tool's base backup starts at its own LSN); WAL MB/s = WAL MB / (replay + promote s); replay CPU ="
         echo "  CPU of the restored server's processes and their restore_command children, startup to promotion (not counted:"
-        echo "  processes that detach from the server: pgbackrest-async's archive-get, pgvault wal-fetch's prefetcher); busy = whole"
+        echo "  processes that detach from the server: pgbackrest-async's archive-get, pgvault's fetch agent, counted apart above); busy = whole"
         echo "  machine during that time, % of one core; files = WAL files PostgreSQL restored (\"restored log file\" lines);"
         echo "  data = count(pgbench_history)/sum(abalance) of the promoted server compared with the primary's after pgbench"
     fi
@@ -635,8 +738,26 @@ verdicts() {
             echo "verdict (replay): FAIL (no replay measured)"; ok=0
         else
             awk '{ if ($3 != "ok" || $10 != "same") bad = bad " " $1 " run " $2 ": " ($3 != "ok" ? $3 : "data " $10) ";" }
-                 END { if (bad == "") print "verdict (replay): every restored server promoted with the primary'"'"'s data (no target: figures only)"
+                 END { if (bad == "") print "verdict (replay): every restored server promoted with the primary'"'"'s data"
                        else { print "verdict (replay): FAIL" bad; exit 1 } }' "$RUNDIR/replay/replay.tsv" || ok=0
+            local where=local target=$TARGET_RTO_LOCAL
+            [[ ${REPLAY_S3:-0} == 1 ]] && { where=S3; target=$TARGET_RTO_S3; }
+            awk -v where="$where" -v tgt="$target" -v th="$TARGET_HANDOVER_MS" -v hf="$RUNDIR/replay/handover-pgvault.txt" '
+                function med(str,   n, a, i, j, x) { n = split(str, a, " "); for (i = 2; i <= n; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+                                                     return n == 0 ? 0 : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
+                $3 == "ok" { tot[$1] = tot[$1] " " $6; ld[$1] = ld[$1] " " $11 }
+                END {
+                    fail = 0
+                    if (!("pgvault" in tot) || !("pgbackrest-async" in tot)) print "verdict (RTO, " where "): not measured (pgvault and pgbackrest-async are both needed in REPLAY_TOOLS)"
+                    else {
+                        p = med(tot["pgvault"]); a = med(tot["pgbackrest-async"]); r = p / a; v = r <= tgt ? "PASS" : "FAIL"; fail = v == "FAIL"
+                        sy = ("pgbackrest" in tot) ? sprintf("; %.2fx pgBackRest synchronous (%.1f s)", p / med(tot["pgbackrest"]), med(tot["pgbackrest"])) : ""
+                        printf "verdict (RTO, %s): pgvault %.1f s = %.2fx pgBackRest asynchronous (%.1f s), target <= %.1fx %s%s; load %.2f\n", where, p, r, a, tgt, v, sy, med(ld["pgvault"])
+                    }
+                    if ((getline line < hf) > 0) { split(line, h, " "); v = (h[3] > 0 && h[1] <= th) ? "PASS" : "FAIL"; fail = fail || v == "FAIL"
+                        printf "verdict (handover): %.2f ms CPU per spooled segment handed over, target <= %d ms %s\n", h[1], th, v }
+                    exit fail
+                }' "$RUNDIR/replay/replay.tsv" || ok=0
         fi
     fi
     echo "total time: $(cat "$RUNDIR/total-seconds.txt" 2>/dev/null || echo '?') s; raw outputs: ${RUNDIR#"$ROOT"/}/<dataset>/<tool>/<run>/, ${RUNDIR#"$ROOT"/}/replay/"

@@ -366,6 +366,64 @@ public sealed class CrashAndTimelineTests
         }
     }
 
+    /// <summary>
+    /// The other way the server loses WAL PgVault had not stored: no invalidated slot to find, but START_REPLICATION itself
+    /// refused with SQLSTATE 58P01 ("requested WAL segment … has already been removed"). Here the slot was dropped while
+    /// PgVault was down (as an operator cleaning up might) and checkpoints removed the segment the backup's WAL ends in;
+    /// PgVault creates the slot again, asks for that segment, and must handle the refusal as a lost slot.
+    /// </summary>
+    [Fact]
+    public async Task A_refused_START_REPLICATION_for_a_removed_segment_starts_a_new_backup_and_leaves_the_old_one_degraded()
+    {
+        await using var pg = await PostgresCluster.StartAsync("walremoved", "min_wal_size = 32MB\nmax_wal_size = 64MB", ct: Ct);
+        var clusterId = Guid.NewGuid().ToString();
+        using var data = new TempDirectory("walremoved-data");
+        var settings = Settings(clusterId, pg, data);
+        var catalog = Catalog(data);
+
+        BackupRecord old;
+        await using (var serve = new ServeProcess(settings))
+        {
+            await Wait.UntilAsync(async () => File.Exists(Path.Combine(data.Path, "catalog.db"))
+                                              && (await TryActiveAsync(catalog, clusterId))?.State == BackupState.Available,
+                Bounded, "the first base backup");
+            old = (await catalog.GetActiveBackupAsync(clusterId, Ct))!;
+            Assert.Equal(0, await serve.StopAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        // PgVault is down; its slot is dropped, so nothing keeps the WAL after the backup's end on the server.
+        old = (await catalog.GetBackupAsync(old.Id, Ct))!;
+        var resumeSegment = WalSegment.Name(1, WalSegment.Number(new Lsn(old.EndLsn!.Value)));
+        await pg.ExecuteAsync("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots", ct: Ct);
+        await pg.ExecuteAsync("CREATE TABLE filler (x int)", ct: Ct);
+        await Wait.UntilAsync(async () =>
+        {
+            await pg.ExecuteAsync("INSERT INTO filler SELECT generate_series(1, 100000); SELECT pg_switch_wal(); CHECKPOINT", ct: Ct);
+            return await Pg.ScalarAsync<long>(pg, $"SELECT count(*) FROM pg_ls_waldir() WHERE name = '{resumeSegment}'") == 0;
+        }, Bounded, $"the server to remove WAL segment {resumeSegment}");
+
+        await using (var serve = new ServeProcess(settings))
+        {
+            await Wait.UntilAsync(async () => await TryActiveAsync(catalog, clusterId) is { } b && b.Id != old.Id && b.State == BackupState.Available,
+                Bounded, "a new backup with its own base backup");
+            var current = (await catalog.GetActiveBackupAsync(clusterId, Ct))!;
+            var before = await catalog.GetBackupAsync(old.Id, Ct);
+            Assert.NotNull(before);
+            Assert.False(before.IsActive);
+            Assert.Equal(BackupState.Degraded, before.State); // never shown as a continuous chain
+            var lines = serve.Output.Split('\n');
+            Assert.Contains(lines, l => l.Contains($"requested WAL segment {resumeSegment} has already been removed", StringComparison.Ordinal)
+                                        && l.Contains("is lost", StringComparison.Ordinal) && l.Contains("DEGRADED", StringComparison.Ordinal)
+                                        && l.Contains(old.Id, StringComparison.Ordinal) && l.Contains(current.Id, StringComparison.Ordinal));
+            Assert.DoesNotContain(lines, l => l.Contains("wal_status = lost", StringComparison.Ordinal)); // not the invalidated-slot path
+
+            // The new backup streams: WAL written now reaches it.
+            var insert = await Pg.InsertLsnAsync(pg);
+            await Wait.UntilAsync(async () => (await catalog.GetActiveBackupAsync(clusterId, Ct))!.EndLsn >= insert.Value, Bounded,
+                $"the new backup's WAL to reach {insert}");
+        }
+    }
+
     private static async Task<BackupRecord?> TryActiveAsync(ICatalog catalog, string clusterId)
     {
         try

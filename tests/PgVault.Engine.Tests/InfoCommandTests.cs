@@ -50,6 +50,8 @@ public sealed class InfoCommandTests
         "backups[].baseBackups[].type",
         "backups[].baseBackups[].keep",
         "backups[].baseBackups[].annotations",
+        "backups[].baseBackups[].restorable",
+        "backups[].baseBackups[].reachesLsn",
         "backups[].wal",
         "backups[].wal[].timeline",
         "backups[].wal[].firstSegment",

@@ -43,6 +43,7 @@ public sealed class KeepTests
     {
         await using var pg = await PostgresCluster.StartAsync("keep", ct: Ct);
         await pg.ExecuteAsync("CREATE TABLE marker (n int PRIMARY KEY, at timestamptz NOT NULL)", ct: Ct);
+        await pg.ExecuteAsync("INSERT INTO marker VALUES (0, clock_timestamp())", ct: Ct); // in the first base backup, which is kept
         var clusterId = Guid.NewGuid().ToString();
         using var data = new TempDirectory("keep-data");
         var settings = StreamingAndBaseBackupTests.Settings(clusterId, pg);
@@ -78,7 +79,9 @@ public sealed class KeepTests
         var kept = bases[0];
 
         // Keep the oldest, with annotations, through the command as an operator runs it.
-        var cli = new Dictionary<string, string?>(settings) { ["PgVault:Engine:Enabled"] = "false" };
+        // The commands share the repository with PostgreSQL's group as serve does (ApiServer sets it), so that a restored
+        // server's restore_command (running as postgres) reads what annotate writes.
+        var cli = new Dictionary<string, string?>(settings) { ["PgVault:Engine:Enabled"] = "false", ["PgVault:GroupAccess"] = "true" };
         var (code, output) = await PgVaultProcess.RunAsync(
             ["annotate", "--backup-id", backupId, "--label", kept.Label, "--keep", "ticket=OPS-42", "purpose=year-end audit"], cli);
         Assert.True(code == 0, output);
@@ -127,6 +130,10 @@ public sealed class KeepTests
         // info (text and JSON) and the API show it kept; no gap is reported for the WAL expiry deleted.
         var info = RepositoryInfo.Describe(chain, "local");
         Assert.True(info.BaseBackups[0].Keep);
+        Assert.Equal("end", info.BaseBackups[0].Restorable); // its consistency point, and the WAL after it up to its segment's end
+        Assert.Equal(WalSegment.Start(keptTo + 1).ToString(), info.BaseBackups[0].ReachesLsn);
+        Assert.Equal("window", info.BaseBackups[1].Restorable);
+        Assert.Equal(chain.DurableEnd.ToString(), info.BaseBackups[1].ReachesLsn);
         Assert.Equal("OPS-42", info.BaseBackups[0].Annotations["ticket"]);
         Assert.All(info.Wal, r => Assert.Empty(r.Missing));
         Assert.Equal("AVAILABLE", info.State);
@@ -135,6 +142,36 @@ public sealed class KeepTests
         Assert.Contains($"base backup {kept.Label}: timeline 1, ", output, StringComparison.Ordinal);
         Assert.Contains("full, KEPT (purpose=year-end audit, ticket=OPS-42)", output, StringComparison.Ordinal);
         Assert.DoesNotContain("GAP", output, StringComparison.Ordinal);
+        Assert.Contains($"restorable to its end only ({kept.Metadata.EndLsn} to {WalSegment.Start(keptTo + 1)}: restore --base-backup {kept.Label})", output,
+            StringComparison.Ordinal);
+
+        // The kept base backup restores for real to its consistency point (the WAL after it is gone): marker 0 only.
+        using (var restored = new TempDirectory("keep-restored"))
+        {
+            (code, output) = await PgVaultProcess.RunAsync(
+                ["restore", "--backup-id", backupId, "--to", restored.Path, "--base-backup", kept.Label, "--verify"], cli, TimeSpan.FromMinutes(5));
+            Assert.True(code == 0, output);
+            Assert.Contains($"restoring base backup {kept.Label} of {backupId}", output, StringComparison.Ordinal);
+            Assert.Contains($"base backup {kept.Label} is kept without the WAL after it: it reaches LSN {kept.Metadata.EndLsn} (its consistency point)",
+                output, StringComparison.Ordinal);
+            Assert.Contains("recovery_target=immediate", output, StringComparison.Ordinal);
+            Assert.Contains("pg_amcheck --all found no corruption", output, StringComparison.Ordinal);
+            Assert.Equal([0], await MarkersAsync(pg, restored.Path));
+        }
+
+        // A point its WAL does not reach is refused before anything is written, naming what it reaches.
+        using (var refused = new TempDirectory("keep-refused"))
+        {
+            (code, output) = await PgVaultProcess.RunAsync(["restore", "--backup-id", backupId, "--to", refused.Path, "--base-backup", kept.Label,
+                "--target-time", committed[0].ToString("O", CultureInfo.InvariantCulture)], cli);
+            Assert.Equal(1, code);
+            Assert.Contains($"base backup {kept.Label} of backup {backupId} is kept without the WAL after it (expiry removed it)", output, StringComparison.Ordinal);
+            (code, output) = await PgVaultProcess.RunAsync(["restore", "--backup-id", backupId, "--to", refused.Path, "--base-backup", kept.Label,
+                "--target-lsn", bases[2].Metadata!.EndLsn], cli);
+            Assert.Equal(1, code);
+            Assert.Contains("is outside what it reaches", output, StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(refused.Path));
+        }
         using var http = server.Client(StreamingAndBaseBackupTests.Token);
         var listed = JsonNode.Parse(await http.GetStringAsync(new Uri($"/clusters/backups/{backupId}/basebackups/{kept.Label}", UriKind.Relative), Ct))!;
         Assert.True(listed["properties"]!["keep"]!.GetValue<bool>());
@@ -152,5 +189,33 @@ public sealed class KeepTests
         Assert.All(last.Wal, w => Assert.True(w.Segment >= cut, $"{w.Key} is older than the oldest kept base backup"));
         var finalVerify = await ChainVerifier.VerifyAsync(store, last, null, Ct);
         Assert.True(finalVerify.Ok, string.Join('\n', finalVerify.Findings.Select(f => f.Message)));
+    }
+
+    /// <summary>Starts PostgreSQL on a restored (and promoted) data directory and returns its marker rows, then stops it.</summary>
+    private static async Task<List<int>> MarkersAsync(PostgresCluster tools, string dataDir)
+    {
+        var port = TestPorts.Next();
+        using var socket = new TempDirectory("sock");
+        if (TestEnvironment.IsRoot)
+            await Engine.Postgres.LocalPostgres.RunAsync("chown", ["postgres:postgres", socket.Path], asPostgres: false, Ct);
+        var (code, output) = await tools.RunPgRawAsync("pg_ctl",
+            ["start", "-w", "-t", "300", "-D", dataDir, "-l", Path.Combine(socket.Path, "log"),
+             "-o", $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={socket.Path}"], Ct);
+        Assert.True(code == 0, output);
+        try
+        {
+            await using var conn = new Npgsql.NpgsqlConnection($"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false");
+            await conn.OpenAsync(Ct);
+            await using var cmd = new Npgsql.NpgsqlCommand("SELECT n FROM marker ORDER BY n", conn);
+            await using var reader = await cmd.ExecuteReaderAsync(Ct);
+            var markers = new List<int>();
+            while (await reader.ReadAsync(Ct))
+                markers.Add(reader.GetInt32(0));
+            return markers;
+        }
+        finally
+        {
+            await tools.RunPgRawAsync("pg_ctl", ["stop", "-m", "fast", "-w", "-D", dataDir], CancellationToken.None);
+        }
     }
 }

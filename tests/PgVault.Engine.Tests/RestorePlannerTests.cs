@@ -108,6 +108,82 @@ public sealed class RestorePlannerTests
         Assert.Throws<PgVaultException>(() => RestorePlanner.Plan(Chain(Base("x", "0/2000028", "0/2000100", 5, complete: false)),
             new RestoreTarget.Latest(), T0));
 
+    /// <summary>
+    /// After expiry kept "kept" (0/1000028 to 0/2000100, WAL segments 1 and 2) and moved the WAL start to segment 5: segments
+    /// 3 and 4 are gone; "new" starts the window.
+    /// </summary>
+    private static ScannedChain Expired()
+    {
+        var full = Chain(
+            Base("kept", "0/1000028", "0/2000100", 0),
+            Base("new", "0/5000028", "0/5000100", 60));
+        return full with
+        {
+            Wal = [.. full.Wal.Where(w => w.Segment is not (3 or 4))],
+            Expiry = new ExpiryMetadata { WalStartLsn = "0/5000000", ExpiredAt = T0.AddDays(8) },
+        };
+    }
+
+    [Theory]
+    [InlineData("latest", "immediate")]
+    [InlineData("immediate", "immediate")]
+    [InlineData("lsn:0/2000100", "lsn")]
+    [InlineData("lsn:0/3000000", "lsn")] // the end of its stored WAL
+    public void A_kept_base_backup_before_the_WAL_start_restores_to_its_consistency_point(string target, string setting)
+    {
+        var chain = Expired();
+        Assert.DoesNotContain(chain.Restorable, b => b.Label == "kept");
+        Assert.Equal(Lsn.Parse("0/3000000"), chain.ReachableEnd(chain.BaseBackups[0]));
+        var plan = RestorePlanner.Plan(chain, Parse(target), T0.AddMinutes(120), baseBackupLabel: "kept");
+        Assert.Equal("kept", plan.BaseBackup.Label);
+        Assert.Equal(Lsn.Parse("0/3000000"), plan.ReachableEnd);
+        var settings = plan.RecoverySettings.ToDictionary(kv => kv.Key, kv => kv.Value);
+        if (setting == "immediate")
+            Assert.Equal("immediate", settings["recovery_target"]);
+        else
+            Assert.Equal(target[4..], settings["recovery_target_lsn"]);
+        Assert.Equal("promote", settings["recovery_target_action"]);
+    }
+
+    [Theory]
+    [InlineData("lsn:0/2000000", "is outside what it reaches")]
+    [InlineData("lsn:0/3000001", "is outside what it reaches")]
+    [InlineData("lsn:0/5000100", "is outside what it reaches")]
+    [InlineData("time:30", "a time target cannot be checked")]
+    [InlineData("xid:1234", "a transaction id target cannot be checked")]
+    [InlineData("name:before-upgrade", "a restore point name target cannot be checked")]
+    public void Other_targets_of_a_kept_base_backup_before_the_WAL_start_are_refused_naming_its_range(string target, string why)
+    {
+        var ex = Assert.Throws<PgVaultException>(() => RestorePlanner.Plan(Expired(), Parse(target), T0.AddMinutes(120), baseBackupLabel: "kept"));
+        Assert.Contains(why, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("base backup kept of backup b is kept without the WAL after it (expiry removed it): it reaches LSN 0/2000100 " +
+                        "(its consistency point) to 0/3000000 only", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_chosen_base_backup_inside_the_window_plans_as_usual_and_unknown_or_unrestorable_ones_are_refused()
+    {
+        var chain = Expired();
+        var plan = RestorePlanner.Plan(chain, new RestoreTarget.Latest(), T0.AddMinutes(120), baseBackupLabel: "new");
+        Assert.Equal("new", plan.BaseBackup.Label);
+        Assert.Null(plan.ReachableEnd);
+        Assert.DoesNotContain("recovery_target", plan.RecoverySettings.Select(kv => kv.Key));
+        Assert.Equal("old", RestorePlanner.Plan(Two, new RestoreTarget.Time(T0.AddMinutes(90)), T0.AddMinutes(120), baseBackupLabel: "old").BaseBackup.Label);
+        Assert.Contains("is outside what it reaches",
+            Assert.Throws<PgVaultException>(() => RestorePlanner.Plan(Two, new RestoreTarget.Time(T0.AddMinutes(30)), T0.AddMinutes(120), baseBackupLabel: "new")).Message,
+            StringComparison.Ordinal);
+        Assert.Equal(ErrorCode.NotFound,
+            Assert.Throws<PgVaultException>(() => RestorePlanner.Plan(chain, new RestoreTarget.Latest(), T0, baseBackupLabel: "nope")).Code);
+        Assert.Contains("is incomplete",
+            Assert.Throws<PgVaultException>(() => RestorePlanner.Plan(Two, new RestoreTarget.Latest(), T0, baseBackupLabel: "broken")).Message,
+            StringComparison.Ordinal);
+        var lostOwnWal = chain with { Wal = [.. chain.Wal.Where(w => w.Segment != 2)] };
+        Assert.Null(lostOwnWal.ReachableEnd(lostOwnWal.BaseBackups[0]));
+        Assert.Contains("is not all stored",
+            Assert.Throws<PgVaultException>(() => RestorePlanner.Plan(lostOwnWal, new RestoreTarget.Immediate(), T0, baseBackupLabel: "kept")).Message,
+            StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("0:757", 757UL)]
     [InlineData("2:5", (2UL << 32) + 5)]

@@ -227,6 +227,41 @@ public sealed partial class ConsoleTests(SeededApi api) : IClassFixture<SeededAp
         Assert.Contains("samesite=strict", attributes);
     }
 
+    [Fact]
+    public void A_session_ends_when_unused_for_the_idle_timeout_and_twelve_hours_after_sign_in()
+    {
+        var clock = new ManualClock(SeededApi.T0);
+        var options = new PgVault.Configuration.PgVaultOptions();
+        options.Api.Console.SessionIdleTimeout = TimeSpan.FromMinutes(30);
+        var sessions = new ConsoleSessions(options, clock);
+        var principal = new PgVault.Api.Auth.ApiPrincipal("alice", PgVault.Catalog.ClusterScope.All);
+
+        var (idle, _) = sessions.Create(principal);
+        clock.Advance(TimeSpan.FromMinutes(29));
+        Assert.NotNull(sessions.Find(idle)); // a use moves the idle deadline
+        clock.Advance(TimeSpan.FromMinutes(29));
+        Assert.NotNull(sessions.Find(idle));
+        clock.Advance(TimeSpan.FromMinutes(31));
+        Assert.Null(sessions.Find(idle));
+        Assert.Null(sessions.Find(idle)); // and it is gone
+
+        var (busy, _) = sessions.Create(principal);
+        for (var used = TimeSpan.Zero; used < ConsoleSessions.MaxLifetime - TimeSpan.FromMinutes(20); used += TimeSpan.FromMinutes(20))
+        {
+            clock.Advance(TimeSpan.FromMinutes(20));
+            Assert.NotNull(sessions.Find(busy));
+        }
+
+        clock.Advance(TimeSpan.FromMinutes(21));
+        Assert.Null(sessions.Find(busy)); // used all along, but signed in over 12 hours ago
+
+        var (signedOut, _) = sessions.Create(principal);
+        sessions.Remove(signedOut);
+        Assert.Null(sessions.Find(signedOut));
+        Assert.Null(sessions.Find("not-a-session"));
+        Assert.Equal(0, sessions.Count);
+    }
+
     /// <summary>Signs in as the page does; returns the cookie's value, the CSRF token and the whole Set-Cookie header.</summary>
     internal static async Task<(string Cookie, string Csrf, string SetCookie)> SignInAsync(ApiServer server, string authorization)
     {

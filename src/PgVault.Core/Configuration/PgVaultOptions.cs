@@ -308,6 +308,15 @@ public sealed class EngineOptions
     /// under a second behind the server (bench/backup measures it) at up to four pieces a second.</summary>
     public TimeSpan WalFlushInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>
+    /// How long the segment being received keeps its bytes in memory, so that it is stored whole from memory once
+    /// complete. A segment open longer (a cluster writing less than 16 MiB in this time: an idle or quiet one) lets go of
+    /// the bytes already durable as pieces, holds only what is not yet durable, and is stored whole from its pieces once
+    /// complete (read back from the repository). Memory for the WAL is taken in 64 KiB chunks as it arrives, from one
+    /// pool of the process. Zero: never kept (every segment is stored from its pieces). Default 2 min.
+    /// </summary>
+    public TimeSpan WalSegmentMemoryHold { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Streaming interrupted or lagging longer than this marks the backup DEGRADED. Default 60 s.</summary>
     public TimeSpan WalLagThreshold { get; set; } = TimeSpan.FromSeconds(60);
 
@@ -358,6 +367,21 @@ public sealed class EngineOptions
     /// <summary>Base backup parts a restore (<c>pgvault restore</c>, an in-place restore) fetches and decompresses at
     /// once, each with up to 8 MiB buffered. Default 2; from 1 to 64. <c>pgvault restore --jobs N</c> overrides it.</summary>
     public int RestoreJobs { get; set; } = 2;
+
+    /// <summary>Whole WAL segments a recovering server's fetch agent keeps fetched ahead of its replay (disk: this × 16
+    /// MiB in the restored <c>pg_wal</c>). Default 16; from 1 to 256. Written into the restored server's
+    /// <c>restore_command</c> (<c>wal-fetch --prefetch N</c>) when not the default.</summary>
+    public int WalPrefetchSegments { get; set; } = DefaultWalPrefetchSegments;
+
+    /// <summary>WAL segments that agent fetches at once (memory: a few MiB of buffers each). Default 4; from 1 to 32.
+    /// Written into the <c>restore_command</c> (<c>wal-fetch --prefetch-jobs N</c>) when not the default.</summary>
+    public int WalPrefetchJobs { get; set; } = DefaultWalPrefetchJobs;
+
+    /// <summary>The default of <see cref="WalPrefetchSegments"/>.</summary>
+    public const int DefaultWalPrefetchSegments = 16;
+
+    /// <summary>The default of <see cref="WalPrefetchJobs"/>.</summary>
+    public const int DefaultWalPrefetchJobs = 4;
 
     /// <summary>Cron expression (5 fields, UTC) for expiry runs in <c>serve</c> (every repository, every cluster's
     /// <see cref="ClusterOptions.RetentionDays"/>). Default <c>30 * * * *</c> (hourly at half past). Empty turns

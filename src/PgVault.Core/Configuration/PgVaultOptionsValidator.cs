@@ -128,6 +128,8 @@ public static class PgVaultOptionsValidator
 
         if (o.Engine.WalFlushInterval <= TimeSpan.Zero || o.Engine.WalFlushInterval > TimeSpan.FromMinutes(1))
             errors.Add($"{p}:Engine:WalFlushInterval must be more than 0 and at most 00:01:00");
+        if (o.Engine.WalSegmentMemoryHold < TimeSpan.Zero || o.Engine.WalSegmentMemoryHold > TimeSpan.FromHours(1))
+            errors.Add($"{p}:Engine:WalSegmentMemoryHold must be from 00:00:00 to 01:00:00");
         if (o.Engine.BaseBackupPartSizeBytes < 1 << 20)
             errors.Add($"{p}:Engine:BaseBackupPartSizeBytes must be at least 1048576");
         if (o.Engine.BaseBackupCompression == BaseBackupCompression.Server && o.Engine.BaseBackupMethod != BaseBackupMethod.Native)
@@ -136,6 +138,10 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Engine:CompressionWorkers must be from 0 to 64");
         if (o.Engine.RestoreJobs is < 1 or > 64)
             errors.Add($"{p}:Engine:RestoreJobs must be from 1 to 64");
+        if (o.Engine.WalPrefetchSegments is < 1 or > 256)
+            errors.Add($"{p}:Engine:WalPrefetchSegments must be from 1 to 256");
+        if (o.Engine.WalPrefetchJobs is < 1 or > 32)
+            errors.Add($"{p}:Engine:WalPrefetchJobs must be from 1 to 32");
         if (o.Engine.CompressionLevel is < 1 or > 22)
             errors.Add($"{p}:Engine:CompressionLevel must be from 1 to 22");
         if (!string.IsNullOrWhiteSpace(o.Engine.ExpirySchedule) && !IsCron(o.Engine.ExpirySchedule))

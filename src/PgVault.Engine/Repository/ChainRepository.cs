@@ -272,12 +272,28 @@ public sealed class ChainRepository
     /// Throws <see cref="ErrorCode.WalDuplicateMismatch"/> when it holds the segment with other content. Returns the change
     /// in bytes stored (the whole object added, the pieces removed).
     /// </summary>
-    public async Task<long> StoreWalSegmentAsync(uint timeline, ulong number, byte[] data, int compressionLevel, CancellationToken ct)
+    public Task<long> StoreWalSegmentAsync(uint timeline, ulong number, byte[] data, int compressionLevel, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(data);
+        return StoreWalSegmentAsync(timeline, number, new System.Buffers.ReadOnlySequence<byte>(data, 0, (int)WalSegment.DefaultSizeBytes),
+            compressionLevel, ct);
+    }
+
+    /// <summary>As <see cref="StoreWalSegmentAsync(uint, ulong, byte[], int, CancellationToken)"/>, from a segment held in chunks.</summary>
+    public async Task<long> StoreWalSegmentAsync(uint timeline, ulong number, System.Buffers.ReadOnlySequence<byte> segment, int compressionLevel,
+        CancellationToken ct)
+    {
+        if (segment.Length != WalSegment.DefaultSizeBytes)
+            throw new ArgumentException($"a WAL segment has {WalSegment.DefaultSizeBytes} bytes, not {segment.Length}", nameof(segment));
         var name = WalSegment.Name(timeline, number);
-        var segment = data.AsMemory(0, (int)WalSegment.DefaultSizeBytes);
-        var sha = Convert.ToHexStringLower(SHA256.HashData(segment.Span));
+        string sha;
+        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        {
+            foreach (var memory in segment)
+                hash.AppendData(memory.Span);
+            sha = Convert.ToHexStringLower(hash.GetHashAndReset());
+        }
+
         long delta = 0;
         var exists = false;
         await foreach (var existing in WholeSegmentsAsync(timeline, name, ct).ConfigureAwait(false))
@@ -293,8 +309,8 @@ public sealed class ChainRepository
         }
 
         if (!exists)
-            delta += await WriteCompressedKnownAsync(RepositoryLayout.WalSegment(ClusterId, ChainId, timeline, name, sha), segment, compressionLevel, ct)
-                .ConfigureAwait(false);
+            delta += await WriteCompressedKnownAsync(RepositoryLayout.WalSegment(ClusterId, ChainId, timeline, name, sha), new SequenceReadStream(segment),
+                compressionLevel, ct).ConfigureAwait(false);
 
         // The pieces are no longer needed once the whole segment is stored.
         var pieces = new List<string>();
@@ -430,12 +446,15 @@ public sealed class ChainRepository
     /// Compresses <paramref name="data"/> (whose SHA-256 the caller has computed, for the key or the metadata) and writes
     /// it; returns the bytes stored. The data is not hashed again: each WAL byte is hashed once.
     /// </summary>
-    private async Task<long> WriteCompressedKnownAsync(string key, ReadOnlyMemory<byte> data, int level, CancellationToken ct)
-    {
-        // Wrap the caller's buffer (a pooled segment) instead of copying 16 MiB.
-        var source = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(data, out var segment)
+    private Task<long> WriteCompressedKnownAsync(string key, ReadOnlyMemory<byte> data, int level, CancellationToken ct) =>
+        // Wrap the caller's buffer instead of copying it.
+        WriteCompressedKnownAsync(key, System.Runtime.InteropServices.MemoryMarshal.TryGetArray(data, out var segment)
             ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
-            : new MemoryStream(data.ToArray(), writable: false);
+            : new MemoryStream(data.ToArray(), writable: false), level, ct);
+
+    /// <summary>As <see cref="WriteCompressedKnownAsync(string, ReadOnlyMemory{byte}, int, CancellationToken)"/>, from a stream it disposes.</summary>
+    private async Task<long> WriteCompressedKnownAsync(string key, Stream source, int level, CancellationToken ct)
+    {
         var compressed = new CompressingReadStream(source, level == ZstdCodec.DefaultLevel ? ZstdCodec.Default : new ZstdCodec(level));
         await using (compressed.ConfigureAwait(false))
         {

@@ -70,6 +70,16 @@ public sealed record InfoBaseBackup(
 
     /// <summary>Its annotations (<c>pgvault annotate key=value</c>), by key; empty when there are none.</summary>
     public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// What a restore from it reaches: <c>window</c> (its consistency point and every later point of the recovery window),
+    /// <c>end</c> (only its consistency point and the WAL after it up to <see cref="ReachesLsn"/>: a kept base backup whose
+    /// later WAL expiry removed; <c>pgvault restore --base-backup LABEL</c>), <c>none</c> (incomplete, or its WAL is not all stored).
+    /// </summary>
+    public string Restorable { get; init; } = "none";
+
+    /// <summary>Where the WAL a restore from it can replay ends; null when <see cref="Restorable"/> is <c>none</c>.</summary>
+    public string? ReachesLsn { get; init; }
 }
 
 /// <summary>
@@ -96,7 +106,7 @@ public static class RepositoryInfo
     {
         ArgumentNullException.ThrowIfNull(chain);
         var m = chain.Metadata;
-        var bases = chain.BaseBackups.Select(Describe).ToList();
+        var bases = chain.BaseBackups.Select(b => Describe(chain, b)).ToList();
         var oldest = chain.Restorable.OrderBy(b => b.Metadata!.CompletedAt).FirstOrDefault();
         var walKeys = chain.Wal.Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
         var walStoredAt = chain.Objects.Where(o => walKeys.Contains(o.Key)).Select(o => (DateTimeOffset?)o.LastModified).Max();
@@ -135,15 +145,18 @@ public static class RepositoryInfo
         return s => s >= start || kept.Any(k => s >= k.From && s <= k.To);
     }
 
-    private static InfoBaseBackup Describe(ScannedBaseBackup b)
+    private static InfoBaseBackup Describe(ScannedChain chain, ScannedBaseBackup b)
     {
         var m = b.Metadata;
+        var reach = chain.Metadata is null ? null : chain.ReachableEnd(b);
         return new InfoBaseBackup(b.Label, b.Complete, m?.Timeline, m?.StartLsn, m?.EndLsn, m?.StartedAt, m?.CompletedAt,
             m is null ? null : Math.Round((m.CompletedAt - m.StartedAt).TotalSeconds, 3), m?.DatabaseBytes,
             m is null ? b.Objects.Sum(o => o.SizeBytes) : b.StoredBytes, m?.Compression)
         {
             Type = m is null ? BaseBackupMetadata.FullType : m.Type.ToString().ToLowerInvariant(),
             Keep = b.Keep,
+            Restorable = reach is not { } r ? "none" : r < chain.DurableEnd ? "end" : "window",
+            ReachesLsn = reach?.ToString(),
             Annotations = b.Annotation?.Annotations ?? new Dictionary<string, string>(StringComparer.Ordinal),
         };
     }

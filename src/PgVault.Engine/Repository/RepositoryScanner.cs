@@ -114,6 +114,34 @@ public sealed record ScannedChain(
         BaseBackup.IncrementalPlanner.Restorable(baseBackup, BaseBackups)
         && Lsn.Parse(baseBackup.Metadata!.EndLsn) <= DurableEnd && Lsn.Parse(baseBackup.Metadata.StartLsn) >= WalStart;
 
+    /// <summary>
+    /// The end of the WAL a restore from <paramref name="baseBackup"/> can replay, or null when it cannot reach its own
+    /// consistency point (incomplete, an incremental one over a missing base backup, or its WAL from start to stop not all
+    /// stored). For a restorable base backup (<see cref="IsRestorable"/>) the chain's <see cref="DurableEnd"/>; for one
+    /// before the chain's WAL start (kept by <c>pgvault annotate --keep</c> with only the WAL from its start to its stop)
+    /// the end of the WAL stored contiguously from its start, at or after its stop LSN.
+    /// </summary>
+    public Lsn? ReachableEnd(ScannedBaseBackup baseBackup)
+    {
+        ArgumentNullException.ThrowIfNull(baseBackup);
+        if (!baseBackup.Complete || baseBackup.Metadata is null || !BaseBackup.IncrementalPlanner.Restorable(baseBackup, BaseBackups))
+            return null;
+        if (IsRestorable(baseBackup))
+            return DurableEnd;
+        var segment = WalSegment.Number(Lsn.Parse(baseBackup.Metadata.StartLsn));
+        while (true)
+        {
+            var covered = Covered(segment);
+            if (covered < WalSegment.DefaultSizeBytes)
+            {
+                var end = WalSegment.Start(segment) + covered;
+                return end >= Lsn.Parse(baseBackup.Metadata.EndLsn) ? end : null;
+            }
+
+            segment++;
+        }
+    }
+
     /// <summary>The highest timeline the chain's WAL reached.</summary>
     public uint Timeline => Wal.Count > 0 ? Wal.Max(w => w.Timeline) : Metadata?.Timeline ?? 1;
 }

@@ -15,6 +15,9 @@ public sealed record RecoveryResult(Lsn Lsn, int Timeline, DateTimeOffset? LastT
 /// <summary>Watches a server started on a restored data directory until it has replayed its WAL and promoted.</summary>
 public static class RecoveryMonitor
 {
+    /// <summary>How <c>pgvault wal-fetch</c> (not its agent) starts the lines it writes to the server's log.</summary>
+    private const string WalFetchPrefix = "pgvault wal-fetch: ";
+
     /// <summary>Consecutive failed connection attempts after which the server is taken for dead (about 5 s).</summary>
     private const int MaxConnectionFailures = 25;
 
@@ -57,13 +60,22 @@ public static class RecoveryMonitor
         }
     }
 
-    /// <summary>The last lines of a server log (the reason a recovery failed), or a note that there is none.</summary>
+    /// <summary>
+    /// The last lines of a server log (the reason a recovery failed), or a note that there is none. When PostgreSQL
+    /// aborted because its <c>restore_command</c> failed, <c>pgvault wal-fetch</c>'s own message (which names the file
+    /// and the repository object) comes first, wherever it is in the log.
+    /// </summary>
     public static string LogTail(string path, int lines = 8)
     {
         try
         {
             var all = File.ReadAllLines(path);
-            return "server log: " + string.Join(" | ", all.Skip(Math.Max(0, all.Length - lines)));
+            var start = Math.Max(0, all.Length - lines);
+            var tail = "server log: " + string.Join(" | ", all.Skip(start));
+            var failed = Array.FindLastIndex(all, l => l.Contains("could not restore file", StringComparison.Ordinal));
+            // Its message just before PostgreSQL's (a HINT and the agent's lines may come between): an older one is not the cause.
+            var said = failed < 0 ? -1 : Array.FindLastIndex(all, failed, Math.Min(failed + 1, 20), l => l.StartsWith(WalFetchPrefix, StringComparison.Ordinal));
+            return said >= 0 && said < start ? $"restore_command: {all[said]} | {tail}" : tail;
         }
         catch (IOException)
         {

@@ -31,6 +31,12 @@ public sealed record RestorePlan(ScannedBaseBackup BaseBackup, IReadOnlyList<Key
     /// the full one and the incremental ones it depends on, in order, when it is incremental.
     /// </summary>
     public IReadOnlyList<ScannedBaseBackup> Layers { get; init; } = [BaseBackup];
+
+    /// <summary>
+    /// Where the WAL a restore from <see cref="BaseBackup"/> can replay ends, when that is before the chain's end (a kept
+    /// base backup whose later WAL expiry removed); null when the chain's WAL from it on is whole.
+    /// </summary>
+    public Lsn? ReachableEnd { get; init; }
 }
 
 /// <summary>
@@ -45,10 +51,15 @@ public static class RestorePlanner
     /// <param name="target">Where to recover to.</param>
     /// <param name="chainEndTime">When the chain's WAL ends (now for an active chain, its last WAL object's time otherwise).</param>
     /// <param name="inclusive">Stop just after (true) or just before (false) the target.</param>
-    public static RestorePlan Plan(ScannedChain chain, RestoreTarget target, DateTimeOffset chainEndTime, bool inclusive = true)
+    /// <param name="baseBackupLabel">Start from this base backup instead of the one the target chooses (see
+    /// <see cref="PlanFrom"/>); null: choose.</param>
+    public static RestorePlan Plan(ScannedChain chain, RestoreTarget target, DateTimeOffset chainEndTime, bool inclusive = true,
+        string? baseBackupLabel = null)
     {
         ArgumentNullException.ThrowIfNull(chain);
         ArgumentNullException.ThrowIfNull(target);
+        if (baseBackupLabel is not null)
+            return PlanFrom(chain, baseBackupLabel, target, chainEndTime, inclusive);
         var end = chain.DurableEnd;
         // A kept base backup older than the chain's WAL start has only the WAL that makes it consistent: no window.
         // (A base backup kept only because an incremental one needs it may have lost its WAL to expiry too.)
@@ -103,6 +114,86 @@ public static class RestorePlanner
                 break;
         }
 
+        return Finish(chain, pick, target, inclusive, settings);
+    }
+
+    /// <summary>
+    /// A restore from the base backup labelled <paramref name="label"/>, whatever the target would choose. One the chain's
+    /// WAL reaches from its start on plans as usual, refusing targets before its consistency point or after the chain's
+    /// end. One whose WAL ends early (kept by <c>pgvault annotate --keep</c> while expiry removed the WAL after it: see
+    /// <see cref="ScannedChain.ReachableEnd"/>) restores only to its consistency point (the default target: immediate)
+    /// or to an LSN from its stop LSN to where its WAL ends; a time, xid or name target is refused, since the WAL that
+    /// would reach it is gone.
+    /// </summary>
+    public static RestorePlan PlanFrom(ScannedChain chain, string label, RestoreTarget target, DateTimeOffset chainEndTime, bool inclusive = true)
+    {
+        ArgumentNullException.ThrowIfNull(chain);
+        ArgumentNullException.ThrowIfNull(label);
+        ArgumentNullException.ThrowIfNull(target);
+        var backupId = chain.Metadata?.BackupId;
+        var pick = chain.BaseBackups.FirstOrDefault(b => string.Equals(b.Label, label, StringComparison.Ordinal))
+                   ?? throw new PgVaultException(ErrorCode.NotFound, $"backup {backupId} has no base backup '{label}'",
+                       $"list its base backups with 'pgvault info --backup-id {backupId}'");
+        if (!pick.Complete)
+            throw new PgVaultException(ErrorCode.ValidationFailed, $"base backup {label} of backup {backupId} is incomplete: no restore starts from it");
+        var reach = chain.ReachableEnd(pick)
+                    ?? throw new PgVaultException(ErrorCode.ValidationFailed,
+                        $"base backup {label} of backup {backupId} cannot be restored: the WAL from its start ({pick.Metadata!.StartLsn}) to its " +
+                        $"stop ({pick.Metadata.EndLsn}) is not all stored" +
+                        (pick.Metadata.References is { Count: > 0 } ? ", or a base backup it is applied over is missing" : ""),
+                        $"'pgvault info --backup-id {backupId}' shows which base backups are restorable");
+        var stop = Lsn.Parse(pick.Metadata!.EndLsn);
+        var isolated = reach < chain.DurableEnd;
+        var range = isolated
+            ? $"base backup {label} of backup {backupId} is kept without the WAL after it (expiry removed it): it reaches LSN {stop} " +
+              $"(its consistency point) to {reach} only"
+            : $"base backup {label} of backup {backupId} reaches {Format(pick.Metadata.CompletedAt)} to {Format(chainEndTime)} " +
+              $"(LSN {stop} to {reach})";
+        var settings = new List<KeyValuePair<string, string>>();
+        switch (target)
+        {
+            case RestoreTarget.Latest when isolated:
+            case RestoreTarget.Immediate:
+                target = new RestoreTarget.Immediate();
+                settings.Add(new("recovery_target", "immediate"));
+                break;
+            case RestoreTarget.Latest:
+                break;
+            case RestoreTarget.Position p:
+                if (p.Value < stop || p.Value > reach)
+                    throw new PgVaultException(ErrorCode.ValidationFailed, $"target LSN {p.Value} is outside what it reaches: {range}");
+                settings.Add(new("recovery_target_lsn", p.Value.ToString()));
+                break;
+            case RestoreTarget.Time or RestoreTarget.Xid or RestoreTarget.Name when isolated:
+                throw new PgVaultException(ErrorCode.ValidationFailed,
+                    $"a {TargetKind(target)} target cannot be checked against what it reaches: {range}",
+                    "restore it to its consistency point (--target immediate, the default with --base-backup) or give --target-lsn in that range");
+            case RestoreTarget.Time t:
+                if (t.Value < pick.Metadata.CompletedAt || t.Value > chainEndTime)
+                    throw new PgVaultException(ErrorCode.ValidationFailed, $"target time {Format(t.Value)} is outside what it reaches: {range}");
+                settings.Add(new("recovery_target_time", t.Value.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.ffffff'+00'", CultureInfo.InvariantCulture)));
+                break;
+            case RestoreTarget.Xid x:
+                settings.Add(new("recovery_target_xid", x.Value.ToString(CultureInfo.InvariantCulture)));
+                break;
+            case RestoreTarget.Name n:
+                settings.Add(new("recovery_target_name", n.Value));
+                break;
+        }
+
+        return Finish(chain, pick, target, inclusive, settings) with { ReachableEnd = isolated ? reach : null };
+    }
+
+    private static string TargetKind(RestoreTarget target) => target switch
+    {
+        RestoreTarget.Time => "time",
+        RestoreTarget.Xid => "transaction id",
+        _ => "restore point name",
+    };
+
+    private static RestorePlan Finish(ScannedChain chain, ScannedBaseBackup pick, RestoreTarget target, bool inclusive,
+        List<KeyValuePair<string, string>> settings)
+    {
         if (target is RestoreTarget.Time or RestoreTarget.Position or RestoreTarget.Xid)
             settings.Add(new("recovery_target_inclusive", inclusive ? "on" : "off"));
         if (target is not RestoreTarget.Latest)

@@ -61,14 +61,18 @@ public sealed class RestoreService(PgVaultOptions options, Func<string, IObjectS
             "list backups with GET /clusters/backups; check PgVault:Locations");
     }
 
-    /// <summary>The base backup and recovery settings that reach <paramref name="target"/>; refuses targets outside the window.</summary>
-    public static async Task<RestorePlan> PlanAsync(RestoreSource source, RestoreTarget target, bool inclusive, CancellationToken ct)
+    /// <summary>
+    /// The base backup and recovery settings that reach <paramref name="target"/>; refuses targets outside the window. With
+    /// <paramref name="baseBackupLabel"/>, from that base backup (<see cref="RestorePlanner.PlanFrom"/>).
+    /// </summary>
+    public static async Task<RestorePlan> PlanAsync(RestoreSource source, RestoreTarget target, bool inclusive, CancellationToken ct,
+        string? baseBackupLabel = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         var last = source.Chain.Wal.MaxBy(w => (w.Segment, w.End));
         var endTime = last is null ? DateTimeOffset.UtcNow
             : (await source.Store.StatAsync(last.Key, ct).ConfigureAwait(false))?.LastModified ?? DateTimeOffset.UtcNow;
-        return RestorePlanner.Plan(source.Chain, target, endTime, inclusive);
+        return RestorePlanner.Plan(source.Chain, target, endTime, inclusive, baseBackupLabel);
     }
 
     /// <summary>PostgreSQL's <c>restore_command</c>: this program's <c>wal-fetch</c> reading the source's location.</summary>
@@ -104,6 +108,10 @@ public sealed class RestoreService(PgVaultOptions options, Func<string, IObjectS
         // refuses one that is not its own; the shell takes a segment from it without starting PgVault only when the spool
         // is a real directory owned by the user running the command.
         args.AddRange(["--spool", WalFetcher.SpoolDirectory]);
+        if (options.Engine.WalPrefetchSegments != EngineOptions.DefaultWalPrefetchSegments)
+            args.AddRange(["--prefetch", options.Engine.WalPrefetchSegments.ToString(CultureInfo.InvariantCulture)]);
+        if (options.Engine.WalPrefetchJobs != EngineOptions.DefaultWalPrefetchJobs)
+            args.AddRange(["--prefetch-jobs", options.Engine.WalPrefetchJobs.ToString(CultureInfo.InvariantCulture)]);
         return WalSpoolCommand.Build(WalFetchCommandLine.Build(pgvault.Program, pgvault.Prefix, args, source.BackupId));
     }
 

@@ -78,15 +78,28 @@ public static class WalFetcher
             return (0, $"{fileName}: restored (partial: {partial.Covered} bytes, the end of the backup's WAL)");
         }
 
-        // Missing: fatal inside the chain's WAL, normal past its end (PostgreSQL asks for the next segment to find the end).
+        // Missing: fatal inside the chain's WAL, normal past its end (PostgreSQL asks for the next segment to find the end),
+        // and normal before the chain's WAL start outside a base backup's own WAL: expiry removed it, and a restore from a
+        // base backup kept there (pgvault annotate --keep) ends where that base backup's WAL ends.
         var scanned = await repository.ScanAsync(ct).ConfigureAwait(false);
         if (scanned is not null && scanned.Wal.Any(w => w.Segment > number && w.Timeline >= timeline))
+        {
+            if (number < PgVault.Postgres.WalSegment.Number(scanned.WalStart) && !InBaseBackupWal(scanned, number))
+                return (NotFound, $"{fileName}: expired from backup {backupId} (before its WAL start {scanned.WalStart}): the end of the WAL kept here");
             return (Fatal, $"{fileName}: missing from backup {backupId} although its WAL continues past it; recovery must not stop early here");
+        }
+
         return (NotFound, $"{fileName}: past the end of backup {backupId}'s WAL");
     }
 
+    /// <summary>Whether segment <paramref name="number"/> lies between a complete base backup's start and stop (the WAL that makes it consistent).</summary>
+    private static bool InBaseBackupWal(ScannedChain chain, ulong number) =>
+        chain.BaseBackups.Any(b => b is { Complete: true, Metadata: { } m }
+                                   && number >= PgVault.Postgres.WalSegment.Number(PgVault.Postgres.Lsn.Parse(m.StartLsn))
+                                   && number <= PgVault.Postgres.WalSegment.Number(PgVault.Postgres.Lsn.Parse(m.EndLsn)));
+
     /// <summary>How many segments a restore keeps fetched ahead of PostgreSQL's requests by default (256 MiB in pg_wal).</summary>
-    public const int DefaultPrefetchSegments = 16;
+    public const int DefaultPrefetchSegments = PgVault.Configuration.EngineOptions.DefaultWalPrefetchSegments;
 
     /// <summary>
     /// Where a restore's <c>restore_command</c> keeps segments fetched ahead: relative to the data directory (PostgreSQL

@@ -30,9 +30,30 @@ internal sealed class WalArchiver(
 
         await foreach (var segment in durable.ReadAllAsync(ct).ConfigureAwait(false))
         {
-            await StoreWholeAsync(segment.Number, segment.Data, ct).ConfigureAwait(false);
+            if (segment.Spilled)
+                await StoreFromPiecesAsync(segment.Number, ct).ConfigureAwait(false);
+            else
+                await StoreWholeAsync(segment.Number, segment.Content(), ct).ConfigureAwait(false);
             buffer.Release(segment);
         }
+    }
+
+    /// <summary>
+    /// A segment that let go of its bytes (open longer than <see cref="EngineOptions.WalSegmentMemoryHold"/>): every byte
+    /// is durable as pieces, read back (each checked against its SHA-256) and stored whole. Pieces that do not cover it
+    /// are an error, never a segment stored short.
+    /// </summary>
+    private async Task StoreFromPiecesAsync(ulong number, CancellationToken ct)
+    {
+        var stored = await repository.ReadWalSegmentAsync(timeline, number, ct).ConfigureAwait(false);
+        if (stored is not { Covered: var covered } || covered != WalSegment.DefaultSizeBytes)
+        {
+            throw new PgVault.Errors.PgVaultException(PgVault.Errors.ErrorCode.WalStreamFailed,
+                $"WAL segment {WalSegment.Name(timeline, number)}: its pieces in the repository cover {stored?.Covered ?? 0} of its " +
+                $"{WalSegment.DefaultSizeBytes} bytes although every byte was made durable");
+        }
+
+        await StoreWholeAsync(number, new System.Buffers.ReadOnlySequence<byte>(stored.Value.Data), ct).ConfigureAwait(false);
     }
 
     private async Task ConsolidateAsync(ulong number, CancellationToken ct)
@@ -44,11 +65,11 @@ internal sealed class WalArchiver(
         {
             logger.LogInformation("cluster {Cluster}: storing WAL segment {Segment} whole from its pieces (left by an earlier session)",
                 chain.Cluster.Id, WalSegment.Name(timeline, number));
-            await StoreWholeAsync(number, stored.Value.Data, ct).ConfigureAwait(false);
+            await StoreWholeAsync(number, new System.Buffers.ReadOnlySequence<byte>(stored.Value.Data), ct).ConfigureAwait(false);
         }
     }
 
-    private async Task StoreWholeAsync(ulong number, byte[] data, CancellationToken ct)
+    private async Task StoreWholeAsync(ulong number, System.Buffers.ReadOnlySequence<byte> data, CancellationToken ct)
     {
         var delta = await repository.StoreWalSegmentAsync(timeline, number, data, engine.CompressionLevel, ct).ConfigureAwait(false);
         // The durable end is the flusher's; this only moves the stored size (the segment's end is durable already).

@@ -100,6 +100,8 @@ internal sealed class WalFlusher(
             if (tailDurable)
                 _durable.Writer.TryWrite(segment);
         }
+
+        buffer.Trim(); // a quiet cluster's segment lets go of what is durable
     }
 
     private async Task MarkDurableAsync(Lsn end, long storedDelta, CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Buffers;
+using PgVault.Configuration;
 using PgVault.Errors;
 using PgVault.Postgres;
 
@@ -7,9 +8,12 @@ namespace PgVault.Engine.Wal;
 /// <summary>
 /// The WAL of one replication session held in memory until it is stored: the segment being received and the finished
 /// (sealed) segments not yet stored whole, oldest first. The receiver appends; the <see cref="WalFlusher"/> takes the
-/// bytes not yet durable; the <see cref="WalArchiver"/> releases a segment once it is stored whole. Memory is bounded:
-/// the receiver waits when <see cref="WalStreamer.MaxQueuedSegments"/> sealed segments wait for the archiver besides
-/// the one it is storing (backpressure). Thread-safe.
+/// bytes not yet durable; the <see cref="WalArchiver"/> releases a segment once it is stored whole. Memory is taken in
+/// chunks (<see cref="WalMemory"/>) as WAL arrives, and bounded: the receiver waits when
+/// <see cref="WalStreamer.MaxQueuedSegments"/> sealed segments wait for the archiver besides the one it is storing
+/// (backpressure). The segment being received lets go of its durable bytes once it has been open longer than the hold
+/// (<see cref="EngineOptions.WalSegmentMemoryHold"/>): a quiet cluster holds only WAL not yet durable, and the archiver
+/// stores such a segment from its pieces. Thread-safe.
 /// </summary>
 internal sealed class WalSegmentBuffer : IDisposable
 {
@@ -17,9 +21,19 @@ internal sealed class WalSegmentBuffer : IDisposable
     private readonly List<WalBufferedSegment> _sealed = [];
     private readonly SemaphoreSlim _room = new(WalStreamer.MaxQueuedSegments + 1);
     private readonly CancellationTokenSource _closed = new();
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _hold;
     private WalBufferedSegment _segment;
 
-    public WalSegmentBuffer(Lsn start) => _segment = new WalBufferedSegment(WalSegment.Number(start));
+    /// <param name="start">Where the session starts (a segment start).</param>
+    /// <param name="time">The clock the hold is measured with.</param>
+    /// <param name="hold">How long the segment being received keeps its durable bytes (see <see cref="EngineOptions.WalSegmentMemoryHold"/>).</param>
+    public WalSegmentBuffer(Lsn start, TimeProvider time, TimeSpan hold)
+    {
+        _time = time;
+        _hold = hold;
+        _segment = new WalBufferedSegment(WalSegment.Number(start), time.GetUtcNow());
+    }
 
     /// <summary>The end of the WAL received.</summary>
     public Lsn ReceivedEnd
@@ -28,6 +42,16 @@ internal sealed class WalSegmentBuffer : IDisposable
         {
             lock (_lock)
                 return WalSegment.Start(_segment.Number) + _segment.Written;
+        }
+    }
+
+    /// <summary>The bytes of WAL memory this buffer holds (chunks of the segment being received and of the sealed ones).</summary>
+    public long HeldBytes
+    {
+        get
+        {
+            lock (_lock)
+                return _segment.HeldBytes + _sealed.Sum(s => s.HeldBytes);
         }
     }
 
@@ -58,18 +82,19 @@ internal sealed class WalSegmentBuffer : IDisposable
                 var read = await data.ReadAsync(chunk.AsMemory(0, Math.Min(chunk.Length, room)), ct).ConfigureAwait(false);
                 if (read == 0)
                     break;
+                bool full;
                 lock (_lock)
                 {
-                    Buffer.BlockCopy(chunk, 0, segment.Data, segment.Written, read);
-                    segment.Written += read;
-                    if (segment.Written == WalSegment.DefaultSizeBytes)
+                    segment.Write(chunk.AsSpan(0, read));
+                    full = segment.Written == WalSegment.DefaultSizeBytes;
+                    if (full)
                     {
                         _sealed.Add(segment);
-                        _segment = new WalBufferedSegment(segment.Number + 1);
+                        _segment = new WalBufferedSegment(segment.Number + 1, _time.GetUtcNow());
                     }
                 }
 
-                if (segment.Written == WalSegment.DefaultSizeBytes)
+                if (full)
                 {
                     sealedSegment();
                     using var waiting = CancellationTokenSource.CreateLinkedTokenSource(ct, _closed.Token);
@@ -104,7 +129,7 @@ internal sealed class WalSegmentBuffer : IDisposable
 
             segment = next;
             from = next.Flushed;
-            bytes = next.Data.AsSpan(from, next.Written - from).ToArray();
+            bytes = next.Copy(from, next.Written);
             return true;
         }
     }
@@ -113,8 +138,26 @@ internal sealed class WalSegmentBuffer : IDisposable
     public bool MarkFlushed(WalBufferedSegment segment, int to)
     {
         lock (_lock)
+        {
             segment.Flushed = Math.Max(segment.Flushed, to);
+            if (segment.Spilled)
+                segment.ReleaseDurable();
+        }
+
         return to == WalSegment.DefaultSizeBytes;
+    }
+
+    /// <summary>
+    /// Lets the segment being received go of its durable bytes once it has been open longer than the hold (from then on
+    /// it holds only what is not yet durable, and is stored from its pieces); the flusher calls it after each flush.
+    /// </summary>
+    public void Trim()
+    {
+        lock (_lock)
+        {
+            if (!_segment.Spilled && _time.GetUtcNow() - _segment.OpenedAt >= _hold)
+                _segment.Spill();
+        }
     }
 
     /// <summary>The archiver stored <paramref name="segment"/> whole: its memory is free, and the receiver may seal another.</summary>
@@ -124,9 +167,9 @@ internal sealed class WalSegmentBuffer : IDisposable
         {
             if (!_sealed.Remove(segment))
                 return;
+            segment.Dispose();
         }
 
-        segment.Dispose();
         _room.Release();
     }
 
@@ -148,18 +191,141 @@ internal sealed class WalSegmentBuffer : IDisposable
     }
 }
 
-/// <summary>One segment's bytes in a <see cref="WalSegmentBuffer"/>: how much was received, and how much of it is durable.</summary>
-internal sealed class WalBufferedSegment(ulong number) : IDisposable
+/// <summary>
+/// One segment's bytes in a <see cref="WalSegmentBuffer"/>, in chunks taken from <see cref="WalMemory"/> as they arrive:
+/// how much was received, and how much of it is durable. Once <see cref="Spilled"/> it holds only what is not yet durable.
+/// Changed only under the buffer's lock.
+/// </summary>
+internal sealed class WalBufferedSegment(ulong number, DateTimeOffset openedAt) : IDisposable
 {
+    private const int Chunks = (int)(WalSegment.DefaultSizeBytes / WalMemory.ChunkBytes);
+    private readonly byte[]?[] _chunks = new byte[]?[Chunks];
+    private int _held;
+
     public ulong Number { get; } = number;
 
-    public byte[] Data { get; } = ArrayPool<byte>.Shared.Rent((int)WalSegment.DefaultSizeBytes);
+    /// <summary>When the segment was opened (its first byte could arrive).</summary>
+    public DateTimeOffset OpenedAt { get; } = openedAt;
 
-    /// <summary>Bytes received (under the buffer's lock).</summary>
-    public int Written { get; set; }
+    /// <summary>Bytes received.</summary>
+    public int Written { get; private set; }
 
-    /// <summary>Bytes durable as pieces (under the buffer's lock).</summary>
+    /// <summary>Bytes durable as pieces.</summary>
     public int Flushed { get; set; }
 
-    public void Dispose() => ArrayPool<byte>.Shared.Return(Data);
+    /// <summary>
+    /// Its durable bytes were let go (it was open longer than the hold): the archiver stores it whole from its pieces in
+    /// the repository, not from memory.
+    /// </summary>
+    public bool Spilled { get; private set; }
+
+    /// <summary>The bytes of the chunks it holds.</summary>
+    public long HeldBytes => (long)_held * WalMemory.ChunkBytes;
+
+    /// <summary>Appends <paramref name="data"/> at <see cref="Written"/>, taking chunks as needed.</summary>
+    public void Write(ReadOnlySpan<byte> data)
+    {
+        if (data.Length > WalSegment.DefaultSizeBytes - Written)
+            throw new ArgumentOutOfRangeException(nameof(data), $"{data.Length} bytes do not fit in WAL segment {Number} after {Written}");
+        while (!data.IsEmpty)
+        {
+            var index = Written / WalMemory.ChunkBytes;
+            var offset = Written % WalMemory.ChunkBytes;
+            var chunk = _chunks[index];
+            if (chunk is null)
+            {
+                _chunks[index] = chunk = WalMemory.Rent();
+                _held++;
+            }
+
+            var n = Math.Min(WalMemory.ChunkBytes - offset, data.Length);
+            data[..n].CopyTo(chunk.AsSpan(offset, n));
+            data = data[n..];
+            Written += n;
+        }
+    }
+
+    /// <summary>A copy of the bytes [<paramref name="from"/>, <paramref name="to"/>), which it must hold.</summary>
+    public byte[] Copy(int from, int to)
+    {
+        var bytes = new byte[to - from];
+        for (var at = from; at < to;)
+        {
+            var chunk = _chunks[at / WalMemory.ChunkBytes]
+                        ?? throw new InvalidOperationException($"WAL segment {Number}: bytes at {at} are not held");
+            var offset = at % WalMemory.ChunkBytes;
+            var n = Math.Min(WalMemory.ChunkBytes - offset, to - at);
+            chunk.AsSpan(offset, n).CopyTo(bytes.AsSpan(at - from));
+            at += n;
+        }
+
+        return bytes;
+    }
+
+    /// <summary>The whole segment, as held (not <see cref="Spilled"/>, all received): for the archiver.</summary>
+    public ReadOnlySequence<byte> Content()
+    {
+        if (Spilled || Written != WalSegment.DefaultSizeBytes)
+            throw new InvalidOperationException($"WAL segment {Number} is not held whole");
+        WalChunk? first = null;
+        WalChunk? last = null;
+        foreach (var chunk in _chunks)
+        {
+            var next = new WalChunk(chunk!, last);
+            first ??= next;
+            last = next;
+        }
+
+        return new ReadOnlySequence<byte>(first!, 0, last!, WalMemory.ChunkBytes);
+    }
+
+    /// <summary>From now on holds only what is not yet durable.</summary>
+    public void Spill()
+    {
+        Spilled = true;
+        ReleaseDurable();
+    }
+
+    /// <summary>Gives back the chunks that hold only durable bytes (all of them when everything received is durable).</summary>
+    public void ReleaseDurable()
+    {
+        var upTo = Flushed == Written ? Chunks : Flushed / WalMemory.ChunkBytes;
+        for (var i = 0; i < upTo; i++)
+        {
+            if (_chunks[i] is { } chunk)
+            {
+                WalMemory.Return(chunk);
+                _chunks[i] = null;
+                _held--;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        for (var i = 0; i < Chunks; i++)
+        {
+            if (_chunks[i] is { } chunk)
+            {
+                WalMemory.Return(chunk);
+                _chunks[i] = null;
+            }
+        }
+
+        _held = 0;
+    }
+
+    /// <summary>One chunk of a segment's <see cref="Content"/>.</summary>
+    private sealed class WalChunk : ReadOnlySequenceSegment<byte>
+    {
+        public WalChunk(byte[] chunk, WalChunk? previous)
+        {
+            Memory = chunk;
+            if (previous is not null)
+            {
+                RunningIndex = previous.RunningIndex + previous.Memory.Length;
+                previous.Next = this;
+            }
+        }
+    }
 }

@@ -19,7 +19,8 @@ namespace PgVault.Engine.Wal;
 /// the data is durable, so the slot keeps on the server whatever is not yet in the repository; the
 /// <see cref="WalArchiver"/> stores each finished segment as one object once the flusher hands it over.
 /// Memory is bounded: the segment being received plus at most <see cref="MaxQueuedSegments"/> complete ones waiting
-/// for the archiver besides the one it stores.
+/// for the archiver besides the one it stores, taken in chunks as WAL arrives; a quiet cluster's segment holds only the
+/// WAL not yet durable (<see cref="EngineOptions.WalSegmentMemoryHold"/>).
 /// </summary>
 public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimeProvider time, ILogger logger)
 {
@@ -192,7 +193,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 chain.Cluster.Id, start, timeline, current.Id, slotName);
 
             var repository = new ChainRepository(chain.Store, chain.Cluster.Id, chain.ChainId!);
-            using var buffer = new WalSegmentBuffer(start);
+            using var buffer = new WalSegmentBuffer(start, time, engine.WalSegmentMemoryHold);
             var flusher = new WalFlusher(buffer, repository, chain, timeline, start, engine, time, conn, Lag);
             var archiver = new WalArchiver(buffer, repository, chain, timeline, start, engine, logger);
             Volatile.Write(ref _flusher, flusher);

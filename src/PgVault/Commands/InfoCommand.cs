@@ -105,6 +105,10 @@ public static class InfoCommand
                     $"{bb.Type}{(bb.Keep ? ", KEPT" : "")}");
                 if (bb.Annotations.Count > 0)
                     s.Append(" (").AppendJoin(", ", bb.Annotations.Select(kv => $"{kv.Key}={kv.Value}")).Append(')');
+                if (bb.Restorable == "end")
+                    s.Append(CultureInfo.InvariantCulture, $", restorable to its end only ({bb.StopLsn} to {bb.ReachesLsn}: restore --base-backup {bb.Label})");
+                else if (bb.Restorable == "none")
+                    s.Append(", not restorable (its WAL is not all stored)");
                 s.Append('\n');
             }
 

@@ -11,8 +11,8 @@ using PgVault.Postgres;
 namespace PgVault.Commands;
 
 /// <summary>
-/// <c>pgvault restore --backup-id ID --to DIR [target] [--verify]</c>: a data directory recovered to a point of the
-/// backup's recovery window, with PgVault as its <c>restore_command</c>.
+/// <c>pgvault restore --backup-id ID --to DIR [target] [--base-backup LABEL] [--verify]</c>: a data directory recovered to a
+/// point of the backup's recovery window (or of what one base backup reaches), with PgVault as its <c>restore_command</c>.
 /// </summary>
 public static class RestoreCommand
 {
@@ -53,6 +53,13 @@ public static class RestoreCommand
             Description = "Only 'immediate': stop at the base backup's consistency point, e.g. --target immediate", HelpName = "immediate",
         };
         immediate.AcceptOnlyFromAmong("immediate");
+        var baseBackup = new Option<string?>("--base-backup")
+        {
+            Description = "Start from this base backup (its label, as 'pgvault info' shows it) instead of the one the target chooses; " +
+                          "a kept base backup whose later WAL expiry removed restores to its consistency point, e.g. --base-backup 20261201T100000123Z " +
+                          "(default: the newest that reaches the target)",
+            HelpName = "LABEL",
+        };
         var exclusive = new Option<bool>("--exclusive") { Description = "Stop just before the target instead of just after it" };
         var force = new Option<bool>("--force") { Description = "Replace the contents of a non-empty target directory" };
         var verify = new Option<bool>("--verify") { Description = "Start PostgreSQL on the result, wait for recovery, run pg_amcheck, stop it" };
@@ -64,7 +71,7 @@ public static class RestoreCommand
                                   "(default: Engine:RestoreJobs, which defaults to 2)");
         var command = new Command("restore", "Restore a backup to a data directory, to a point in its recovery window")
         {
-            config, backupId, to, time, lsn, xid, name, immediate, exclusive, force, verify, bufferedIo, jobs,
+            config, backupId, to, time, lsn, xid, name, immediate, baseBackup, exclusive, force, verify, bufferedIo, jobs,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -109,9 +116,16 @@ public static class RestoreCommand
             var service = new RestoreService(options, new LocationStores(options).Get, PgVaultExecutable.Self(), Cli.ConfigFile(result, config),
                 loggers.CreateLogger("pgvault"));
             var source = await service.FindAsync(id, ct).ConfigureAwait(false);
-            var plan = await RestoreService.PlanAsync(source, target, inclusive: !result.GetValue(exclusive), ct).ConfigureAwait(false);
+            var plan = await RestoreService.PlanAsync(source, target, inclusive: !result.GetValue(exclusive), ct, result.GetValue(baseBackup))
+                .ConfigureAwait(false);
             var dir = result.GetValue(to)!.FullName;
             await Console.Out.WriteLineAsync($"restoring base backup {plan.BaseBackup.Label} of {id} into {dir}").ConfigureAwait(false);
+            if (plan.ReachableEnd is { } reach)
+            {
+                await Console.Out.WriteLineAsync($"base backup {plan.BaseBackup.Label} is kept without the WAL after it: it reaches LSN " +
+                                                 $"{plan.BaseBackup.Metadata!.EndLsn} (its consistency point) to {reach} only").ConfigureAwait(false);
+            }
+
             var clock = System.Diagnostics.Stopwatch.StartNew();
             if (plan.Layers.Count > 1)
             {
@@ -133,7 +147,7 @@ public static class RestoreCommand
             }
 
             await Console.Out.WriteLineAsync("--verify: starting PostgreSQL on the restored directory to replay the WAL ...").ConfigureAwait(false);
-            var verified = await service.VerifyAsync(dir, source.Chain.DurableEnd, new ReplayProgress(), ct).ConfigureAwait(false);
+            var verified = await service.VerifyAsync(dir, plan.ReachableEnd ?? source.Chain.DurableEnd, new ReplayProgress(), ct).ConfigureAwait(false);
             var r = verified.Recovery;
             var replayed = r.LastTransaction is { } lt ? lt.UtcDateTime.ToString("O", CultureInfo.InvariantCulture) : "no transaction replayed";
             await Console.Out.WriteLineAsync($"\n--verify: recovery finished in {r.Duration.TotalSeconds:0.0} s: last transaction replayed {replayed}, " +

@@ -62,6 +62,8 @@ public static class WalFetchCommand
                 return await RunAgentAsync(OpenStore(result, repository, location, config), id, fileName, spoolDir, options, ct).ConfigureAwait(false);
             }
 
+            // The agent starts before this fetch (not after it): its process start overlaps this one's work.
+            using var starting = ahead > 0 ? StartAgent(spoolDir) : null;
             int code;
             string message;
             try
@@ -79,8 +81,8 @@ public static class WalFetchCommand
             }
 
             await (code == WalFetcher.Fatal ? Console.Error : Console.Out).WriteLineAsync("pgvault wal-fetch: " + message).ConfigureAwait(false);
-            if (code != WalFetcher.Fatal && ahead > 0)
-                StartAgent(spoolDir);
+            if (starting is not null && code != WalFetcher.Fatal)
+                WaitForAgent(spoolDir, starting);
             return code;
         });
         return command;
@@ -98,33 +100,41 @@ public static class WalFetchCommand
     /// <summary>
     /// Starts this same command again, detached, with <c>--agent</c> (<see cref="WalFetchAgent"/>): it keeps the next
     /// segments in the spool and answers the restore_command's requests until recovery ends. Only for a data directory
-    /// in recovery (the working directory, where PostgreSQL runs restore_command), and only when no agent holds the spool.
+    /// in recovery (the working directory, where PostgreSQL runs restore_command), and only when no agent holds the
+    /// spool; null when none was started.
     /// </summary>
-    private static void StartAgent(string spool)
+    private static System.Diagnostics.Process? StartAgent(string spool)
     {
         try
         {
             if (!WalFetchAgent.IsRecovering(Directory.GetCurrentDirectory()))
-                return;
+                return null;
             spool = PrivateFiles.EnsurePrivateDirectory(spool, "the WAL spool");
             if (WalFetchAgent.IsRunning(spool))
-                return;
+                return null;
             var (program, prefix) = PgVaultExecutable.Self();
             var psi = new System.Diagnostics.ProcessStartInfo(program) { UseShellExecute = false };
             foreach (var a in prefix.Concat(Environment.GetCommandLineArgs().Skip(1))) // [0] is this program
                 psi.ArgumentList.Add(a);
             psi.ArgumentList.Add("--agent");
-            using var started = System.Diagnostics.Process.Start(psi);
-            // Recovery's next request comes as soon as this one ends: wait (bounded) until the agent can answer it, so
-            // that it does not start PgVault once more.
-            var deadline = DateTime.UtcNow.AddSeconds(5);
-            while (!WalFetchAgent.IsRunning(spool) && started is { HasExited: false } && DateTime.UtcNow < deadline)
-                Thread.Sleep(20);
+            return System.Diagnostics.Process.Start(psi);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.ComponentModel.Win32Exception or PgVaultException)
         {
             Console.Error.WriteLine("pgvault wal-fetch: not fetching ahead: " + ex.Message);
+            return null;
         }
+    }
+
+    /// <summary>
+    /// Recovery's next request comes as soon as this one ends: waits (bounded) until the agent <paramref name="started"/>
+    /// holds the spool and can answer it, so that it does not start PgVault once more.
+    /// </summary>
+    private static void WaitForAgent(string spool, System.Diagnostics.Process started)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (!WalFetchAgent.IsRunning(spool) && !started.HasExited && DateTime.UtcNow < deadline)
+            Thread.Sleep(10);
     }
 
     private static async Task<int> RunAgentAsync(IObjectStore store, string backupId, string fileName, string spool, WalFetchAgentOptions options,

@@ -17,7 +17,7 @@ public sealed class ConsoleSession(ApiPrincipal principal, string csrfToken, lon
     /// <summary>Sent back by the page in <see cref="ConsoleSessions.CsrfHeader"/> with every request that changes state.</summary>
     public string CsrfToken { get; } = csrfToken;
 
-    /// <summary>When it was created (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+    /// <summary>When it was created (UTC ticks).</summary>
     public long CreatedAt { get; } = createdAt;
 
     internal long LastSeen
@@ -66,7 +66,7 @@ public sealed class ConsoleSessions(PgVaultOptions options, TimeProvider time)
         if (_sessions.Count >= MaxSessions)
             Prune();
         var id = Base64Url(RandomNumberGenerator.GetBytes(32));
-        var session = new ConsoleSession(principal, Base64Url(RandomNumberGenerator.GetBytes(32)), time.GetTimestamp());
+        var session = new ConsoleSession(principal, Base64Url(RandomNumberGenerator.GetBytes(32)), time.GetUtcNow().UtcTicks);
         _sessions[Key(id)] = session;
         return (id, session);
     }
@@ -79,7 +79,7 @@ public sealed class ConsoleSessions(PgVaultOptions options, TimeProvider time)
         var key = Key(cookieValue);
         if (!_sessions.TryGetValue(key, out var session))
             return null;
-        var now = time.GetTimestamp();
+        var now = time.GetUtcNow().UtcTicks;
         if (Expired(session, now))
         {
             _sessions.TryRemove(key, out _);
@@ -123,11 +123,11 @@ public sealed class ConsoleSessions(PgVaultOptions options, TimeProvider time)
     };
 
     private bool Expired(ConsoleSession session, long now) =>
-        time.GetElapsedTime(session.LastSeen, now) > _idle || time.GetElapsedTime(session.CreatedAt, now) > MaxLifetime;
+        TimeSpan.FromTicks(now - session.LastSeen) > _idle || TimeSpan.FromTicks(now - session.CreatedAt) > MaxLifetime;
 
     private void Prune()
     {
-        var now = time.GetTimestamp();
+        var now = time.GetUtcNow().UtcTicks;
         foreach (var (key, session) in _sessions)
         {
             if (Expired(session, now))
