@@ -194,28 +194,16 @@ public sealed class KeepTests
     /// <summary>Starts PostgreSQL on a restored (and promoted) data directory and returns its marker rows, then stops it.</summary>
     private static async Task<List<int>> MarkersAsync(PostgresCluster tools, string dataDir)
     {
-        var port = TestPorts.Next();
-        using var socket = new TempDirectory("sock");
-        if (TestEnvironment.IsRoot)
-            await Engine.Postgres.LocalPostgres.RunAsync("chown", ["postgres:postgres", socket.Path], asPostgres: false, Ct);
-        var (code, output) = await tools.RunPgRawAsync("pg_ctl",
-            ["start", "-w", "-t", "300", "-D", dataDir, "-l", Path.Combine(socket.Path, "log"),
-             "-o", $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={socket.Path}"], Ct);
-        Assert.True(code == 0, output);
-        try
+        var markers = new List<int>();
+        await RestoreTests.WithServerAsync(tools, dataDir, async port =>
         {
             await using var conn = new Npgsql.NpgsqlConnection($"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false");
             await conn.OpenAsync(Ct);
             await using var cmd = new Npgsql.NpgsqlCommand("SELECT n FROM marker ORDER BY n", conn);
             await using var reader = await cmd.ExecuteReaderAsync(Ct);
-            var markers = new List<int>();
             while (await reader.ReadAsync(Ct))
                 markers.Add(reader.GetInt32(0));
-            return markers;
-        }
-        finally
-        {
-            await tools.RunPgRawAsync("pg_ctl", ["stop", "-m", "fast", "-w", "-D", dataDir], CancellationToken.None);
-        }
+        });
+        return markers;
     }
 }
