@@ -190,6 +190,7 @@ public static partial class PgVaultApp
             app.MapBackupActionEndpoints(prefix);
             app.MapBaseBackupEndpoints(prefix);
             app.MapRestoreEndpoints(prefix);
+            app.MapClusterHistoryEndpoints(prefix);
         }
 
         if (options.Api.Console.Enabled)
