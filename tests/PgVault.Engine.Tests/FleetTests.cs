@@ -20,7 +20,8 @@ namespace PgVault.Engine.Tests;
 
 /// <summary>
 /// A fleet of real <c>pgvault serve</c> processes sharing real clusters through one PostgreSQL catalog and one
-/// filesystem repository: balanced ownership, takeover after kill -9, a clean stop that hands its clusters over at once.
+/// filesystem repository: balanced ownership, takeover after kill -9, a clean stop that hands its clusters over at once,
+/// actions sent to any instance carried out once by the lease holder.
 /// </summary>
 [Trait("Category", "Postgres")]
 public sealed partial class FleetTests : IAsyncDisposable
