@@ -387,8 +387,16 @@ public sealed partial class FleetTests : IAsyncDisposable
 
         // The other instance takes the cluster over and streams, ending the paused one's replication connection.
         var target = await WriteMarkAsync(pg, "while paused");
-        await Wait.UntilAsync(async () => (await ChainAsync(fleet, clusterId)).DurableEnd >= target, Ttl + TimeSpan.FromSeconds(20),
-            $"{other.Name} to stream the cluster while {paused.Name} is paused");
+        try
+        {
+            await Wait.UntilAsync(async () => (await ChainAsync(fleet, clusterId)).DurableEnd >= target, Ttl + TimeSpan.FromSeconds(20),
+                $"{other.Name} to stream the cluster while {paused.Name} is paused");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new Xunit.Sdk.XunitException($"{ex.Message}\n{other.Name}'s output:\n{other.Output}", ex);
+        }
+
         var taken = (await HeldAsync(fleet))[clusterId];
         Assert.Equal(other.Name, taken.Owner);
         Assert.True(taken.Epoch > epoch);
