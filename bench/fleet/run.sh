@@ -24,7 +24,7 @@
 # and RPO; then kill -9 of the first instance, and the time from the kill until the repository end of every cluster it
 # held (its leases in the catalog at the kill) advances again: max and p99 (target <= 30 s).
 #
-# Knobs (environment): COUNTS="1 10 25" WINDOW=60 SETTLE=20 RATE=1 REV=HEAD (commit to build, exported with git archive;
+# Knobs (environment): COUNTS="1 10 25" (empty: the fleet only) WINDOW=60 SETTLE=20 RATE=1 REV=HEAD (commit to build, exported with git archive;
 #   REV= builds the working tree) SKIP_BUILD=1 (reuse OUT/pgvault) PG_BIN=/usr/lib/postgresql/15/bin KEEP=0 (1 keeps /tmp
 #   files) OUT=bench/fleet/out EXTRA="" (more serve arguments, e.g. "--PgVault:Engine:WalSegmentMemoryHold=00:00:00")
 #   FLEET_CLUSTERS=50 (0: no fleet part) INSTANCES=3 LEASE_TTL=00:00:15 TAKEOVER_WAIT=120 (seconds to wait for it)
@@ -41,7 +41,7 @@ for a in "$@"; do
     esac
 done
 OUT=${OUT:-$HERE/out}
-COUNTS=${COUNTS:-"1 10 25"}
+COUNTS=${COUNTS-"1 10 25"}
 WINDOW=${WINDOW:-60}
 SETTLE=${SETTLE:-20}
 RATE=${RATE:-1}
