@@ -242,6 +242,8 @@ public sealed class ClusterWorker
         _logger.LogInformation("cluster {Cluster}: starting a {Type} base backup: {Reason}", Cluster.Id, type?.Name() ?? "full", reason);
         _lastBaseBackup = Task.Run(async () =>
         {
+            // Its buffers are garbage once it ends: the last base backup of the process to end gives them back.
+            using var bulk = MemoryTrim.Enter(_logger);
             try
             {
                 await new BaseBackupRunner(Chain, _catalog, _engine, _time, _logger) { Started = r => started?.TrySetResult(r) }
