@@ -385,11 +385,13 @@ public sealed partial class FleetTests : IAsyncDisposable
         var chainId = (await ChainAsync(fleet, clusterId)).ChainId;
         paused.Signal("STOP");
 
-        // The other instance takes the cluster over and streams, ending the paused one's replication connection.
+        // The other instance takes the cluster over and streams, ending the paused one's replication connection. How fast
+        // is the kill -9 test's subject (TTL + 10 s); this one is about what the stale owner does, so the wait is the
+        // suite's bound, which a takeover at load 50 (a worker start, a slot taken from a stale reader) stays within.
         var target = await WriteMarkAsync(pg, "while paused");
         try
         {
-            await Wait.UntilAsync(async () => (await ChainAsync(fleet, clusterId)).DurableEnd >= target, Ttl + TimeSpan.FromSeconds(20),
+            await Wait.UntilAsync(async () => (await ChainAsync(fleet, clusterId)).DurableEnd >= target, Bounded,
                 $"{other.Name} to stream the cluster while {paused.Name} is paused");
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
