@@ -53,6 +53,9 @@ public sealed class PostgresCluster : IAsyncDisposable
             Username = "postgres",
             Database = database,
             Timeout = 15,
+            // Bulk statements of the tests (a relation past 1 GiB, pgbench initialisation) outlast Npgsql's 30 s
+            // default on a loaded 2-core machine; still bounded.
+            CommandTimeout = 300,
         }.ToString();
 
     /// <summary>The binaries of PostgreSQL <paramref name="major"/>, or null when they are not installed.</summary>

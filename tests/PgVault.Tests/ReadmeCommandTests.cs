@@ -156,10 +156,11 @@ public sealed partial class ReadmeCommandTests
         {
             await process.WaitForExitAsync(timeout.Token);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException ex) when (!Ct.IsCancellationRequested)
         {
             process.Kill(entireProcessTree: true);
-            throw;
+            var load = (await File.ReadAllTextAsync("/proc/loadavg", Ct)).Trim();
+            throw new TimeoutException($"`{command}` did not finish within {limit} (load average: {load})", ex);
         }
 
         return (process.ExitCode, await stdout + await stderr);
