@@ -29,8 +29,9 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
 fi
 
 # The S3-protocol server the storage and engine tests start on loopback: s3rver (npm, pinned in tests/tools/package.json)
-# run by tests/tools/s3-server.js. Installed into tests/tools/node_modules (gitignored).
-if [ ! -d tests/tools/node_modules/s3rver ]; then
+# run by tests/tools/s3-server.js; and axe-core, the accessibility checker the console's browser tests inject into its
+# pages. Installed into tests/tools/node_modules (gitignored).
+if [ ! -d tests/tools/node_modules/s3rver ] || [ ! -d tests/tools/node_modules/axe-core ]; then
   if ! command -v npm >/dev/null 2>&1; then
     echo "test.sh: installing Node.js and npm (nodejs, npm) for the S3 test server"
     apt-get update -qq

@@ -414,10 +414,12 @@ log_time_us() { # LINE
 
 # The cost of handing a spooled segment to PostgreSQL: PgVault's restore_command (as restore wrote it into
 # postgresql.auto.conf, %f and %p expanded as PostgreSQL does) run HANDOVERS times by /bin/sh, as postgres, in a
-# directory shaped like a recovering data directory whose spool holds every file asked for (the hot path: a rename).
+# directory shaped like a recovering data directory whose spool holds every file asked for, each also linked into
+# pg_wal as the fetch agent leaves it (LAYOUT link: the hot path, no process but the shell) or not (LAYOUT spool: the
+# shell moves it with mv, as when the link was not possible, and as builds before the link did).
 # Writes "cpu_ms wall_ms runs" per handover (CPU: user+sys of the shells and what they ran, bash's `times`).
-handover_cost() { # AUTO_CONF OUT
-    local cmd dir=$WORK/handover
+handover_cost() { # AUTO_CONF OUT [LAYOUT]
+    local cmd dir=$WORK/handover layout=${3:-link}
     cmd=$(sed -n "s/^restore_command = '\(.*\)'$/\1/p" "$1" | tail -1 | sed "s/''/'/g")
     [[ -n $cmd ]] || { log "  no restore_command in $1: handover not measured"; echo "0 0 0" >"$2"; return 0; }
     rm -rf "$dir"
@@ -427,20 +429,26 @@ handover_cost() { # AUTO_CONF OUT
     chmod 700 "$dir" "$dir/pg_wal/pgvault-spool"
     as_pg bash -c '
         cd "$1" || exit 1; cmd=$2; n=$3
-        for ((i = 1; i <= n; i++)); do printf -v f "0000000100000001%08X" "$i"; : >"pg_wal/pgvault-spool/$f"; done
+        for ((i = 1; i <= n; i++)); do printf -v f "0000000100000001%08X" "$i"; : >"pg_wal/pgvault-spool/$f"
+            [[ $4 == link ]] && ln "pg_wal/pgvault-spool/$f" "pg_wal/$f"; done
+        times   # the children so far (the ln of the setup): subtracted
         t0=${EPOCHREALTIME/./}
         for ((i = 1; i <= n; i++)); do
             printf -v f "0000000100000001%08X" "$i"
             c=${cmd//%f/$f}; c=${c//%p/pg_wal/RECOVERYXLOG}; c=${c//%%/%}
-            /bin/sh -c "$c" >/dev/null 2>&1 || { echo "handover $f failed" >&2; exit 1; }
+            /bin/sh -c "$c" >/dev/null 2>&1; rc=$?
+            # Exit 1 on a linked segment: "not in the archive", PostgreSQL reads pg_wal/%f (the same file).
+            [[ $rc == 0 || ( $rc == 1 && $4 == link && -f pg_wal/$f ) ]] || { echo "handover $f failed (exit $rc)" >&2; exit 1; }
         done
         t1=${EPOCHREALTIME/./}
         echo "$t0 $t1"
         times   # in this shell (not a pipeline'"'"'s subshell): its own user/sys, then its children'"'"'s
-        ' _ "$dir" "$cmd" "$HANDOVERS" >"$2.raw" || { echo "0 0 0" >"$2"; rm -rf "$dir"; return 0; }
-    # "t0 t1", "0m0.01s 0m0.02s" (the shell), "0m0.512s 0m0.901s" (the children: user, sys)
-    awk -v n="$HANDOVERS" 'NR == 1 { t0 = $1; t1 = $2 } NR == 3 { split($1, u, /[ms]/); split($2, y, /[ms]/)
-        printf "%.3f %.3f %d\n", 1000 * (u[1] * 60 + u[2] + y[1] * 60 + y[2]) / n, (t1 - t0) / 1000 / n, n }' "$2.raw" >"$2"
+        ' _ "$dir" "$cmd" "$HANDOVERS" "$layout" >"$2.raw" || { echo "0 0 0" >"$2"; rm -rf "$dir"; return 0; }
+    # `times` before the loop (2 lines), "t0 t1", `times` after: "0m0.01s 0m0.02s" (the shell), "0m0.512s 0m0.901s"
+    # (the children: user, sys); the handovers' CPU is the children's after minus before.
+    awk -v n="$HANDOVERS" 'function s(a, b,   u, y) { split(a, u, /[ms]/); split(b, y, /[ms]/); return u[1] * 60 + u[2] + y[1] * 60 + y[2] }
+        NR == 2 { c0 = s($1, $2) } NR == 3 { t0 = $1; t1 = $2 } NR == 5 {
+        printf "%.3f %.3f %d\n", 1000 * (s($1, $2) - c0) / n, (t1 - t0) / 1000 / n, n }' "$2.raw" >"$2"
     rm -rf "$dir"
 }
 
@@ -522,6 +530,10 @@ replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPEC
         busy=$(awk -v a="$m0" -v b="$m1" -v n="$NCPU" 'BEGIN { split(a, x, " "); split(b, y, " ");
             printf "%.0f", ((y[2] - x[2]) > 0 ? 100 * n * (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
         segs=$(grep -c 'restored log file' "$d/postgres.log" || true)
+        # Segments PostgreSQL read from their links in pg_wal (the agent's handover without mv) log no "restored" line.
+        local linked
+        linked=$(sed -n 's/^pgvault wal-fetch agent: .*(\([0-9]*\) segments read from pg_wal, .*/\1/p' "$d/postgres.log" | awk '{ s += $1 } END { print s + 0 }')
+        segs=$((segs + linked))
         # WAL replayed by this server: from "redo starts at" to "redo done at" (LSN arithmetic on the primary).
         local from to
         from=$(sed -n 's/.*redo starts at \([0-9A-F]*\/[0-9A-F]*\).*/\1/p' "$d/postgres.log" | head -1)
@@ -553,7 +565,10 @@ replay_one() { # TOOL REP BACKUP_ID PGVAULT_DATA_DIRECTORY CONF ASYNC_CONF EXPEC
     else
         echo "$tool $REP $status $restore_s 0 0 0 0 0 - - 0 0 0 0 0 0 0 0 0" >>"$RUNDIR/replay/replay.tsv"
     fi
-    [[ $tool == pgvault* && $REP == 1 && -f $d/postgresql.auto.conf ]] && handover_cost "$d/postgresql.auto.conf" "$RUNDIR/replay/handover-$tool.txt"
+    if [[ $tool == pgvault* && $REP == 1 && -f $d/postgresql.auto.conf ]]; then
+        handover_cost "$d/postgresql.auto.conf" "$RUNDIR/replay/handover-$tool.txt" link
+        handover_cost "$d/postgresql.auto.conf" "$RUNDIR/replay/handover-$tool-mv.txt" spool
+    fi
     rm -rf "$target"
     # pgvault's wal-fetch (since its prefetch) spools segments fetched ahead in the temp directory, per backup id.
     [[ $tool == pgvault* ]] && rm -rf "/tmp/pgvault-prefetch/$id"
@@ -702,7 +717,8 @@ report() {
                 gb = redo / 1e9; a = med(ag); r = med(rc)
                 printf "%s CPU (median of %d): restore %.1f s; recovery %.2f s = fetch agent %.2f s + restore_command %.2f s (%d pgvault processes started, %d files handed over from the spool, %d of them waited for) = %.2f CPU-s per GB of WAL replayed\n",
                     pt, k, med(rcpu), a + r, a, r, med(runs), med(hd), med(ans), (gb > 0 ? (a + r) / gb : 0)
-                if ((getline line < hf) > 0) { split(line, h, " "); printf "handover of a spooled segment: %.2f ms CPU, %.2f ms wall (restore_command run %d times on a full spool)\n", h[1], h[2], h[3] }
+                if ((getline line < hf) > 0) { split(line, h, " "); printf "handover of a spooled segment: %.2f ms CPU, %.2f ms wall (restore_command run %d times on a full spool, segments linked into pg_wal)\n", h[1], h[2], h[3] }
+                mf = hf; sub(/\.txt$/, "-mv.txt", mf); if ((getline line < mf) > 0) { split(line, h, " "); printf "handover by mv (spool only): %.2f ms CPU, %.2f ms wall\n", h[1], h[2] }
             }' "$RUNDIR/replay/replay.tsv"
         done
         echo "columns: restore s = restore + sync (median of $REPLAY_REPS run(s)); replay s = from pg_ctl start to the server's \"redo done\""

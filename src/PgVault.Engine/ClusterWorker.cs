@@ -135,7 +135,7 @@ public sealed class ClusterWorker
             }
         }
 
-        await Chain.SetStreamingAsync(false, ct).ConfigureAwait(false);
+        await Chain.SetStreamingAsync(false, ct, reason: "WAL streaming paused for a restore of the cluster").ConfigureAwait(false);
         return new PauseHandle(this, pause);
     }
 

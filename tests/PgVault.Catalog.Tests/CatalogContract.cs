@@ -291,6 +291,77 @@ public abstract class CatalogContract
     }
 
     [Fact]
+    public async Task Cluster_periods_open_once_close_and_list_newest_first()
+    {
+        var catalog = await MigratedAsync(nameof(Cluster_periods_open_once_close_and_list_newest_first));
+        ClusterPeriodRecord Period(string kind, int minutes, string cluster = "c1") => new()
+        {
+            ClusterId = cluster, BackupId = "chain", Kind = kind, Start = T0.AddMinutes(minutes), Reason = $"{kind} at {minutes}",
+        };
+
+        Assert.True(await catalog.OpenClusterPeriodAsync(Period(ClusterPeriodRecord.Interrupted, 1), T0.AddDays(-7), Ct));
+        // One open period per cluster and kind: a second beginning while it is open changes nothing.
+        Assert.False(await catalog.OpenClusterPeriodAsync(Period(ClusterPeriodRecord.Interrupted, 2), T0.AddDays(-7), Ct));
+        Assert.True(await catalog.OpenClusterPeriodAsync(Period(ClusterPeriodRecord.Degraded, 3), T0.AddDays(-7), Ct));
+        Assert.True(await catalog.OpenClusterPeriodAsync(Period(ClusterPeriodRecord.Interrupted, 1, "c2") with { BackupId = null }, T0.AddDays(-7), Ct));
+        // A period given with its end is recorded as it is, beside an open one of the same kind.
+        var ended = Period(ClusterPeriodRecord.Ended, 4) with { End = T0.AddMinutes(4) };
+        Assert.True(await catalog.OpenClusterPeriodAsync(ended, T0.AddDays(-7), Ct));
+        Assert.True(await catalog.OpenClusterPeriodAsync(ended with { Start = T0.AddMinutes(5), End = T0.AddMinutes(5) }, T0.AddDays(-7), Ct));
+
+        Assert.Equal(1, await catalog.CloseClusterPeriodsAsync("c1", ClusterPeriodRecord.Interrupted, T0.AddMinutes(6), Ct));
+        Assert.Equal(0, await catalog.CloseClusterPeriodsAsync("c1", ClusterPeriodRecord.Interrupted, T0.AddMinutes(7), Ct));
+        // An end before the start (clocks) is taken as the start.
+        Assert.Equal(1, await catalog.CloseClusterPeriodsAsync("c1", ClusterPeriodRecord.Degraded, T0, Ct));
+
+        var periods = await catalog.ListClusterPeriodsAsync("c1", T0.AddDays(-1), 100, Ct);
+        Assert.Equal(
+        [
+            ended with { Start = T0.AddMinutes(5), End = T0.AddMinutes(5) },
+            ended,
+            Period(ClusterPeriodRecord.Degraded, 3) with { End = T0.AddMinutes(3) },
+            Period(ClusterPeriodRecord.Interrupted, 1) with { End = T0.AddMinutes(6) },
+        ], periods);
+        Assert.Equal(2, (await catalog.ListClusterPeriodsAsync("c1", T0.AddDays(-1), 2, Ct)).Count);
+        // Ended before "since": left out.
+        Assert.Equal([ClusterPeriodRecord.Ended, ClusterPeriodRecord.Interrupted],
+            (await catalog.ListClusterPeriodsAsync("c1", T0.AddMinutes(5), 100, Ct)).Select(p => p.Kind));
+        var other = Assert.Single(await catalog.ListClusterPeriodsAsync("c2", T0.AddDays(1), 100, Ct));
+        Assert.Null(other.BackupId);
+        Assert.Null(other.End);
+        Assert.Empty(await catalog.ListClusterPeriodsAsync("c3", T0.AddDays(-1), 100, Ct));
+    }
+
+    [Fact]
+    public async Task Cluster_periods_are_pruned_to_the_retention_window_and_a_bounded_number()
+    {
+        var catalog = await MigratedAsync(nameof(Cluster_periods_are_pruned_to_the_retention_window_and_a_bounded_number));
+        ClusterPeriodRecord Ended(string cluster, int minutes) => new()
+        {
+            ClusterId = cluster, Kind = ClusterPeriodRecord.Ended, Start = T0.AddMinutes(minutes), End = T0.AddMinutes(minutes), Reason = "r",
+        };
+        var open = new ClusterPeriodRecord { ClusterId = "c1", Kind = ClusterPeriodRecord.Interrupted, Start = T0.AddDays(-30), Reason = "down" };
+        Assert.True(await catalog.OpenClusterPeriodAsync(open, T0.AddDays(-40), Ct));
+        for (var i = 0; i < 10; i++)
+            await catalog.OpenClusterPeriodAsync(Ended("c1", i), T0.AddDays(-40), Ct);
+        await catalog.OpenClusterPeriodAsync(Ended("c2", 0), T0.AddDays(-40), Ct);
+
+        // A new period prunes the cluster's periods that ended before the cutoff; open ones and other clusters' stay.
+        await catalog.OpenClusterPeriodAsync(Ended("c1", 100), T0.AddMinutes(5), Ct);
+        var left = await catalog.ListClusterPeriodsAsync("c1", DateTimeOffset.UnixEpoch, 2000, Ct);
+        Assert.Equal([100, 9, 8, 7, 6, 5, -43200], left.Select(p => (int)(p.Start - T0).TotalMinutes));
+        Assert.Single(await catalog.ListClusterPeriodsAsync("c2", DateTimeOffset.UnixEpoch, 2000, Ct));
+
+        // At most MaxPerCluster are kept: the oldest ended ones go.
+        for (var i = 0; i < ClusterPeriodRecord.MaxPerCluster + 5; i++)
+            await catalog.OpenClusterPeriodAsync(Ended("c3", i), T0.AddDays(-40), Ct);
+        var kept = await catalog.ListClusterPeriodsAsync("c3", DateTimeOffset.UnixEpoch, 5000, Ct);
+        Assert.Equal(ClusterPeriodRecord.MaxPerCluster, kept.Count);
+        Assert.Equal(ClusterPeriodRecord.MaxPerCluster + 4, (int)(kept[0].Start - T0).TotalMinutes);
+        Assert.Equal(5, (int)(kept[^1].Start - T0).TotalMinutes);
+    }
+
+    [Fact]
     public async Task One_base_backup_can_be_deleted_and_delete_says_whether_it_existed()
     {
         var catalog = await MigratedAsync(nameof(One_base_backup_can_be_deleted_and_delete_says_whether_it_existed));

@@ -20,7 +20,8 @@ namespace PgVault.Engine.Tests;
 
 /// <summary>
 /// A fleet of real <c>pgvault serve</c> processes sharing real clusters through one PostgreSQL catalog and one
-/// filesystem repository: balanced ownership, takeover after kill -9, a clean stop that hands its clusters over at once.
+/// filesystem repository: balanced ownership, takeover after kill -9, a clean stop that hands its clusters over at once,
+/// actions sent to any instance carried out once by the lease holder.
 /// </summary>
 [Trait("Category", "Postgres")]
 public sealed partial class FleetTests : IAsyncDisposable
@@ -198,7 +199,7 @@ public sealed partial class FleetTests : IAsyncDisposable
     [Fact]
     public async Task Three_instances_share_the_clusters_evenly_and_a_killed_ones_clusters_stream_again_elsewhere_within_the_TTL_plus_10_s()
     {
-        var fleet = await StartClustersAsync("fleet", 4);
+        var fleet = await StartClustersAsync("fleet", 6);
         var names = new[] { "fleet-a", "fleet-b", "fleet-c" };
         var instances = names.Select(n => StartInstance(fleet, n)).ToList();
 
@@ -240,12 +241,14 @@ public sealed partial class FleetTests : IAsyncDisposable
             Assert.Equal(held.Values.Count(l => l.Owner == instance.Name), owned);
             ownedSum += owned;
 
-            // An action on a cluster another instance backs up is refused, naming that instance.
+            // An action on a cluster another instance backs up goes to that instance, which answers (here: it has no
+            // data directory to restore in place).
             var (otherId, lease) = held.First(kv => kv.Value.Owner != instance.Name);
-            using var refused = await http.PostAsync(new Uri($"/clusters/{otherId}/backups", UriKind.Relative), null, Ct);
-            var error = await refused.Content.ReadAsStringAsync(Ct);
-            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, refused.StatusCode);
-            Assert.Contains($"instance '{lease.Owner}'", error, StringComparison.Ordinal);
+            var otherBackup = (await fleet.Index.GetActiveBackupAsync(otherId, Ct))!.Id;
+            var refused = await PostAsync(http, $"/clusters/{otherId}/restore", $$"""{"backupId":"{{otherBackup}}"}""");
+            Assert.Equal(System.Net.HttpStatusCode.UnprocessableEntity, refused.Status);
+            Assert.Contains("has no local data directory", refused.Body, StringComparison.Ordinal);
+            Assert.Contains((await ActionsAsync(fleet)), a => a == ("restore", "done", lease.Owner));
         }
 
         Assert.Equal(fleet.Clusters.Count, ownedSum);
@@ -384,8 +387,16 @@ public sealed partial class FleetTests : IAsyncDisposable
 
         // The other instance takes the cluster over and streams, ending the paused one's replication connection.
         var target = await WriteMarkAsync(pg, "while paused");
-        await Wait.UntilAsync(async () => (await ChainAsync(fleet, clusterId)).DurableEnd >= target, Ttl + TimeSpan.FromSeconds(20),
-            $"{other.Name} to stream the cluster while {paused.Name} is paused");
+        try
+        {
+            await Wait.UntilAsync(async () => (await ChainAsync(fleet, clusterId)).DurableEnd >= target, Ttl + TimeSpan.FromSeconds(20),
+                $"{other.Name} to stream the cluster while {paused.Name} is paused");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new Xunit.Sdk.XunitException($"{ex.Message}\n{other.Name}'s output:\n{other.Output}", ex);
+        }
+
         var taken = (await HeldAsync(fleet))[clusterId];
         Assert.Equal(other.Name, taken.Owner);
         Assert.True(taken.Epoch > epoch);
@@ -411,6 +422,146 @@ public sealed partial class FleetTests : IAsyncDisposable
         Assert.Equal(chainId, chain.ChainId);
         var report = await ChainVerifier.VerifyAsync(new LocalObjectStore(fleet.Repository), chain, null, Ct);
         Assert.True(report.Ok, string.Join("\n", report.Findings.Select(f => f.Message)));
+    }
+
+    private static StringContent Json(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
+    /// <summary>The status, Location and body bytes of a response: what must be the same whichever instance answered.</summary>
+    private static async Task<(System.Net.HttpStatusCode Status, string? Location, string Body)> PostAsync(HttpClient http, string path, string? json)
+    {
+        using var response = await http.PostAsync(new Uri(path, UriKind.Relative), json is null ? null : Json(json), Ct);
+        return (response.StatusCode, response.Headers.Location?.OriginalString, await response.Content.ReadAsStringAsync(Ct));
+    }
+
+    private static async Task<List<(string Kind, string State, string? ClaimedBy)>> ActionsAsync(Rig fleet)
+    {
+        await using var conn = new Npgsql.NpgsqlConnection(fleet.CatalogConnection);
+        await conn.OpenAsync(Ct);
+        await using var cmd = new Npgsql.NpgsqlCommand("SELECT kind, state, claimed_by FROM fleet_actions ORDER BY created_at", conn);
+        await using var reader = await cmd.ExecuteReaderAsync(Ct);
+        var list = new List<(string, string, string?)>();
+        while (await reader.ReadAsync(Ct))
+            list.Add((reader.GetString(0), reader.GetString(1), await reader.IsDBNullAsync(2, Ct) ? null : reader.GetString(2)));
+        return list;
+    }
+
+    private static async Task<List<BaseBackupRecord>> BaseBackupsAsync(Rig fleet, string clusterId) =>
+        (await fleet.Index.ListBaseBackupsAsync((await fleet.Index.GetActiveBackupAsync(clusterId, Ct))!.Id, Ct)).ToList();
+
+    [Fact]
+    public async Task Actions_sent_to_an_instance_that_does_not_back_the_cluster_up_are_carried_out_once_by_the_one_that_does()
+    {
+        var fleet = await StartClustersAsync("forward", 1);
+        var (clusterId, pg) = fleet.Clusters[0];
+        // A second cluster PgVault knows but whose server is not reachable and whose data directory is not on this machine.
+        var elsewhere = Guid.NewGuid().ToString();
+        // A long lease: the owner paused below stays the owner (it is not the takeover that is tested here).
+        var ttl = TimeSpan.FromSeconds(20);
+        var timeout = TimeSpan.FromSeconds(4);
+        var config = new Dictionary<string, string?>
+        {
+            ["PgVault:Clusters:0:DataDirectory"] = pg.DataDirectory,
+            ["PgVault:Clusters:1:Id"] = elsewhere,
+            ["PgVault:Clusters:1:ConnectionString"] = "Host=127.0.0.1;Port=1;Username=postgres;Timeout=1",
+            ["PgVault:Clusters:1:BaseBackupSchedule"] = "0 0 1 1 *",
+            ["PgVault:Fleet:LeaseTtl"] = ttl.ToString(),
+            ["PgVault:Fleet:ActionTimeout"] = timeout.ToString(),
+            // The restored server's restore_command (pgvault wal-fetch) runs as the postgres OS user: the repository is
+            // shared with its group, as an operator would.
+            ["PgVault:GroupAccess"] = "true",
+        };
+        if (TestEnvironment.IsRoot)
+            await PgVault.Hosting.StateDirectory.ShareWithGroupAsync(fleet.Repository, "postgres", Ct);
+        var instances = new[] { StartInstance(fleet, "fwd-1", config), StartInstance(fleet, "fwd-2", config) };
+        // Two clusters, two instances: one each.
+        await Wait.UntilAsync(async () => (await HeldAsync(fleet)) is var held && held.ContainsKey(clusterId) && held.ContainsKey(elsewhere)
+                                          && held[clusterId].Owner != held[elsewhere].Owner
+                                          && (await fleet.Index.GetActiveBackupAsync(clusterId, Ct))?.State == BackupState.Available,
+            Bounded, "each instance to hold one cluster, and the first base backup");
+        var ownerName = (await HeldAsync(fleet))[clusterId].Owner;
+        var owner = instances.Single(i => i.Name == ownerName);
+        var other = instances.Single(i => i != owner);
+        using var toOwner = await owner.ClientAsync();
+        using var toOther = await other.ClientAsync();
+        var backupId = (await fleet.Index.GetActiveBackupAsync(clusterId, Ct))!.Id;
+
+        // Marks before and after a target time, all in the repository.
+        await pg.ExecuteAsync("INSERT INTO marks (note) SELECT 'before' FROM generate_series(1, 5)", ct: Ct);
+        var target = await Pg.ScalarAsync<DateTime>(pg, "SELECT clock_timestamp() FROM pg_sleep(0.3)");
+        await pg.ExecuteAsync("SELECT pg_sleep(0.3); INSERT INTO marks (note) SELECT 'after' FROM generate_series(1, 5)", ct: Ct);
+        var durable = await Pg.InsertLsnAsync(pg);
+        await Wait.UntilAsync(async () => (await ChainAsync(fleet, clusterId)).DurableEnd >= durable, Bounded, "the marks in the repository");
+
+        // Refusals: the same status and bytes from the owner and, forwarded, from the other instance.
+        var outside = $$"""{"backupId":"{{backupId}}","recoveryTargetTime":"2020-01-01T00:00:00Z"}""";
+        var refusedByOwner = await PostAsync(toOwner, $"/clusters/{clusterId}/restore", outside);
+        var refusedForwarded = await PostAsync(toOther, $"/clusters/{clusterId}/restore", outside);
+        Assert.Equal(System.Net.HttpStatusCode.UnprocessableEntity, refusedByOwner.Status);
+        Assert.Contains("recovery window", refusedByOwner.Body, StringComparison.Ordinal);
+        // (The window named ends where the repository's WAL ends, which moves between the two: the start is compared.)
+        Assert.Equal((refusedByOwner.Status, refusedByOwner.Location), (refusedForwarded.Status, refusedForwarded.Location));
+        Assert.Equal(refusedByOwner.Body[..refusedByOwner.Body.IndexOf(" to ", StringComparison.Ordinal)],
+            refusedForwarded.Body[..refusedForwarded.Body.IndexOf(" to ", StringComparison.Ordinal)]);
+        // Here nothing moves: the cluster the other instance backs up has no data directory; asked of each instance.
+        var noData = $$"""{"backupId":"{{backupId}}"}""";
+        var refusedByItsOwner = await PostAsync(toOther, $"/clusters/{elsewhere}/restore", noData);
+        Assert.Equal(System.Net.HttpStatusCode.UnprocessableEntity, refusedByItsOwner.Status);
+        Assert.Contains("has no local data directory", refusedByItsOwner.Body, StringComparison.Ordinal);
+        Assert.Equal(refusedByItsOwner, await PostAsync(toOwner, $"/clusters/{elsewhere}/restore", noData));
+        var unknown = Guid.NewGuid();
+        Assert.Equal(await PostAsync(toOwner, $"/clusters/{unknown}/backups", null), await PostAsync(toOther, $"/clusters/{unknown}/backups", null));
+
+        // A base backup asked of the other instance: 202 with the new base backup, taken once, by the owner.
+        var before = await BaseBackupsAsync(fleet, clusterId);
+        var started = await PostAsync(toOther, $"/clusters/{clusterId}/backups", """{"type":"full"}""");
+        Assert.True(started.Status == System.Net.HttpStatusCode.Accepted, $"{started.Status}: {started.Body}");
+        var label = JsonNode.Parse(started.Body)!["properties"]!["label"]!.GetValue<string>();
+        Assert.Equal($"/clusters/backups/{backupId}/basebackups/{label}", started.Location);
+        Assert.Equal("BUSY", JsonNode.Parse(started.Body)!["metadata"]!["state"]!.GetValue<string>());
+        await Wait.UntilAsync(async () => (await BaseBackupsAsync(fleet, clusterId)).Any(b => b.Label == label && b.State == BaseBackupState.Complete), Bounded,
+            $"base backup {label} to complete");
+        Assert.Equal(before.Count + 1, (await BaseBackupsAsync(fleet, clusterId)).Count);
+
+        // The owner paused: nobody takes the request within the other instance's timeout: 503, abandoned.
+        owner.Signal("STOP");
+        var clock = Stopwatch.StartNew();
+        var unanswered = await PostAsync(toOther, $"/clusters/{clusterId}/backups", null);
+        var waited = clock.Elapsed;
+        owner.Signal("CONT");
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, unanswered.Status);
+        Assert.Contains("it was not carried out", unanswered.Body, StringComparison.Ordinal);
+        Assert.InRange(waited, timeout, 2 * timeout);
+        Assert.True(waited < ttl / 2, $"the owner was paused {waited.TotalSeconds:0.0} s, longer than its lease: the test no longer shows what it means to");
+
+        // Awake (its lease still held), the owner takes the next request, never the abandoned one before it.
+        var again = await PostAsync(toOther, $"/clusters/{clusterId}/backups", null);
+        Assert.True(again.Status == System.Net.HttpStatusCode.Accepted, $"{again.Status}: {again.Body}");
+        var label2 = JsonNode.Parse(again.Body)!["properties"]!["label"]!.GetValue<string>();
+        await Wait.UntilAsync(async () => (await BaseBackupsAsync(fleet, clusterId)).Any(b => b.Label == label2 && b.State == BaseBackupState.Complete), Bounded,
+            $"base backup {label2} to complete");
+        Assert.Equal(before.Count + 2, (await BaseBackupsAsync(fleet, clusterId)).Count);
+
+        // An in-place restore asked of the other instance runs once, on the owner, to the target.
+        var restored = await PostAsync(toOther, $"/clusters/{clusterId}/restore",
+            $$"""{"backupId":"{{backupId}}","recoveryTargetTime":"{{target.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture)}}"}""");
+        Assert.Equal((System.Net.HttpStatusCode.Accepted, $"/clusters/{clusterId}"), (restored.Status, restored.Location));
+        var done = $"cluster {clusterId}: restored in place";
+        await Wait.UntilAsync(() => Task.FromResult(owner.Output.Contains(done, StringComparison.Ordinal)
+                                                    || owner.Output.Contains($"cluster {clusterId}: in-place restore of backup {backupId} failed", StringComparison.Ordinal)),
+            TimeSpan.FromMinutes(4), $"the restore to end on {owner.Name}");
+        Assert.True(owner.Output.Contains(done, StringComparison.Ordinal), owner.Output);
+        Npgsql.NpgsqlConnection.ClearAllPools(); // the cluster was restarted
+        Assert.Equal(5, await Pg.ScalarAsync<long>(pg, "SELECT count(*) FROM marks"));
+        Assert.Equal(0, await Pg.ScalarAsync<long>(pg, "SELECT count(*) FROM marks WHERE note = 'after'"));
+        Assert.Single(Directory.GetDirectories(Path.GetDirectoryName(pg.DataDirectory)!, "data.pgvault-before-restore-*"));
+        Assert.DoesNotContain("restored in place", other.Output, StringComparison.Ordinal);
+
+        // The queue's record: each forwarded action claimed by the owner once; the one nobody took, abandoned.
+        Assert.Equal(
+            [("restore", "done", owner.Name), ("restore", "done", other.Name), ("backup", "done", owner.Name), ("backup", "abandoned", null),
+             ("backup", "done", owner.Name), ("restore", "done", owner.Name)],
+            await ActionsAsync(fleet));
+        Assert.Equal(1, owner.Output.Split('\n').Count(l => l.Contains("in-place restore of backup", StringComparison.Ordinal) && l.Contains("stopping the cluster", StringComparison.Ordinal)));
     }
 
     [GeneratedRegex(@"^pgvault_fleet_clusters_owned\{[^}]*\} (?<n>\d+)", RegexOptions.Multiline)]

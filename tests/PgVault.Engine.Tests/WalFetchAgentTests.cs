@@ -96,13 +96,32 @@ public sealed class WalFetchAgentTests : IDisposable
         return (p.ExitCode, clock.Elapsed);
     }
 
+    /// <summary>
+    /// What PostgreSQL reads after the restore_command exited <paramref name="code"/>: the restored file (0), or, when
+    /// the archive "has no such file" (1), the segment under its own name in pg_wal, which it looks at next.
+    /// </summary>
+    private async Task<byte[]> HandedOverAsync(int code, string name)
+    {
+        var path = code switch
+        {
+            0 => Path.Combine(_data, "pg_wal", "RECOVERYXLOG"),
+            1 => Path.Combine(_data, "pg_wal", name),
+            _ => throw new Xunit.Sdk.XunitException($"the restore_command exited {code} for {name}"),
+        };
+        Assert.True(File.Exists(path), $"exit {code} for {name}, and {path} does not exist");
+        var data = await File.ReadAllBytesAsync(path, Ct);
+        File.Delete(path); // as PostgreSQL does with what it restored, and recycles what it read from pg_wal
+        return data;
+    }
+
     private string[] FallbackCalls() => File.Exists(Calls) ? File.ReadAllLines(Calls) : [];
 
     private (WalFetchAgent Agent, Task<bool> Run, CancellationTokenSource Stop) StartAgent(int ahead = 3, string? after = null)
     {
         var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var agent = new WalFetchAgent(_store, BackupId, Spool, _data,
-            new WalFetchAgentOptions { AheadSegments = ahead, Jobs = 2, Poll = TimeSpan.FromMilliseconds(50) }, TextWriter.Null);
+            // Widen = 1: the spool holds at most `ahead` segments (the bound these tests check), however often the shell waits.
+            new WalFetchAgentOptions { AheadSegments = ahead, Jobs = 2, Widen = 1, Poll = TimeSpan.FromMilliseconds(50) }, TextWriter.Null);
         return (agent, Task.Run(() => agent.RunAsync(after, stop.Token), CancellationToken.None), stop);
     }
 
@@ -117,6 +136,8 @@ public sealed class WalFetchAgentTests : IDisposable
             await Task.Delay(20, CancellationToken.None);
         }
     }
+
+    private static bool IsSegment(string path) => WalSegment.TryParse(Path.GetFileName(path), out _, out _);
 
     private int SpooledSegments() =>
         Directory.Exists(Spool) ? Directory.EnumerateFiles(Spool).Count(f => WalSegment.TryParse(Path.GetFileName(f), out _, out _)) : 0;
@@ -135,8 +156,9 @@ public sealed class WalFetchAgentTests : IDisposable
         {
             Assert.InRange(SpooledSegments(), 0, 3); // bounded: never more than asked for
             var (code, _) = await RunShellAsync(WalSegment.Name(1, n));
-            Assert.Equal(0, code);
-            Assert.Equal(_segments[n], await File.ReadAllBytesAsync(Path.Combine(_data, "pg_wal", "RECOVERYXLOG"), Ct));
+            Assert.Equal(_segments[n], await HandedOverAsync(code, WalSegment.Name(1, n)));
+            if (n == First)
+                Assert.Equal(1, code); // fetched ahead and linked into pg_wal: no mv, PostgreSQL reads pg_wal/%f
         }
 
         // Past the end, and a history file of a timeline that never was: "no such file" without starting PgVault.
@@ -166,6 +188,7 @@ public sealed class WalFetchAgentTests : IDisposable
         Assert.Equal([WalSegment.Name(1, bad)], FallbackCalls());
         Assert.False(File.Exists(Path.Combine(_data, "pg_wal", "RECOVERYXLOG")));
         Assert.False(File.Exists(Path.Combine(Spool, WalSegment.Name(1, bad))));
+        Assert.False(File.Exists(Path.Combine(_data, "pg_wal", WalSegment.Name(1, bad))), "a corrupt segment was linked into pg_wal");
 
         // The real wal-fetch: exit 126 (PostgreSQL aborts recovery rather than end it here), the object named.
         var (fetchCode, output) = await PgVaultProcess.RunAsync(
@@ -224,5 +247,6 @@ public sealed class WalFetchAgentTests : IDisposable
 
         Assert.True(await run.WaitAsync(TimeSpan.FromSeconds(30), Ct));
         Assert.False(Directory.Exists(Spool), "the spool is left after the recovery was abandoned");
+        Assert.DoesNotContain(Directory.EnumerateFiles(Path.Combine(_data, "pg_wal")), IsSegment); // no link left behind
     }
 }

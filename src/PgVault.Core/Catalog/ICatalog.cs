@@ -64,4 +64,20 @@ public interface ICatalog
 
     /// <summary>The base backups of a backup (chain), oldest first.</summary>
     Task<IReadOnlyList<BaseBackupRecord>> ListBaseBackupsAsync(string backupId, CancellationToken ct);
+
+    /// <summary>
+    /// Records the beginning of a period of the cluster's history. A period without <see cref="ClusterPeriodRecord.End"/>
+    /// is open: none is added while one of the same cluster and kind is open (returns false). In the same transaction the
+    /// cluster's periods that ended before <paramref name="pruneBefore"/> are deleted, and the oldest ended ones beyond
+    /// <see cref="ClusterPeriodRecord.MaxPerCluster"/>.
+    /// </summary>
+    Task<bool> OpenClusterPeriodAsync(ClusterPeriodRecord period, DateTimeOffset pruneBefore, CancellationToken ct);
+
+    /// <summary>Ends the cluster's open periods of <paramref name="kind"/> at <paramref name="end"/> (never before their
+    /// start); returns how many there were.</summary>
+    Task<int> CloseClusterPeriodsAsync(string clusterId, string kind, DateTimeOffset end, CancellationToken ct);
+
+    /// <summary>The cluster's periods open or ended at or after <paramref name="since"/>, newest start first, at most
+    /// <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<ClusterPeriodRecord>> ListClusterPeriodsAsync(string clusterId, DateTimeOffset since, int limit, CancellationToken ct);
 }

@@ -145,3 +145,43 @@ public sealed record BaseBackupRecord
     /// <summary>The <see cref="Type"/> of a base backup holding every file.</summary>
     public const string FullType = "full";
 }
+
+/// <summary>
+/// One period of a cluster's history that a recovery window does not show by itself: WAL streaming interrupted, the
+/// active backup DEGRADED or FAILED, or the moment a backup stopped receiving WAL. The engine writes a period when it
+/// begins and ends it when it is over (state transitions only, never per WAL flush); the catalog keeps the periods of
+/// the retention window, at most <see cref="MaxPerCluster"/> per cluster.
+/// </summary>
+public sealed record ClusterPeriodRecord
+{
+    /// <summary>WAL streaming was interrupted (disconnected, or WAL received but not stored).</summary>
+    public const string Interrupted = "interrupted";
+
+    /// <summary>The active backup was DEGRADED.</summary>
+    public const string Degraded = "degraded";
+
+    /// <summary>The active backup was FAILED.</summary>
+    public const string Failed = "failed";
+
+    /// <summary>The backup stopped receiving WAL (a new active backup replaced it): start and end are its WAL's end.</summary>
+    public const string Ended = "ended";
+
+    /// <summary>The most periods kept per cluster (the oldest ended ones go first).</summary>
+    public const int MaxPerCluster = 1000;
+
+    public required string ClusterId { get; init; }
+
+    /// <summary>The backup (chain) it concerns; null when none was active.</summary>
+    public string? BackupId { get; init; }
+
+    /// <summary><see cref="Interrupted"/>, <see cref="Degraded"/>, <see cref="Failed"/> or <see cref="Ended"/>.</summary>
+    public required string Kind { get; init; }
+
+    public required DateTimeOffset Start { get; init; }
+
+    /// <summary>When it ended; null while it goes on.</summary>
+    public DateTimeOffset? End { get; init; }
+
+    /// <summary>Why, in the words of the engine's log.</summary>
+    public required string Reason { get; init; }
+}

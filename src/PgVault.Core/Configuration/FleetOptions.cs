@@ -17,6 +17,12 @@ public sealed class FleetOptions
     /// instance takes them over. Renewed every third of it. Default 15 s; from 3 s to 5 minutes.</summary>
     public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>How long an instance that does not back a cluster up waits for the instance that does to take an action
+    /// sent to it (<c>POST /clusters/{id}/backups</c>, <c>POST /clusters/{id}/restore</c>) through the catalog's queue and
+    /// answer: past it, the action is abandoned (never carried out) and the client gets 503. Once taken, the answer is
+    /// awaited as long again. Default 10 s; from 1 s to 5 minutes.</summary>
+    public TimeSpan ActionTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The instance name in effect.</summary>
     public string EffectiveInstanceName => string.IsNullOrWhiteSpace(InstanceName) ? DefaultName.Value : InstanceName;
 

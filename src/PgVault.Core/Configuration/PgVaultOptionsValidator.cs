@@ -178,6 +178,8 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Health:Timeout must be more than 0 and at most 00:01:00");
         if (o.Fleet.LeaseTtl < TimeSpan.FromSeconds(3) || o.Fleet.LeaseTtl > TimeSpan.FromMinutes(5))
             errors.Add($"{p}:Fleet:LeaseTtl must be from 00:00:03 to 00:05:00");
+        if (o.Fleet.ActionTimeout < TimeSpan.FromSeconds(1) || o.Fleet.ActionTimeout > TimeSpan.FromMinutes(5))
+            errors.Add($"{p}:Fleet:ActionTimeout must be from 00:00:01 to 00:05:00");
         if (o.Fleet.InstanceName is { } instance && (instance.Length is 0 or > 100 || instance.Any(char.IsControl)))
             errors.Add($"{p}:Fleet:InstanceName must be 1 to 100 characters without control characters");
 

@@ -31,6 +31,10 @@ public sealed class ClusterChain
     private DateTimeOffset? _interruptedSince;
     private string? _postgresMajor;
     private IReadOnlyList<BaseBackupRecord> _baseBackups = [];
+    // What this process last wrote of the cluster's history (catalog cluster_periods): null until it wrote anything, as
+    // a period may have been left open by an earlier process.
+    private bool? _interruptionOpen;
+    private BackupState? _recordedState;
 
     public ClusterChain(ClusterOptions cluster, IObjectStore store, ICatalog catalog, EngineOptions engine, TimeProvider time, ILogger logger)
     {
@@ -259,6 +263,17 @@ public sealed class ClusterChain
         await _catalog.SaveBackupsAsync(rows, ct).ConfigureAwait(false);
         _logger.LogInformation("cluster {Cluster}: started backup {Backup} at {Lsn} on timeline {Timeline}: {Reason}",
             Cluster.Id, backup.Id, start, timeline, reason);
+        if (previous is not null)
+        {
+            // The previous backup's WAL ended when streaming into it stopped (as this process saw it; else now).
+            var ended = InterruptedSince ?? now;
+            await RecordAsync(() => _catalog.OpenClusterPeriodAsync(new ClusterPeriodRecord
+            {
+                ClusterId = Cluster.Id, BackupId = previous.Id, Kind = ClusterPeriodRecord.Ended, Start = ended, End = ended,
+                Reason = $"backup {backup.Id} replaced it: {reason}",
+            }, PruneBefore, ct), ct).ConfigureAwait(false);
+        }
+
         Volatile.Write(ref _current, backup);
         Pulse();
         return (start, timeline);
@@ -330,10 +345,12 @@ public sealed class ClusterChain
     /// receives WAL but cannot store it (the repository is down) is no better than none. <paramref name="since"/>: when
     /// the interruption began, if earlier than now (the oldest WAL received and never stored).
     /// </summary>
-    public async Task SetStreamingAsync(bool streaming, CancellationToken ct, DateTimeOffset? since = null)
+    public async Task SetStreamingAsync(bool streaming, CancellationToken ct, DateTimeOffset? since = null, string? reason = null)
     {
         if (_streaming == streaming)
         {
+            if (!streaming)
+                await RecordInterruptionAsync(reason, ct).ConfigureAwait(false); // the first connection failed
             await RefreshAsync(ct).ConfigureAwait(false); // time passes: an interruption may now be long enough to matter
             return;
         }
@@ -344,6 +361,9 @@ public sealed class ClusterChain
             if (!streaming)
                 _interruptedSince ??= since is { } s && s < _time.GetUtcNow() ? s : _time.GetUtcNow();
         }
+
+        if (!streaming)
+            await RecordInterruptionAsync(reason, ct).ConfigureAwait(false);
 
         // The cluster as GET /clusters shows it: reachable (AVAILABLE) or not (UNKNOWN), and its major version; an
         // instance that lost the cluster leaves the row to the new owner.
@@ -374,7 +394,99 @@ public sealed class ClusterChain
             _interruptedSince = null;
         }
 
+        if (_interruptionOpen != false)
+        {
+            await RecordAsync(async () =>
+            {
+                await _catalog.CloseClusterPeriodsAsync(Cluster.Id, ClusterPeriodRecord.Interrupted, _time.GetUtcNow(), ct).ConfigureAwait(false);
+                _interruptionOpen = false;
+            }, ct).ConfigureAwait(false);
+        }
+
         await RefreshAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens the period of an interruption in the catalog's history of the cluster (once per interruption).</summary>
+    private async Task RecordInterruptionAsync(string? reason, CancellationToken ct)
+    {
+        if (_interruptionOpen == true || InterruptedSince is not { } since)
+            return;
+        await RecordAsync(async () =>
+        {
+            await _catalog.OpenClusterPeriodAsync(new ClusterPeriodRecord
+            {
+                ClusterId = Cluster.Id,
+                BackupId = Current?.Id,
+                Kind = ClusterPeriodRecord.Interrupted,
+                Start = since,
+                Reason = string.IsNullOrWhiteSpace(reason) ? "WAL streaming interrupted" : reason,
+            }, PruneBefore, ct).ConfigureAwait(false);
+            _interruptionOpen = true;
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Records a change of the active backup's state in the cluster's history: a DEGRADED or FAILED period begins, or the
+    /// one open ends. Called under the gate, only when the state differs from the one last recorded.
+    /// </summary>
+    private async Task RecordStateAsync(BackupRecord backup, BackupState state, CancellationToken ct)
+    {
+        static string? KindOf(BackupState? s) => s switch
+        {
+            BackupState.Degraded => ClusterPeriodRecord.Degraded,
+            BackupState.Failed => ClusterPeriodRecord.Failed,
+            _ => null,
+        };
+
+        var now = _time.GetUtcNow();
+        var kind = KindOf(state);
+        await RecordAsync(async () =>
+        {
+            // Not known what an earlier process left open: both kinds are closed; else only the one that was open.
+            string?[] opened = _recordedState is null ? [ClusterPeriodRecord.Degraded, ClusterPeriodRecord.Failed] : [KindOf(_recordedState)];
+            foreach (var open in opened)
+            {
+                if (open is not null && open != kind)
+                    await _catalog.CloseClusterPeriodsAsync(Cluster.Id, open, now, ct).ConfigureAwait(false);
+            }
+
+            if (kind is not null)
+            {
+                var failedBase = Volatile.Read(ref _baseBackups).OrderBy(b => b.StartedAt).LastOrDefault() is { State: BaseBackupState.Failed } f ? f : null;
+                var reason = state == BackupState.Failed
+                    ? "no base backup of the backup is restorable" + (failedBase is null ? "" : $": base backup {failedBase.Label} failed: {failedBase.Error}")
+                    : InterruptedSince is { } since
+                        ? $"WAL streaming interrupted since {since.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, longer than {_engine.WalLagThreshold.TotalSeconds:0} s"
+                        : failedBase is not null ? $"the last base backup, {failedBase.Label}, failed: {failedBase.Error}" : "DEGRADED";
+                await _catalog.OpenClusterPeriodAsync(new ClusterPeriodRecord
+                {
+                    ClusterId = Cluster.Id, BackupId = backup.Id, Kind = kind, Start = now, Reason = reason,
+                }, PruneBefore, ct).ConfigureAwait(false);
+            }
+
+            _recordedState = state;
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The cluster's history is kept for its retention window.</summary>
+    private DateTimeOffset PruneBefore => _time.GetUtcNow() - TimeSpan.FromDays(Cluster.RetentionDays);
+
+    /// <summary>
+    /// Writes to the cluster's history, only while this instance holds the cluster. The history tells what happened; a
+    /// failure to write it is logged and tried again at the next transition, and never stops the backup.
+    /// </summary>
+    private async Task RecordAsync(Func<Task> write, CancellationToken ct)
+    {
+        if (!Fence.IsHeld)
+            return;
+        try
+        {
+            await write().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            _logger.LogWarning("cluster {Cluster}: could not record the cluster's history: {Error}", Cluster.Id, ex.Message);
+        }
     }
 
     /// <summary>
@@ -417,6 +529,8 @@ public sealed class ClusterChain
             Volatile.Write(ref _baseBackups, bases);
             var (state, earliest) = StateOf(_current);
             var baseBytes = bases.Where(b => b.State == BaseBackupState.Complete).Sum(b => b.SizeBytes);
+            if (state != _recordedState)
+                await RecordStateAsync(_current, state, ct).ConfigureAwait(false);
             var updated = _current with
             {
                 State = state,

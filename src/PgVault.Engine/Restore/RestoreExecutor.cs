@@ -30,8 +30,11 @@ namespace PgVault.Engine.Restore;
 public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int parallelParts = 2, bool directIo = true,
     IReadOnlySet<string>? tablespaceLocations = null)
 {
+    /// <remarks>With <c>makeDurable</c> (the default) the directory is synced before this returns (<see cref="MakeDurable"/>);
+    /// false only for a caller that changes the files afterwards (their owners) and syncs them itself before it reports
+    /// them restored.</remarks>
     public async Task<long> RestoreAsync(RestorePlan plan, string targetDirectory, string restoreCommand, bool force,
-        IProgress<long>? progress, CancellationToken ct)
+        IProgress<long>? progress, CancellationToken ct, bool makeDurable = true)
     {
         ArgumentNullException.ThrowIfNull(plan);
         var dir = Path.GetFullPath(targetDirectory);
@@ -104,7 +107,8 @@ public sealed class RestoreExecutor(IObjectStore store, ILogger logger, int para
 
         await File.WriteAllLinesAsync(autoConf, lines, ct).ConfigureAwait(false);
         await File.WriteAllTextAsync(Path.Combine(dir, "recovery.signal"), "", ct).ConfigureAwait(false);
-        MakeDurable(dir, logger);
+        if (makeDurable)
+            MakeDurable(dir, logger);
         return bytesRead;
     }
 

@@ -128,12 +128,16 @@ public sealed class RestoreService(PgVaultOptions options, Func<string, IObjectS
         var loc = options.Locations[source.Location];
         if (LocalPostgres.IsRoot && string.Equals(loc.Type, LocationOptions.Filesystem, StringComparison.Ordinal))
             await CheckPostgresCanReadAsync(options.FilesystemPath(loc), ct).ConfigureAwait(false);
+        // As root the files change owners after they are written: one sync after the chown makes both durable (a syncfs
+        // costs a few tenths of a second even with nothing left to write). Either way the directory is on disk before
+        // this returns, and a failed chown fails the restore.
+        var chown = LocalPostgres.IsRoot;
         var bytes = await new RestoreExecutor(source.Store, logger, jobs ?? options.Engine.RestoreJobs, directIo)
-            .RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct).ConfigureAwait(false);
-        if (LocalPostgres.IsRoot)
+            .RestoreAsync(plan, directory, RestoreCommand(source), force, progress, ct, makeDurable: !chown).ConfigureAwait(false);
+        if (chown)
         {
             await LocalPostgres.RunAsync("chown", ["-R", owner ?? "postgres:postgres", directory], asPostgres: false, ct).ConfigureAwait(false);
-            RestoreExecutor.MakeDurable(directory, logger); // the new owners too
+            RestoreExecutor.MakeDurable(directory, logger); // the files' data and their new owners
         }
 
         return bytes;

@@ -16,6 +16,16 @@ public sealed record WalFetchAgentOptions
     /// <summary>Segments fetched at once. Memory: a few buffers per fetch. At least 1.</summary>
     public int Jobs { get; init; } = WalFetchAgent.DefaultJobs;
 
+    /// <summary>
+    /// How far the agent may widen itself when recovery waits for a segment it has not fetched yet (it consumes them
+    /// faster than they arrive, as over S3): up to this many times <see cref="AheadSegments"/> ahead (and at most
+    /// <see cref="MaxAheadSegments"/>) and twice <see cref="Jobs"/> at once. 1: never.
+    /// </summary>
+    public int Widen { get; init; } = 4;
+
+    /// <summary>The bound on segments ahead however wide the agent grew (disk: this × 16 MiB).</summary>
+    public int MaxAheadSegments { get; init; } = 64;
+
     /// <summary>The agent ends (and removes the spool) when recovery took nothing and asked for nothing for this long.</summary>
     public TimeSpan Idle { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -57,6 +67,7 @@ public sealed partial class WalFetchAgent
     private readonly string _backupId;
     private readonly string _spool;
     private readonly string _dataDirectory;
+    private readonly string? _walDirectory;
     private readonly WalFetchAgentOptions _options;
     private readonly TextWriter _log;
     private readonly ChainRepository _repository;
@@ -71,6 +82,9 @@ public sealed partial class WalFetchAgent
     private ulong _next;
     private bool _positioned;
     private DateTime _lastActivity = DateTime.UtcNow;
+    private int _ahead;
+    private bool _tookAny;
+    private int _jobs;
     private DateTime? _recoveryEndedAt;
 
     /// <summary>How long the agent still answers after recovery.signal is gone.</summary>
@@ -91,12 +105,21 @@ public sealed partial class WalFetchAgent
         _repository = new ChainRepository(store, cluster, chain);
         _spool = Path.GetFullPath(spool);
         _dataDirectory = Path.GetFullPath(dataDirectory);
+        // Segments are linked into pg_wal for the shell (WalHandover) only where its line looks: the data directory's
+        // pg_wal holding the spool (one filesystem: a hard link is possible).
+        var wal = Path.Combine(_dataDirectory, "pg_wal");
+        _walDirectory = string.Equals(Path.GetDirectoryName(_spool), wal, StringComparison.Ordinal) ? wal : null;
         _options = options ?? new WalFetchAgentOptions();
+        _ahead = Math.Max(1, _options.AheadSegments);
+        _jobs = Math.Max(1, _options.Jobs);
         _log = log;
     }
 
     /// <summary>Segments handed to the spool by prefetching (for tests and the log).</summary>
     public int Prefetched { get; private set; }
+
+    /// <summary>Segments PostgreSQL read from their links in pg_wal, as the shell noted (for tests and the log).</summary>
+    public int ReadFromWal { get; private set; }
 
     /// <summary>Requests answered from <c>.wanted</c> files (for tests and the log).</summary>
     public int Answered { get; private set; }
@@ -178,7 +201,7 @@ public sealed partial class WalFetchAgent
             try
             {
                 // Whatever ended it: what it did and its CPU, for the log (the benchmark reads the CPU from this line).
-                await _log.WriteLineAsync($"pgvault wal-fetch agent: {reason}; removing the spool ({Prefetched} segments fetched ahead, " +
+                await _log.WriteLineAsync($"pgvault wal-fetch agent: {reason}; removing the spool ({ReadFromWal} segments read from pg_wal, {_ahead} ahead and {_jobs} at once at the end, {Prefetched} segments fetched ahead, " +
                                           $"{Answered} requests answered, {System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:0.00} CPU s)")
                     .ConfigureAwait(false);
             }
@@ -294,10 +317,25 @@ public sealed partial class WalFetchAgent
         foreach (var path in Directory.EnumerateFiles(_spool))
             present.Add(Path.GetFileName(path));
 
+        foreach (var taken in present.Where(n => n.EndsWith(WalHandover.TakenSuffix, StringComparison.Ordinal)).ToList())
+        {
+            // PostgreSQL reads this segment from its link in pg_wal (the shell said so): the spool's name goes.
+            var name = taken[..^WalHandover.TakenSuffix.Length];
+            if (IsWalFileName(name))
+            {
+                ReadFromWal++;
+                TryDelete(Path.Combine(_spool, name));
+                present.Remove(name);
+            }
+
+            TryDelete(Path.Combine(_spool, taken));
+        }
+
         foreach (var name in _spooled.Where(n => !present.Contains(n)).ToList())
         {
             // Taken by the restore_command: recovery moved on.
             _spooled.Remove(name);
+            _tookAny = true;
             _lastActivity = DateTime.UtcNow;
             if (WalSegment.TryParse(name, out var t, out var n) && (t != _timeline || n >= _next))
                 (_timeline, _next, _positioned) = (t, n + 1, true);
@@ -312,12 +350,15 @@ public sealed partial class WalFetchAgent
             Task<bool>? inFlight = null;
             if (WalSegment.TryParse(name, out var t, out var n))
             {
+                var behind = _positioned && t == _timeline && n >= _next;
                 // Recovery is here now: a timeline switch or a jump moves the prefetching along.
                 if (t != _timeline)
                     DropSpooledExcept(name);
                 if (t != _timeline || n + 1 > _next || !_positioned)
                     (_timeline, _next, _positioned) = (t, n + 1, true);
                 inFlight = _prefetching.GetValueOrDefault(name);
+                if (_tookAny && (inFlight is not null || behind))
+                    Widen(); // recovery took what was there and waits for more: fetch further ahead, more at once
             }
 
             _answering[name] = AnswerAsync(name, inFlight, present.Contains(name));
@@ -395,6 +436,7 @@ public sealed partial class WalFetchAgent
     {
         foreach (var name in _spooled.Where(n => n != keep).ToList())
         {
+            Unplace(name);
             TryDelete(Path.Combine(_spool, name));
             _spooled.Remove(name);
         }
@@ -419,8 +461,7 @@ public sealed partial class WalFetchAgent
 
         if (!_positioned)
             return;
-        var ahead = Math.Max(1, _options.AheadSegments);
-        var jobs = Math.Max(1, _options.Jobs);
+        var (ahead, jobs) = (_ahead, _jobs);
         while (_prefetching.Count < jobs && _prefetching.Count + _spooled.Count(IsAheadSegment) < ahead)
         {
             var key = (_timeline, _next);
@@ -441,6 +482,18 @@ public sealed partial class WalFetchAgent
             var wal = _whole[key];
             _prefetching[name] = Task.Run(() => PrefetchAsync(wal, name, ct), CancellationToken.None);
         }
+    }
+
+    /// <summary>Segments kept ahead and fetched at once now (grown by waits, see <see cref="WalFetchAgentOptions.Widen"/>).</summary>
+    public (int Ahead, int Jobs) Width => (_ahead, _jobs);
+
+    private void Widen()
+    {
+        var configured = Math.Max(1, _options.AheadSegments);
+        var widest = Math.Max(configured, Math.Min(configured * Math.Max(1, _options.Widen), _options.MaxAheadSegments));
+        _ahead = Math.Min(widest, _ahead * 2);
+        if (_options.Widen > 1)
+            _jobs = Math.Min(2 * Math.Max(1, _options.Jobs), _jobs + 1);
     }
 
     private bool IsAheadSegment(string name) => WalSegment.TryParse(name, out var t, out _) && t == _timeline;
@@ -468,6 +521,8 @@ public sealed partial class WalFetchAgent
             var verified = await ChainRepository.OpenWalAsync(_store, wal, ct).ConfigureAwait(false);
             await using (verified.ConfigureAwait(false))
                 await WalFetcher.WriteAtomicallyAsync(verified, Path.Combine(_spool, name), durable: false, ct).ConfigureAwait(false);
+            if (_walDirectory is not null)
+                WalHandover.Place(Path.Combine(_spool, name), _walDirectory);
             return true;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -505,8 +560,15 @@ public sealed partial class WalFetchAgent
     {
         if (PrivateFiles.LStat(_spool) is not { IsDirectory: true, IsLink: false } s || s.Uid != PrivateFiles.EffectiveUid)
             return;
-        foreach (var path in Directory.EnumerateFiles(_spool).Where(p => Path.GetFileName(p) != LockFile))
+        var files = Directory.EnumerateFiles(_spool).Where(p => Path.GetFileName(p) != LockFile).ToList();
+        foreach (var path in files)
+        {
+            // A segment linked ahead that recovery did not take goes from pg_wal too; one the shell just handed over
+            // (its .taken note not seen yet) stays: PostgreSQL may be about to open it.
+            if (!files.Contains(path + WalHandover.TakenSuffix, StringComparer.Ordinal))
+                Unplace(Path.GetFileName(path));
             TryDelete(path);
+        }
         TryDelete(Path.Combine(_spool, LockFile));
         try
         {
@@ -516,6 +578,13 @@ public sealed partial class WalFetchAgent
         {
             // a file arrived meanwhile (a new agent of a restarted server): left to it
         }
+    }
+
+    /// <summary>Removes the link in pg_wal of spooled file <paramref name="name"/>, if it is still that file.</summary>
+    private void Unplace(string name)
+    {
+        if (_walDirectory is not null && WalSegment.TryParse(name, out _, out _))
+            WalHandover.Unplace(Path.Combine(_spool, name), _walDirectory);
     }
 
     private static void TryDelete(string path)

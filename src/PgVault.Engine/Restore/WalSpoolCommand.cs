@@ -2,7 +2,8 @@ namespace PgVault.Engine.Restore;
 
 /// <summary>
 /// The <c>restore_command</c> of a restored data directory: a short <c>/bin/sh</c> line that takes a file the
-/// <see cref="WalFetchAgent"/> put into the spool (a rename: no PgVault process starts), asks the agent for one that is
+/// <see cref="WalFetchAgent"/> put into the spool (no PgVault process starts: PostgreSQL reads the agent's link of it in
+/// <c>pg_wal</c>, see <see cref="WalHandover"/>, or the shell renames it), asks the agent for one that is
 /// not there yet and waits for its answer, and runs <c>pgvault wal-fetch</c> otherwise (no agent, or the agent says so).
 /// </summary>
 /// <remarks>
@@ -23,6 +24,8 @@ public static class WalSpoolCommand
             throw new ArgumentException("the spool path must be plain (letters, digits, / - _ .)", nameof(spool));
         return $"d={spool}; f=$d/%f; " +
                "if [ -d $d ] && [ ! -L $d ] && [ -O $d ]; then " +
+               // Linked into pg_wal by the agent: "not in the archive", and PostgreSQL reads pg_wal/%f, the same file.
+               "if [ ! -L \"$f\" ] && [ ! -L pg_wal/%f ] && [ pg_wal/%f -ef \"$f\" ]; then : > \"$f" + WalHandover.TakenSuffix + "\"; exit 1; fi; " +
                // Not there: ask the agent (if its process lives) and wait for the file or its answer.
                "if [ ! -f \"$f\" ] && [ -f $d/" + WalFetchAgent.LockFile + " ] && read p < $d/" + WalFetchAgent.LockFile + " && kill -0 \"$p\" 2>/dev/null; then " +
                "rm -f \"$f" + WalFetchAgent.AbsentSuffix + "\" \"$f" + WalFetchAgent.FallbackSuffix + "\"; : > \"$f" + WalFetchAgent.WantedSuffix + "\"; n=0; " +

@@ -64,6 +64,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
         var backoff = TimeSpan.FromSeconds(1);
         while (!ct.IsCancellationRequested)
         {
+            string? interruption = null; // why streaming stopped, for the cluster's history
             try
             {
                 await StreamOnceAsync(ct).ConfigureAwait(false);
@@ -85,6 +86,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             {
                 // The server removed WAL PgVault had not stored (max_slot_wal_keep_size): the chain cannot go on.
                 _walLost = $"the server removed it before it was stored: {ex.Message}";
+                interruption = $"WAL removed by the server before it was stored: {ex.Message}";
                 logger.LogWarning("cluster {Cluster}: {Error}; starting a new backup", chain.Cluster.Id, ex.Message);
                 backoff = TimeSpan.FromSeconds(1);
                 continue;
@@ -93,6 +95,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                                                       && chain.Fence.IsHeld)
             {
                 // The slot is read by an instance that lost the cluster (paused, cut off): the lease holder wins.
+                interruption = $"replication slot {chain.Cluster.SlotName} in use by another reader";
                 var ended = await TerminateSlotReaderAsync(ct).ConfigureAwait(false);
                 logger.LogWarning("cluster {Cluster}: replication slot {Slot} is in use by another reader ({Error}); {Action}", chain.Cluster.Id,
                     chain.Cluster.SlotName, ex.MessageText, ended ? "ended it, reconnecting" : "retrying");
@@ -100,12 +103,14 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
             }
             catch (PgVaultException ex) when (ex.Code == ErrorCode.PostgresMajorUnsupported)
             {
+                interruption = ex.Message;
                 logger.LogError("cluster {Cluster}: {Error} ({Code}); HINT: {Hint}; checking again in {Delay:0} s",
                     chain.Cluster.Id, ex.Message, ex.Code.Code, ex.Hint, MaxBackoff.TotalSeconds);
                 backoff = MaxBackoff;
             }
             catch (Exception ex)
             {
+                interruption = $"WAL streaming interrupted: {ex.Message}";
                 logger.LogWarning("cluster {Cluster}: WAL streaming interrupted: {Error}; retrying in {Delay:0} s",
                     chain.Cluster.Id, ex.Message, backoff.TotalSeconds);
                 logger.LogDebug(ex, "cluster {Cluster}: WAL streaming failure", chain.Cluster.Id);
@@ -117,7 +122,7 @@ public sealed class WalStreamer(ClusterChain chain, EngineOptions engine, TimePr
                 // has been failing all that time.
                 var unstoredSince = _unstoredSince;
                 _unstoredSince = null;
-                await chain.SetStreamingAsync(false, ct, unstoredSince).ConfigureAwait(false);
+                await chain.SetStreamingAsync(false, ct, unstoredSince, interruption).ConfigureAwait(false);
                 await Task.Delay(backoff, time, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException)

@@ -51,6 +51,13 @@ public sealed class FleetCoordinator(PgVaultOptions options, ILeaseStore store, 
     /// <summary>The epoch of this instance's lease of the cluster, or null.</summary>
     public long? EpochOf(string clusterId) => _owned.TryGetValue(clusterId, out var o) ? o.Fence.Epoch : null;
 
+    /// <summary>
+    /// The leases this instance holds and backs the cluster up under (workers stopping and leases lapsed left out),
+    /// cluster id → epoch: what the action queue may claim for.
+    /// </summary>
+    public IReadOnlyDictionary<string, long> HeldLeases =>
+        _owned.Where(o => o.Value.Stopping is null && o.Value.Fence.IsHeld).ToDictionary(o => o.Key, o => o.Value.Fence.Epoch, StringComparer.Ordinal);
+
     /// <summary>Live instances at the last heartbeat (names).</summary>
     public IReadOnlyList<string> LiveInstances => Volatile.Read(ref _live);
 

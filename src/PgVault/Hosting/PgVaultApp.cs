@@ -108,6 +108,10 @@ public static partial class PgVaultApp
             // A fleet: instances sharing this catalog share the clusters through leases (docs/FLEET.md).
             services.AddSingleton<ILeaseStore>(_ => new PgVault.Catalog.Postgres.PostgresLeaseStore(options.Catalog.ConnectionString!));
             services.AddSingleton<FleetCoordinator>();
+            // Actions sent to an instance that does not back the cluster up go to the one that does, through the catalog.
+            services.AddSingleton<IActionQueue>(_ => new PgVault.Catalog.Postgres.PostgresActionQueue(options.Catalog.ConnectionString!));
+            services.AddSingleton<FleetActionForwarder>();
+            services.AddHostedService<FleetActionService>();
         }
 
         services.AddSingleton<SqliteServeLockHolder>();
@@ -190,6 +194,7 @@ public static partial class PgVaultApp
             app.MapBackupActionEndpoints(prefix);
             app.MapBaseBackupEndpoints(prefix);
             app.MapRestoreEndpoints(prefix);
+            app.MapClusterHistoryEndpoints(prefix);
         }
 
         if (options.Api.Console.Enabled)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
 using PgVault.Testing;
@@ -117,6 +118,87 @@ public sealed class Browser : IDisposable
         Find("#token").SendKeys(token);
         Find("#sign-in-button").Click();
         Until(() => Visible("#overview") && Text("#overview-summary").Length > 0, "the overview after sign-in");
+    }
+
+    /// <summary>
+    /// axe-core (npm, <c>tests/tools/node_modules/axe-core</c>, installed by test.sh), found by walking up from the test
+    /// binary; null when absent.
+    /// </summary>
+    public static string? AxePath
+    {
+        get
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            {
+                var script = Path.Combine(dir.FullName, "tests", "tools", "node_modules", "axe-core", "axe.min.js");
+                if (File.Exists(script))
+                    return script;
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Checks the page as it is now with axe-core's WCAG 2 A and AA rules (contrast, names, labels, ARIA, ...), and fails
+    /// listing every violation with the elements it found it on. The script is injected through WebDriver, as a tool
+    /// would, not served by PgVault (its Content-Security-Policy stays as it is).
+    /// </summary>
+    public void AssertAccessible(string page)
+    {
+        var violations = AxeViolations();
+        if (violations.Count > 0)
+        {
+            Screenshot("axe-" + page);
+            Assert.Fail($"WCAG 2 A/AA violations on the {page} page (axe-core):\n" + string.Join("\n", violations));
+        }
+    }
+
+    /// <summary>axe-core's WCAG 2 A and AA violations of the page as it is now, each with the elements it found it on.</summary>
+    public IReadOnlyList<string> AxeViolations()
+    {
+        var axe = AxePath;
+        TestEnvironment.RequireOrSkip(axe is not null, "axe-core is not installed: run ./test.sh (npm ci in tests/tools)");
+        if (Script("return typeof window.axe;") as string != "object")
+            Script(File.ReadAllText(axe!));
+        Driver.Manage().Timeouts().AsynchronousJavaScript = Bounded;
+        var json = (string)Driver.ExecuteAsyncScript("""
+            const done = arguments[arguments.length - 1];
+            window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] }, resultTypes: ['violations'] })
+              .then((r) => done(JSON.stringify(r.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`) })))))
+              .catch((e) => done(JSON.stringify([{ id: 'axe-error', impact: 'error', help: String(e), nodes: [] }])));
+            """)!;
+        return JsonDocument.Parse(json).RootElement.EnumerateArray()
+            .Select(v => $"{v.GetProperty("id").GetString()} ({v.GetProperty("impact").GetString()}): {v.GetProperty("help").GetString()} — "
+                         + string.Join(" | ", v.GetProperty("nodes").EnumerateArray().Select(n => n.GetString())))
+            .ToList();
+    }
+
+    /// <summary>
+    /// The elements the Tab key reaches from the top of the page, in order (at most <paramref name="max"/> presses): each
+    /// as its id, else its tag and text.
+    /// </summary>
+    public IReadOnlyList<string> TabOrder(int max = 60)
+    {
+        // Focus on the body moves the starting point of sequential focus navigation to the top of the page.
+        Script("document.activeElement?.blur(); const b = document.body; b.tabIndex = -1; b.focus(); b.removeAttribute('tabindex'); window.scrollTo(0, 0);");
+        var order = new List<string>();
+        for (var i = 0; i < max; i++)
+        {
+            new OpenQA.Selenium.Interactions.Actions(Driver).SendKeys(Keys.Tab).Perform();
+            var name = (string)Script("""
+                const e = document.activeElement;
+                if (!e || e === document.body) return '';
+                return e.id ? '#' + e.id : `${e.tagName.toLowerCase()}:${(e.textContent || '').trim().slice(0, 40)}`;
+                """)!;
+            if (name.Length == 0 || (order.Count > 0 && name == order[0]))
+                break; // back at the start
+            order.Add(name);
+        }
+
+        return order;
     }
 
     public string Screenshot(string name)

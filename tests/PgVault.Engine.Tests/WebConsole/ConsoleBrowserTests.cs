@@ -12,6 +12,8 @@ namespace PgVault.Engine.Tests.WebConsole;
 /// <summary>
 /// A real PostgreSQL cluster backed up by <c>serve</c>, and a second configured cluster that cannot be reached (so the
 /// overview has two states to show). Two principals: the test token (every cluster) and one granted the second only.
+/// Once backed up, the cluster's PostgreSQL is stopped until its backup is DEGRADED (a 2 s threshold) and started again,
+/// so its history holds an interruption.
 /// </summary>
 public sealed class ConsoleCluster : IAsyncLifetime
 {
@@ -44,12 +46,27 @@ public sealed class ConsoleCluster : IAsyncLifetime
         settings["PgVault:Tokens:1:Name"] = "billing";
         settings["PgVault:Tokens:1:TokenHash"] = TokenHasher.Hash(OtherToken);
         settings["PgVault:Tokens:1:Clusters:0"] = OtherClusterId;
+        settings["PgVault:Engine:WalLagThreshold"] = "00:00:02";
         _server = await ApiServer.StartAsync("console", settings);
         await Wait.UntilAsync(async () => (await Server.Catalog.GetActiveBackupAsync(ClusterId, Ct))?.State == BackupState.Available,
             TimeSpan.FromSeconds(180), "the first base backup");
         var active = (await Server.Catalog.GetActiveBackupAsync(ClusterId, Ct))!;
         await Wait.UntilAsync(async () => (await Server.Catalog.ListBaseBackupsAsync(active.Id, Ct)).All(b => b.State != BaseBackupState.Running),
             TimeSpan.FromSeconds(180), "no base backup running");
+
+        // PostgreSQL stopped and started again: an interruption, long enough for a DEGRADED period too.
+        async Task<IReadOnlyList<ClusterPeriodRecord>> PeriodsAsync() =>
+            await Server.Catalog.ListClusterPeriodsAsync(ClusterId, DateTimeOffset.UnixEpoch, 100, Ct);
+        var (code, output) = await Postgres.RunPgRawAsync("pg_ctl", ["stop", "-m", "fast", "-w", "-D", Postgres.DataDirectory], Ct);
+        Assert.True(code == 0, output);
+        await Wait.UntilAsync(async () => (await PeriodsAsync()).Any(p => p is { Kind: ClusterPeriodRecord.Degraded, End: null }),
+            TimeSpan.FromSeconds(60), "a DEGRADED period while PostgreSQL is down");
+        (code, output) = await Postgres.RunPgRawAsync("pg_ctl",
+            ["start", "-w", "-D", Postgres.DataDirectory, "-o", $"-p {Postgres.Port}", "-l", Postgres.LogFile], Ct);
+        Assert.True(code == 0, output);
+        await Wait.UntilAsync(async () => (await PeriodsAsync()) is { Count: > 0 } periods && periods.All(p => p.End is not null)
+                                          && (await Server.Catalog.GetActiveBackupAsync(ClusterId, Ct))?.State == BackupState.Available,
+            TimeSpan.FromSeconds(90), "the periods to end and the backup to be AVAILABLE once streaming resumes");
     }
 
     /// <summary>The cluster's active backup as the API shows it.</summary>
@@ -194,6 +211,99 @@ public sealed class ConsoleBrowserTests(ConsoleCluster fixture) : IClassFixture<
 
         browser.Screenshot("timeline");
         Assert.Empty(browser.Problems());
+    }
+
+    [Fact]
+    public async Task PostgreSQL_stopped_and_started_again_shows_an_interrupted_period_on_the_timeline()
+    {
+        // The history as the API tells it: the interruption and the DEGRADED period, both over, newest first.
+        using (var http = fixture.Server.Client(StreamingAndBaseBackupTests.Token))
+        {
+            var history = JsonNode.Parse(await http.GetStringAsync(new Uri($"/clusters/{fixture.ClusterId}/history", UriKind.Relative),
+                TestContext.Current.CancellationToken))!;
+            Assert.Equal(fixture.ClusterId, history["id"]!.GetValue<string>());
+            var items = history["items"]!.AsArray().Select(i => i!).ToList();
+            var interrupted = Assert.Single(items, i => i["kind"]!.GetValue<string>() == "interrupted");
+            var degraded = Assert.Single(items, i => i["kind"]!.GetValue<string>() == "degraded");
+            var start = DateTimeOffset.Parse(interrupted["start"]!.GetValue<string>(), CultureInfo.InvariantCulture);
+            var end = DateTimeOffset.Parse(interrupted["end"]!.GetValue<string>(), CultureInfo.InvariantCulture);
+            Assert.InRange((end - start).TotalSeconds, 2, 90);
+            Assert.StartsWith("WAL streaming interrupted: ", interrupted["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Equal((await fixture.ActiveBackupAsync())["id"]!.GetValue<string>(), interrupted["backupId"]!.GetValue<string>());
+            Assert.InRange(DateTimeOffset.Parse(degraded["start"]!.GetValue<string>(), CultureInfo.InvariantCulture), start, end);
+            Assert.NotNull(degraded["end"]);
+        }
+
+        // Authorised as the cluster's backups: another principal is told it does not exist.
+        using (var other = fixture.Server.Client(ConsoleCluster.OtherToken))
+        {
+            var answer = await other.GetAsync(new Uri($"/clusters/{fixture.ClusterId}/history", UriKind.Relative), TestContext.Current.CancellationToken);
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, answer.StatusCode);
+        }
+
+        using var browser = Browser.Start();
+        browser.SignIn(fixture.Server.BaseAddress, StreamingAndBaseBackupTests.Token);
+        browser.Open(new Uri(fixture.Server.BaseAddress, $"/ui/#/clusters/{fixture.ClusterId}"));
+        browser.Until(() => browser.Visible("#cluster") && browser.FindAll("#timeline rect.period-interrupted").Count == 1, "the interruption on the timeline");
+        Assert.Single(browser.FindAll("#timeline rect.period-degraded"));
+        Assert.Contains("streaming interrupted", browser.Text("#timeline .legend"), StringComparison.Ordinal);
+
+        // Hovering it tells when and why.
+        new Actions(browser.Driver).MoveToElement(browser.Find("#timeline rect.period-interrupted")).Perform();
+        browser.Until(() => browser.Visible("#tooltip") && browser.Text("#tooltip").Contains("streaming interrupted", StringComparison.Ordinal),
+            "the interruption in the tooltip");
+        Assert.Matches("streaming interrupted [0-9-]{10} [0-9:]{8} UTC to [0-9-]{10} [0-9:]{8} UTC: WAL streaming interrupted: ", browser.Text("#tooltip"));
+        // And the page says it in words too.
+        Assert.Contains("streaming interrupted", browser.Text("#history li[data-kind='interrupted']"), StringComparison.Ordinal);
+        Assert.Contains("DEGRADED", browser.Text("#history li[data-kind='degraded']"), StringComparison.Ordinal);
+        Assert.Empty(browser.Problems());
+    }
+
+    [Fact]
+    public void The_pages_pass_axe_core_WCAG_2_AA_and_the_keyboard_reaches_the_actions()
+    {
+        using var browser = Browser.Start();
+        browser.Open(new Uri(fixture.Server.BaseAddress, "/ui/"));
+        browser.Until(() => browser.Visible("#sign-in"), "the sign-in form");
+        // The checker is live: text below 4.5:1 put into the page is found, and gone with it.
+        browser.Script("const p = document.createElement('p'); p.id = 'low-contrast'; p.textContent = 'faint'; p.style.color = '#b0b0b0'; "
+                       + "document.getElementById('sign-in').append(p);");
+        Assert.Contains(browser.AxeViolations(), v => v.StartsWith("color-contrast ", StringComparison.Ordinal) && v.Contains("#low-contrast", StringComparison.Ordinal));
+        browser.Script("document.getElementById('low-contrast').remove();");
+        browser.AssertAccessible("sign-in");
+        var signInOrder = browser.TabOrder();
+        Assert.Contains("#token", signInOrder);
+        Assert.Contains("#sign-in-button", signInOrder);
+
+        browser.SignIn(fixture.Server.BaseAddress, StreamingAndBaseBackupTests.Token);
+        browser.Until(() => browser.Visible(Row) && !browser.Text(Row + " td.last-base-backup").Contains('…', StringComparison.Ordinal)
+                            && browser.Text(Row + " td.window-end").Contains("WAL lag", StringComparison.Ordinal), "the overview loaded");
+        browser.AssertAccessible("overview");
+        var overviewOrder = browser.TabOrder();
+        InOrder(overviewOrder, "#sign-out", "#filter", "#state-filter", "#sort", $"a:{ConsoleCluster.DisplayName}");
+
+        // The cluster's page, reached and used with the keyboard alone.
+        browser.Find(Row + " a").SendKeys(Keys.Enter);
+        browser.Until(() => browser.Visible("#cluster") && browser.FindAll("#timeline rect.mark").Count > 0, "the timeline");
+        browser.AssertAccessible("timeline");
+        var clusterOrder = browser.TabOrder();
+        InOrder(clusterOrder, "a:← All clusters", "#backup-now", "#timeline", "#point-time");
+        browser.Find("#timeline").SendKeys(Keys.End); // a point chosen with the keyboard enables the restore
+        browser.Until(() => browser.Find("#restore-here").Enabled, "the restore button enabled");
+        InOrder(browser.TabOrder(), "#backup-now", "#timeline", "#point-time", "#restore-here");
+        browser.AssertAccessible("timeline-with-a-point");
+        Assert.Empty(browser.Problems());
+    }
+
+    private static void InOrder(IReadOnlyList<string> order, params string[] expected)
+    {
+        var at = -1;
+        foreach (var e in expected)
+        {
+            var next = order.ToList().FindIndex(at + 1, o => o == e);
+            Assert.True(next > at, $"Tab does not reach {e} after {(at < 0 ? "the start" : order[at])}; the order is: {string.Join(", ", order)}");
+            at = next;
+        }
     }
 
     [Fact]

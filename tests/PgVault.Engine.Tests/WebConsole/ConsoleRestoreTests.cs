@@ -72,6 +72,20 @@ public sealed class ConsoleRestoreTests
         Assert.Equal(3, await Pg.ScalarAsync<int>(pg, "SELECT max(n) FROM marker"));
         // The old backup is listed as older, the new one as active.
         browser.Until(() => browser.Text("#timeline").Contains("older backup " + first, StringComparison.Ordinal), "the old backup as an older one");
+
+        // The old backup's WAL ended when the restore paused streaming: its window ends there, as the cluster's history
+        // recorded it (not about where the new backup starts), and the pause is an interruption of the history.
+        var periods = await server.Catalog.ListClusterPeriodsAsync(clusterId, DateTimeOffset.UnixEpoch, 100, Ct);
+        var ended = Assert.Single(periods, p => p.Kind == ClusterPeriodRecord.Ended);
+        Assert.Equal(first, ended.BackupId);
+        var replacement = (await server.Catalog.GetActiveBackupAsync(clusterId, Ct))!;
+        Assert.True(ended.Start < replacement.CreatedDate, $"the old backup ended at {ended.Start:O}, the new one began at {replacement.CreatedDate:O}");
+        Assert.Contains(periods, p => p is { Kind: ClusterPeriodRecord.Interrupted } && p.Reason.Contains("paused for a restore", StringComparison.Ordinal)
+                                      && p.Start <= ended.Start);
+        var endText = ended.Start.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
+        browser.Until(() => (browser.Script("return document.querySelector('#timeline rect.window.inactive title')?.textContent ?? '';") as string ?? "")
+            .EndsWith(" to " + endText, StringComparison.Ordinal), "the old backup's window to end where its WAL ended");
+        Assert.Contains("paused for a restore", browser.Text("#history li[data-kind='interrupted']"), StringComparison.Ordinal);
         browser.Screenshot("restore-finished");
         Assert.Empty(browser.Problems());
     }

@@ -515,6 +515,100 @@ public abstract class AdoCatalog : ICatalog, IBackupChangeFeed
         }
     }
 
+    private const string PeriodColumns = "cluster_id, backup_id, kind, started_us, ended_us, reason";
+
+    public async Task<bool> OpenClusterPeriodAsync(ClusterPeriodRecord period, DateTimeOffset pruneBefore, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(period);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
+            {
+                // The oldest ended periods go first: past the retention window, and beyond the most kept per cluster.
+                await using (var prune = Command(conn,
+                                 "DELETE FROM cluster_periods WHERE cluster_id = @c AND ended_us IS NOT NULL AND (ended_us < @cutoff OR id <= " +
+                                 "(SELECT id FROM cluster_periods WHERE cluster_id = @c ORDER BY id DESC LIMIT 1 OFFSET @keep))"))
+                {
+                    prune.Transaction = tx;
+                    Add(prune, "c", period.ClusterId);
+                    Add(prune, "cutoff", ToMicros(pruneBefore));
+                    Add(prune, "keep", ClusterPeriodRecord.MaxPerCluster - 1);
+                    await prune.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                int inserted;
+                await using (var insert = Command(conn,
+                                 $"INSERT INTO cluster_periods ({PeriodColumns}) SELECT @c, @backup_id, @kind, @started_us, @ended_us, @reason " +
+                                 "WHERE @closed OR NOT EXISTS (SELECT 1 FROM cluster_periods WHERE cluster_id = @c AND kind = @kind AND ended_us IS NULL)"))
+                {
+                    insert.Transaction = tx;
+                    Set(insert, "c", period.ClusterId, DbType.String);
+                    Set(insert, "backup_id", period.BackupId, DbType.String);
+                    Set(insert, "kind", period.Kind, DbType.String);
+                    Set(insert, "started_us", ToMicros(period.Start), DbType.Int64);
+                    Set(insert, "ended_us", period.End is { } e ? ToMicros(e < period.Start ? period.Start : e) : null, DbType.Int64);
+                    Set(insert, "reason", period.Reason, DbType.String);
+                    Set(insert, "closed", period.End is not null, DbType.Boolean);
+                    inserted = await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return inserted > 0;
+            }
+        }
+    }
+
+    public async Task<int> CloseClusterPeriodsAsync(string clusterId, string kind, DateTimeOffset end, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(clusterId);
+        ArgumentNullException.ThrowIfNull(kind);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn,
+                "UPDATE cluster_periods SET ended_us = CASE WHEN started_us > @end THEN started_us ELSE @end END " +
+                "WHERE cluster_id = @c AND kind = @kind AND ended_us IS NULL");
+            Add(cmd, "end", ToMicros(end));
+            Add(cmd, "c", clusterId);
+            Add(cmd, "kind", kind);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<IReadOnlyList<ClusterPeriodRecord>> ListClusterPeriodsAsync(string clusterId, DateTimeOffset since, int limit,
+        CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(clusterId);
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        var conn = await OpenAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
+        {
+            await using var cmd = Command(conn,
+                $"SELECT {PeriodColumns} FROM cluster_periods WHERE cluster_id = @c AND (ended_us IS NULL OR ended_us >= @since) " +
+                "ORDER BY started_us DESC, id DESC LIMIT @limit");
+            Add(cmd, "c", clusterId);
+            Add(cmd, "since", ToMicros(since));
+            Add(cmd, "limit", limit);
+            var list = new List<ClusterPeriodRecord>();
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+                list.Add(ReadPeriod(r));
+            return list;
+        }
+    }
+
+    private static ClusterPeriodRecord ReadPeriod(DbDataReader r) => new()
+    {
+        ClusterId = r.GetString(0),
+        BackupId = r.IsDBNull(1) ? null : r.GetString(1),
+        Kind = r.GetString(2),
+        Start = FromMicros(r.GetInt64(3)),
+        End = r.IsDBNull(4) ? null : FromMicros(r.GetInt64(4)),
+        Reason = r.GetString(5),
+    };
+
     /// <summary>
     /// A page in the stable order (created_us DESC, id). The keys of the page are found first in the listing index
     /// alone (an index-only scan skips <c>offset</c> entries without touching the table), then joined to their rows.

@@ -19,6 +19,7 @@ namespace PgVault.Api.Contracts;
 [JsonSerializable(typeof(CreateBaseBackupRequest))]
 [JsonSerializable(typeof(ReadinessResponse))]
 [JsonSerializable(typeof(FleetResponse))]
+[JsonSerializable(typeof(ClusterHistory))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {
     /// <summary>

@@ -133,3 +133,12 @@ public sealed record ReadinessResponse(string Status, IReadOnlyList<ReadinessChe
 
 /// <summary>One readiness check: <c>catalog</c> or <c>location:NAME</c>, <c>ok</c> or <c>failed</c>, and why it failed.</summary>
 public sealed record ReadinessCheck(string Name, string Status, double DurationMs, string? Reason = null);
+
+/// <summary>PgVault extension: the periods of a cluster's history (<c>GET /clusters/{clusterId}/history</c>), newest first.</summary>
+public sealed record ClusterHistory(string Type, string Id, IReadOnlyList<ClusterPeriodItem> Items);
+
+/// <summary>
+/// One period: <c>interrupted</c> (WAL streaming), <c>degraded</c> or <c>failed</c> (the active backup's state), or
+/// <c>ended</c> (the backup stopped receiving WAL: start and end are its WAL's end). <c>end</c> is left out while it goes on.
+/// </summary>
+public sealed record ClusterPeriodItem(string Kind, string? BackupId, string Start, string? End, string Reason);

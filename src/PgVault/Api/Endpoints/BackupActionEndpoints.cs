@@ -34,11 +34,10 @@ public static class BackupActionEndpoints
         var result = await actions.StartAsync(context.ApiPrincipal().Scope, ClusterIds.Normalize(clusterId), type, ct);
         return result switch
         {
-            ActionResult<BaseBackupRecord>.Accepted started => TypedResults.Accepted(
-                ApiRoutes.BaseBackup(context, started.Value.BackupId, started.Value.Label),
-                ContractMapper.ToResponse(started.Value, started.Value.Type, keep: false, annotations: null)),
-            ActionResult<BaseBackupRecord>.Conflict conflict => TypedResults.Conflict(ErrorWriter.Create(ErrorCode.Conflict, conflict.Message)),
-            var other => TypedResults.NotFound(ErrorWriter.Create(ErrorCode.NotFound, ((ActionResult<BaseBackupRecord>.NotFound)other).Message)),
+            ActionResult<BaseBackupResponse>.Accepted started => TypedResults.Accepted(
+                ApiRoutes.BaseBackup(context, started.Value.Properties.BackupId, started.Value.Properties.Label), started.Value),
+            ActionResult<BaseBackupResponse>.Conflict conflict => TypedResults.Conflict(ErrorWriter.Create(ErrorCode.Conflict, conflict.Message)),
+            var other => TypedResults.NotFound(ErrorWriter.Create(ErrorCode.NotFound, ((ActionResult<BaseBackupResponse>.NotFound)other).Message)),
         };
     }
 

@@ -6,7 +6,6 @@ using PgVault.Api.Auth;
 using PgVault.Api.Contracts;
 using PgVault.Api.Errors;
 using PgVault.Api.Limits;
-using PgVault.Engine.Restore;
 using PgVault.Errors;
 
 namespace PgVault.Api.Endpoints;
@@ -33,9 +32,9 @@ public static partial class RestoreEndpoints
         return result switch
         {
             // The cluster's path as the client wrote its id: it follows the restore through GET /clusters/{clusterId}.
-            ActionResult<InPlaceRestore>.Accepted => TypedResults.Accepted(ApiRoutes.Cluster(context, clusterId)),
-            ActionResult<InPlaceRestore>.Conflict conflict => TypedResults.Conflict(ErrorWriter.Create(ErrorCode.Conflict, conflict.Message)),
-            var other => TypedResults.NotFound(ErrorWriter.Create(ErrorCode.NotFound, ((ActionResult<InPlaceRestore>.NotFound)other).Message)),
+            ActionResult<RestoreRequest>.Accepted => TypedResults.Accepted(ApiRoutes.Cluster(context, clusterId)),
+            ActionResult<RestoreRequest>.Conflict conflict => TypedResults.Conflict(ErrorWriter.Create(ErrorCode.Conflict, conflict.Message)),
+            var other => TypedResults.NotFound(ErrorWriter.Create(ErrorCode.NotFound, ((ActionResult<RestoreRequest>.NotFound)other).Message)),
         };
     }
 

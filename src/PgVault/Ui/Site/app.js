@@ -1,6 +1,6 @@
 // PgVault console: plain JavaScript (an ES module), no framework and no build step. It reads and acts through the API's
 // own endpoints, signed in by the session cookie; the CSRF token of the session is kept in memory only.
-import { drawTimeline, restoreStart, formatUtc, formatLocal, chainWindows } from './timeline.js';
+import { drawTimeline, restoreStart, formatUtc, formatLocal, chainWindows, describePeriod, periodsAt } from './timeline.js';
 
 const root = location.pathname.replace(/\/ui\/.*$/, '');
 const session = { csrf: null, name: null };
@@ -344,8 +344,9 @@ const timeline = { clusterId: null, cluster: null, chains: [], spanSeconds: 8640
 
 async function loadCluster() {
   const id = timeline.clusterId;
-  const [{ data: cluster }, backups] = await Promise.all([
-    request('GET', `/clusters/${encodeURIComponent(id)}`), listAll(`/clusters/${encodeURIComponent(id)}/backups`)]);
+  const [{ data: cluster }, backups, { data: history }] = await Promise.all([
+    request('GET', `/clusters/${encodeURIComponent(id)}`), listAll(`/clusters/${encodeURIComponent(id)}/backups`),
+    request('GET', `/clusters/${encodeURIComponent(id)}/history`)]);
   const chains = await Promise.all(backups.map(async (b) => ({
     backup: b,
     bases: (await listAll(`/clusters/backups/${encodeURIComponent(b.id)}/basebackups`))
@@ -354,7 +355,7 @@ async function loadCluster() {
   if (id !== timeline.clusterId) return;
   const first = timeline.cluster === null;
   timeline.cluster = cluster;
-  timeline.chains = chainWindows(chains, Date.now());
+  timeline.chains = chainWindows(chains, Date.now(), history.items);
   if (first) {
     // The first view shows all of the backups' history when it fits a preset span, else the last 30 days.
     const oldest = Math.min(Date.now(), ...timeline.chains.map((x) => Date.parse(x.backup.metadata.createdDate)));
@@ -377,6 +378,17 @@ function renderCluster() {
   $('backup-now').disabled = timeline.following || c.metadata.state === 'BUSY';
   redrawTimeline();
   renderChainsTable();
+  renderHistory();
+}
+
+/** The history's periods as text, newest first (what the timeline draws, for every reader). */
+function renderHistory() {
+  const items = timeline.chains.flatMap((c) => c.periods.map((p) => ({ ...p, backup: c.backup.id })))
+    .sort((a, b) => b.from - a.from);
+  $('history').replaceChildren(...items.map((p) => el('li', { 'data-kind': p.kind },
+    el('span', { class: `state state-${p.kind === 'interrupted' ? 'UNKNOWN' : p.kind.toUpperCase()}`, text: p.kind }),
+    ` ${describePeriod(p)} (backup ${p.backup})`)));
+  $('history-empty').hidden = items.length > 0;
 }
 
 /** The time span shown: [from, to] in ms, and its length. */
@@ -434,6 +446,7 @@ function renderPoint() {
       ? `${formatUtc(chosen)} (local ${formatLocal(chosen)}): a restore there starts from base backup ${start.properties.label} `
         + `(${start.properties.type}, completed ${formatUtc(Date.parse(start.properties.stopTime))}) of backup ${chain.backup.id}.`
       : `${formatUtc(chosen)} (local ${formatLocal(chosen)}) is outside the recovery window of backup ${chain.backup.id}.`;
+  for (const p of chain ? periodsAt(chain, chosen, Date.now()) : []) $('point-text').textContent += ` ${describePeriod(p)}.`;
   $('restore-here').disabled = !start || timeline.following;
 }
 
@@ -522,8 +535,11 @@ function onTimelinePointer(event, click) {
   }
   const chain = timeline.chains[hit.lane];
   const start = chain ? restoreStart(chain, hit.time) : null;
+  const { span, now } = currentView();
+  const periods = periodsAt(chain, hit.time, now, (span / Math.max(1, $('timeline').clientWidth)) * 3);
   tip.textContent = `${formatUtc(hit.time)} · local ${formatLocal(hit.time)} — `
-    + (start ? `restore starts from ${start.properties.type} base backup ${start.properties.label}` : 'outside the recovery window');
+    + (start ? `restore starts from ${start.properties.type} base backup ${start.properties.label}` : 'outside the recovery window')
+    + periods.map((p) => `. ${describePeriod(p)}`).join('');
   tip.hidden = false;
   tip.style.left = `${Math.min(window.innerWidth - tip.offsetWidth - 8, event.clientX + 12)}px`;
   tip.style.top = `${event.clientY + 16}px`;

@@ -3,7 +3,8 @@
 
 const SVG = 'http://www.w3.org/2000/svg';
 const AXIS_HEIGHT = 30;
-const LANE_HEIGHT = 50;
+const LANE_HEIGHT = 64;
+const PERIOD_LABELS = { interrupted: 'streaming interrupted', degraded: 'DEGRADED', failed: 'FAILED' };
 
 export function formatUtc(ms) {
   return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
@@ -18,10 +19,12 @@ export function formatLocal(ms) {
 /**
  * The backups (chains) of a cluster with their recovery windows, the active one first, then the older ones newest first.
  * start: the backup's earliestRecoveryTargetTime (null: none yet); end: now while the active backup streams (AVAILABLE),
- * else the start of the backup that replaced it, else its newest complete base backup's end.
+ * else when its WAL ended as the cluster's history recorded it (endKnown), else the start of the backup that replaced it,
+ * else its newest complete base backup's end. periods: the cluster's history periods drawn on the backup's lane.
  * @param {{backup: object, bases: object[]}[]} chains as listed by the API (newest first), bases oldest first
+ * @param {{kind: string, backupId?: string, start: string, end?: string, reason: string}[]} history GET /clusters/{id}/history
  */
-export function chainWindows(chains, now) {
+export function chainWindows(chains, now, history = []) {
   const ordered = [...chains].sort((a, b) => Number(b.backup.properties.isActive) - Number(a.backup.properties.isActive)
     || Date.parse(b.backup.metadata.createdDate) - Date.parse(a.backup.metadata.createdDate));
   const byCreated = [...chains].sort((a, b) => Date.parse(a.backup.metadata.createdDate) - Date.parse(b.backup.metadata.createdDate));
@@ -32,11 +35,32 @@ export function chainWindows(chains, now) {
     const complete = chain.bases.filter((b) => b.metadata.state === 'AVAILABLE' && b.properties.stopTime);
     const lastStop = complete.length ? Date.parse(complete[complete.length - 1].properties.stopTime) : start;
     const next = byCreated.find((c) => Date.parse(c.backup.metadata.createdDate) > Date.parse(chain.backup.metadata.createdDate));
+    const ended = history.find((h) => h.kind === 'ended' && h.backupId === chain.backup.id);
     let end = lastStop;
+    let endKnown = true;
     if (streaming) end = now;
-    else if (!p.isActive && next) end = Math.max(lastStop ?? 0, Date.parse(next.backup.metadata.createdDate));
-    return { ...chain, start, end, streaming };
+    else if (!p.isActive && ended) end = Math.max(lastStop ?? 0, Date.parse(ended.start));
+    else if (!p.isActive && next) {
+      // Replaced before the history recorded it (or the record expired): about where the next backup starts.
+      end = Math.max(lastStop ?? 0, Date.parse(next.backup.metadata.createdDate));
+      endKnown = false;
+    }
+    const periods = history
+      .filter((h) => h.kind in PERIOD_LABELS && (h.backupId === chain.backup.id || (!h.backupId && p.isActive)))
+      .map((h) => ({ ...h, from: Date.parse(h.start), to: h.end ? Date.parse(h.end) : null }));
+    return { ...chain, start, end, endKnown, streaming, periods };
   });
+}
+
+/** A period of the cluster's history in words: what, from when to when, and why. */
+export function describePeriod(period) {
+  return `${PERIOD_LABELS[period.kind] ?? period.kind} ${formatUtc(period.from)} to `
+    + `${period.to === null ? 'now (going on)' : formatUtc(period.to)}: ${period.reason}`;
+}
+
+/** The periods of <chain> around <time> (within <slack> ms), the newest first. */
+export function periodsAt(chain, time, now, slack = 0) {
+  return (chain?.periods ?? []).filter((p) => time >= p.from - slack && time <= (p.to ?? now) + slack);
 }
 
 /**
@@ -87,6 +111,14 @@ export function drawTimeline(container, { chains, from, to, chosen, lane, now })
   const height = AXIS_HEIGHT + lanes * LANE_HEIGHT + 6;
   const x = (t) => ((t - from) / (to - from)) * width;
   const svg = node('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-label': describe(chains) });
+  // Periods are told apart by pattern as well as colour: stripes (interrupted), dots (DEGRADED), solid (FAILED).
+  const defs = node('defs');
+  const stripes = node('pattern', { id: 'pv-interrupted', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' });
+  stripes.append(node('rect', { width: 6, height: 6, fill: '#fde4e2' }), node('rect', { width: 2.5, height: 6, fill: '#8c1d18' }));
+  const dots = node('pattern', { id: 'pv-degraded', width: 5, height: 5, patternUnits: 'userSpaceOnUse' });
+  dots.append(node('rect', { width: 5, height: 5, fill: '#fff1d6' }), node('circle', { cx: 2.5, cy: 2.5, r: 1.3, fill: '#6b3a00' }));
+  defs.append(stripes, dots);
+  svg.append(defs);
 
   const step = STEPS.find((s) => (to - from) / s <= Math.max(3, Math.floor(width / 90))) ?? STEPS[STEPS.length - 1];
   const axis = node('g', { class: 'axis' });
@@ -108,8 +140,22 @@ export function drawTimeline(container, { chains, from, to, chosen, lane, now })
       const x1 = Math.max(0, x(chain.start));
       const x2 = Math.min(width, x(chain.end));
       const win = node('rect', { class: chain.backup.properties.isActive ? 'window' : 'window inactive', x: x1, y: top + 24, width: Math.max(2, x2 - x1), height: 16 });
-      win.append(node('title', {}, `recovery window ${formatUtc(chain.start)} to ${chain.streaming ? 'now' : formatUtc(chain.end)}`));
+      win.append(node('title', {}, `recovery window ${formatUtc(chain.start)} to ${chain.streaming ? 'now' : formatUtc(chain.end)}`
+        + (chain.endKnown ? '' : ' (end approximated by the next backup\'s start)')));
       g.append(win);
+    }
+    // The history's periods, in a band under the window: FAILED and DEGRADED first, an interruption over them.
+    const order = { failed: 0, degraded: 1, interrupted: 2 };
+    for (const p of [...chain.periods].sort((a, b) => order[a.kind] - order[b.kind])) {
+      const e = p.to ?? now;
+      if (e < from || p.from > to) continue;
+      const x1 = Math.max(0, x(p.from));
+      const rect = node('rect', {
+        class: `period period-${p.kind}`, x: x1, y: top + 49, width: Math.max(3, Math.min(width, x(e)) - x1), height: 11,
+        'data-kind': p.kind,
+      });
+      rect.append(node('title', {}, describePeriod(p)));
+      g.append(rect);
     }
     for (const b of chain.bases) {
       const s = Date.parse(b.properties.startTime);
@@ -147,7 +193,8 @@ export function drawTimeline(container, { chains, from, to, chosen, lane, now })
   const legend = document.createElement('div');
   legend.className = 'legend';
   for (const [cls, text] of [['win', 'recovery window'], ['old', 'older backup'], ['full', 'full base backup'],
-    ['diff', 'differential'], ['incr', 'incremental']]) {
+    ['diff', 'differential'], ['incr', 'incremental'], ['interrupted', 'streaming interrupted'], ['degraded', 'DEGRADED'],
+    ['failed', 'FAILED']]) {
     const item = document.createElement('span');
     item.className = cls;
     item.textContent = text;
