@@ -144,6 +144,8 @@ public static class PgVaultOptionsValidator
             errors.Add($"{p}:Engine:WalPrefetchJobs must be from 1 to 32");
         if (o.Engine.CompressionLevel is < 1 or > 22)
             errors.Add($"{p}:Engine:CompressionLevel must be from 1 to 22");
+        if (o.Engine.IncrementalCompressionLevel is < 1 or > 22)
+            errors.Add($"{p}:Engine:IncrementalCompressionLevel must be from 1 to 22");
         if (!string.IsNullOrWhiteSpace(o.Engine.ExpirySchedule) && !IsCron(o.Engine.ExpirySchedule))
             errors.Add($"{p}:Engine:ExpirySchedule '{o.Engine.ExpirySchedule}' must be a 5-field cron expression such as '30 * * * *', or empty (off)");
         if (o.Api.ReadModel.MaxStaleness < TimeSpan.Zero || o.Api.ReadModel.MaxStaleness > TimeSpan.FromHours(1))

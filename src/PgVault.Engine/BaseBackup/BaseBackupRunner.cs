@@ -449,7 +449,8 @@ public sealed class BaseBackupRunner(ClusterChain chain, ICatalog catalog, Engin
     {
         var parts = new List<BaseBackupPart>();
         var repository = new ChainRepository(chain.Store, chain.Cluster.Id, chainId);
-        var codec = new ZstdCodec(engine.CompressionLevel, engine.CompressionWorkers);
+        // An incremental base backup's parts hold only the changed blocks: worth a higher level (docs/INCREMENTAL.md).
+        var codec = new ZstdCodec(delta ? engine.IncrementalCompressionLevel : engine.CompressionLevel, engine.CompressionWorkers);
         for (var index = 0; ; index++)
         {
             var part = new PartStream(source, engine.BaseBackupPartSizeBytes, observer is null ? static _ => { } : observer.Observe);
