@@ -25,20 +25,8 @@ public sealed class PostgresActionQueue : IActionQueue, IAsyncDisposable
         _dataSource = NpgsqlDataSource.Create(builder);
     }
 
-    private async Task<NpgsqlConnection> OpenAsync(CancellationToken ct)
-    {
-        try
-        {
-            return await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        }
-        catch (NpgsqlException ex)
-        {
-            var b = new NpgsqlConnectionStringBuilder(_dataSource.ConnectionString);
-            throw new PgVaultException(ErrorCode.CatalogUnavailable,
-                $"unable to connect to the PostgreSQL catalog for the fleet's action queue (host '{b.Host}', port {b.Port}, database '{b.Database}'): {ex.Message}",
-                "check PgVault:Catalog:ConnectionString and that the server is running", ex);
-        }
-    }
+    private ValueTask<NpgsqlConnection> OpenAsync(CancellationToken ct) =>
+        CatalogConnections.OpenAsync(_dataSource, " for the fleet's action queue", ct);
 
     public async Task<Guid> EnqueueAsync(string clusterId, string kind, string payload, string origin, TimeSpan claimWithin, CancellationToken ct)
     {

@@ -33,20 +33,8 @@ public sealed class PostgresCatalog : AdoCatalog, IAsyncDisposable
 
     public override string Provider => "postgres";
 
-    protected override async ValueTask<DbConnection> OpenAsync(CancellationToken ct)
-    {
-        try
-        {
-            return await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        }
-        catch (NpgsqlException ex)
-        {
-            var b = new NpgsqlConnectionStringBuilder(_dataSource.ConnectionString);
-            throw new PgVaultException(ErrorCode.CatalogUnavailable,
-                $"unable to connect to the PostgreSQL catalog (host '{b.Host}', port {b.Port}, database '{b.Database}'): {ex.Message}",
-                "check PgVault:Catalog:ConnectionString and that the server is running", ex);
-        }
-    }
+    protected override async ValueTask<DbConnection> OpenAsync(CancellationToken ct) =>
+        await CatalogConnections.OpenAsync(_dataSource, "", ct).ConfigureAwait(false);
 
     public override async Task MigrateAsync(CancellationToken ct)
     {
