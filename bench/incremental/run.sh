@@ -21,7 +21,8 @@
 # Printed per step and tool: stored bytes, wall s, CPU s (tool; for pgvault the serve process's, WAL streaming included),
 # PostgreSQL CPU s, peak RSS (pgvault: serve's VmHWM so far), changed blocks; then the targets of issue 15.
 #
-# Knobs: SCALE=100 A_SECONDS=60 C_SECONDS=10 LEVEL=3 (pgBackRest zst) PGVAULT_LEVEL=default REV=HEAD SKIP_BUILD=0
+# Knobs: SCALE=100 A_SECONDS=60 C_SECONDS=10 LEVEL=3 (pgBackRest zst) PGVAULT_LEVEL=default
+#   (fulls; 1) PGVAULT_INCR_LEVEL=default (an incr/diff's changed blocks; 6, Engine:IncrementalCompressionLevel) REV=HEAD SKIP_BUILD=0
 #   PG_BIN=/usr/lib/postgresql/15/bin KEEP=0 OUT=bench/incremental/out QUIET_WAIT=10
 # Exit status: 0 every target met, 2 a target missed, anything else: the benchmark broke.
 set -euo pipefail
@@ -45,6 +46,7 @@ A_SECONDS=${A_SECONDS:-60}
 C_SECONDS=${C_SECONDS:-10}
 LEVEL=${LEVEL:-3}
 PGVAULT_LEVEL=${PGVAULT_LEVEL:-default}
+PGVAULT_INCR_LEVEL=${PGVAULT_INCR_LEVEL:-default}
 REV=${REV-HEAD}
 SKIP_BUILD=${SKIP_BUILD:-0}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -132,6 +134,7 @@ TOKEN_ENTRY=$(grep '^{' <<<"$TOKEN_OUT")
 PORT=$(free_port) || die "no free port"
 level=""
 [[ $PGVAULT_LEVEL == default ]] || level="\"CompressionLevel\": $PGVAULT_LEVEL, "
+[[ $PGVAULT_INCR_LEVEL == default ]] || level+="\"IncrementalCompressionLevel\": $PGVAULT_INCR_LEVEL, "
 cat >"$SERVE_DIR.json" <<JSON
 {
   "PgVault": {
@@ -212,7 +215,7 @@ count_changed() {
     pgq "CHECKPOINT" >/dev/null
     local start
     start=$(api "$API/clusters/backups/$BACKUP_ID/basebackups" | json 'd["items"][0]["properties"]["startLsn"]')
-    CHANGED=$(python3 "$HERE/changed_blocks.py" "$PGDATA" "$start" "$( [[ $PGVAULT_LEVEL == default ]] && echo 1 || echo "$PGVAULT_LEVEL")")
+    CHANGED=$(python3 "$HERE/changed_blocks.py" "$PGDATA" "$start" "${PGVAULT_INCR_LEVEL/default/6}")
     log "  changed since $start: $(awk '{ printf "%d of %d blocks, %d bytes with zstd", $1, $2, $3 }' <<<"$CHANGED")"
 }
 
@@ -260,7 +263,7 @@ stop_pid "$SERVE_PID"; SERVE_PID=""
 # -------------------------------------------------------------------------------------------------------------- report
 {
     echo "== PgVault incremental base backups (bench/incremental/run.sh$( ((QUICK)) && echo ' --quick')) =="
-    echo "pgbench scale $SCALE; pgvault $(cat "$OUT/pgvault.rev") (serve, zstd level ${PGVAULT_LEVEL/default/1}, 2 workers); pgBackRest $(pgbackrest version | awk '{ print $2 }') zst level $LEVEL, process-max $WORKERS"
+    echo "pgbench scale $SCALE; pgvault $(cat "$OUT/pgvault.rev") (serve, zstd level ${PGVAULT_LEVEL/default/1} for fulls, ${PGVAULT_INCR_LEVEL/default/6} for changed blocks, 2 workers); pgBackRest $(pgbackrest version | awk '{ print $2 }') zst level $LEVEL, process-max $WORKERS"
     echo "$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1e6 }' /proc/meminfo); $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     printf "%-8s %-11s %-10s %14s %8s %7s %7s %8s %10s %14s\n" step tool type "stored B" "wall s" "CPU s" "pg CPU" "RSS MB" "changed" "changed zst B"
@@ -269,7 +272,7 @@ stop_pid "$SERVE_PID"; SERVE_PID=""
     echo "stored B: the base backup's own objects (pgvault: the API's storedBytes; pgBackRest: its backup directory); CPU s: pgvault"
     echo "serve's CPU during the base backup (WAL streaming included), pgBackRest's (time -v); RSS: pgvault serve's peak so far,"
     echo "pgBackRest's process tree peak; changed: pages with an LSN newer than pgvault's reference's start (after a CHECKPOINT),"
-    echo "changed zst B: those pages compressed with zstd at pgvault's level."
+    echo "changed zst B: those pages compressed with zstd at the level pgvault compresses an incremental's changed blocks with."
 } | tee "$OUT/results.txt"
 
 missed=0
