@@ -246,6 +246,10 @@ public sealed class CrashAndTimelineTests
 
         await using var serve = new ServeProcess(settings);
         await ChainStartsAsync(store, clusterId);
+        // The chain's first base backup finishes before the stop: a stop during it leaves it incomplete by design (the
+        // kill test's subject), and the chain verified below needs it.
+        await Wait.UntilAsync(async () => (await ChainAsync(data, clusterId)).BaseBackups.Any(b => b.Complete), Bounded,
+            "the chain's first base backup to complete");
         await Pg.PgbenchAsync(pg, "-i", "-s", "3", "-q");
         // A finished segment (its tail is flushed when it is sealed), then WAL the next flush, a minute away, would store.
         var switched = Lsn.Parse(await Pg.ScalarAsync<string>(pg, "SELECT pg_switch_wal()::text"));
